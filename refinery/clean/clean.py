@@ -1,0 +1,97 @@
+"""The cleaning stage over Parquet, a batch at a time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from refinery.clean.filters import first_failure, signals
+from refinery.clean.langid import detect
+from refinery.clean.pii import redact
+from refinery.clean.text import normalize_text, repair_text
+from refinery.recipe import Clean
+from refinery.records import removed_frame
+
+BATCH = 20_000
+EXAMPLES = 3
+
+
+@dataclass
+class CleanResult:
+    cleaned: Path
+    removed: Path
+    rows_in: int
+    rows_kept: int
+    rejected_by_filter: dict[str, int]
+    pii_counts: dict[str, int]
+    changed: int  # documents whose text the cleaning changed
+    examples: list[dict] = field(default_factory=list)  # before/after, truncated
+
+
+def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    """Ingested rows in, the same rows out with cleaned text, signals, and `reason`/`value` of a failed filter."""
+    original = frame.get_column("text")
+    text = repair_text(original) if config.normalize.fix_text else original
+    frame = frame.with_columns(text=text).with_columns(normalize_text(pl.col("text"), config.normalize))
+    frame = redact(frame, list(config.pii), dict(config.pii_tokens))
+    frame = pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
+    frame = frame.with_columns(signals())
+    reason, value = first_failure(config.filters)
+    return frame.with_columns(reason=reason, value=value, _changed=pl.col("text") != original)
+
+
+def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
+    """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
+    rejected: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    rows_in = kept = changed = 0
+    examples: list[dict] = []
+    kept_writer = removed_writer = None
+    source = pq.ParquetFile(records)
+    for batch in source.iter_batches(batch_size=BATCH):
+        frame = pl.from_arrow(batch)
+        before = frame.get_column("text")
+        frame = clean_batch(frame, config)
+        rows_in += frame.height
+        changed += frame.get_column("_changed").sum()
+        rejected.update(frame.get_column("reason").drop_nulls().to_list())
+        pii.update({c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")})
+        if len(examples) < EXAMPLES:
+            for i in frame.get_column("_changed").arg_true().head(EXAMPLES - len(examples)):
+                examples.append({"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]})
+        good = frame.filter(pl.col("reason").is_null()).drop("reason", "value", "_changed")
+        bad = removed_frame(
+            frame.lazy().filter(pl.col("reason").is_not_null()),
+            stage=pl.lit("clean"),
+            detail=pl.format("{} failed: {} = {}", pl.col("reason"), _signal_name(), pl.col("value").round(4)),
+        ).collect()
+        kept += good.height
+        kept_writer = _append(kept_writer, cleaned_path, good)
+        removed_writer = _append(removed_writer, removed_path, bad)
+    for writer in (kept_writer, removed_writer):
+        if writer is not None:
+            writer.close()
+    if kept_writer is None:  # no batch at all: still leave a readable (empty) file with the right schema
+        empty = clean_batch(pl.read_parquet(records).head(0), config)
+        empty.drop("reason", "value", "_changed").write_parquet(cleaned_path)
+    if removed_writer is None:
+        removed_frame(pl.LazyFrame(schema=pl.read_parquet_schema(records))).collect().write_parquet(removed_path)
+    return CleanResult(cleaned_path, removed_path, rows_in, kept, dict(rejected), dict(pii), int(changed), examples)
+
+
+def _signal_name() -> pl.Expr:
+    return pl.col("reason").str.replace(r"^(min|max)_", "")
+
+
+def _append(writer: pq.ParquetWriter | None, path: Path, frame: pl.DataFrame) -> pq.ParquetWriter:
+    table = frame.to_arrow()
+    if writer is None:
+        writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+    writer.write_table(table)
+    return writer

@@ -1,0 +1,138 @@
+"""Heuristic quality filters: one signal column each, computed with Polars expressions over a batch.
+
+Defaults and where they come from (recipe keys in `refinery.recipe.Filters`; null switches a filter off):
+
+| filter                     | default  | source |
+|----------------------------|----------|--------|
+| min_words / max_words      | 50 / 1e5 | Gopher quality filter (Rae et al. 2021, appendix A) |
+| mean word length           | 3 .. 10  | Gopher |
+| symbol-to-word ratio (#, …)| <= 0.1   | Gopher |
+| bullet lines               | <= 0.9   | Gopher |
+| ellipsis lines             | <= 0.3   | Gopher |
+| words with a letter        | >= 0.8   | Gopher |
+| stop words (English)       | >= 2     | Gopher: the, be, to, of, and, that, have, with |
+| duplicate lines            | <= 0.3   | Gopher repetition filter (share of lines) |
+| duplicate paragraphs       | <= 0.3   | Gopher repetition filter (share of paragraphs) |
+| top 2-gram share           | <= 0.2   | Gopher (share of 2-grams, by count) |
+| duplicate 5-gram share     | <= 0.15  | Gopher (share of 5-grams, by count) |
+| lines ending in punctuation| >= 0.12  | FineWeb (line_punct_thr) |
+| lorem ipsum, curly bracket | reject   | C4 (Raffel et al. 2020) |
+| javascript lines           | <= 0.5   | C4 drops such lines; Refinery keeps documents whole and rejects mostly-JS ones |
+
+Gopher measures repetition by characters; the shares here are by count, which is cheaper and close in practice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from refinery.recipe import Filters
+
+STOP_WORDS = r"(?i)\b(?:the|be|to|of|and|that|have|with)\b"
+BULLET = r"^\s*(?:[-*•‣●▪◦]|\d+[.)])\s"
+
+
+def _lines() -> pl.Expr:
+    return pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
+
+
+def _share(lines: pl.Expr, condition: pl.Expr) -> pl.Expr:
+    return lines.list.eval(condition.cast(pl.Float64).mean()).list.first().fill_null(0.0)
+
+
+def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
+    return words.list.eval(
+        pl.concat_str([pl.element().shift(-k) for k in range(n)], separator=" ").drop_nulls()
+    )
+
+
+def signals() -> list[pl.Expr]:
+    """Signal columns, kept on refined rows so trainers can re-filter without re-running."""
+    words = pl.col("text").str.to_lowercase().str.extract_all(r"\w+")
+    n_words = pl.col("text").str.count_matches(r"\S+")
+    lines = _lines()
+    paragraphs = pl.col("text").str.split("\n\n").list.eval(pl.element().str.strip_chars()).list.eval(
+        pl.element().filter(pl.element() != "")
+    )
+    bigrams, fivegrams = _ngrams(words, 2), _ngrams(words, 5)
+    return [
+        n_words.cast(pl.Int64).alias("n_words"),
+        (pl.col("text").str.count_matches(r"\S").cast(pl.Float64) / n_words).fill_nan(0).alias("mean_word_length"),
+        (pl.col("text").str.count_matches(r"#|\.\.\.|…") / n_words).fill_nan(0).alias("symbol_word_ratio"),
+        _share(lines, pl.element().str.contains(BULLET)).alias("bullet_lines"),
+        _share(lines, pl.element().str.contains(r"(?:\.\.\.|…)\s*$")).alias("ellipsis_lines"),
+        _share(lines, pl.element().str.contains(r"[.!?\"'”’)]\s*$")).alias("punctuated_lines"),
+        (pl.col("text").str.count_matches(r"\S*\p{L}\S*") / n_words).fill_nan(0).alias("alpha_words"),
+        pl.col("text").str.count_matches(STOP_WORDS).cast(pl.Int64).alias("stop_words"),
+        _share(lines, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias("duplicate_lines"),
+        _share(paragraphs, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias(
+            "duplicate_paragraphs"
+        ),
+        (bigrams.list.eval(pl.element().unique_counts().max()).list.first() / bigrams.list.len())
+        .fill_nan(0)
+        .fill_null(0)
+        .alias("top_2gram"),
+        fivegrams.list.eval(pl.element().is_duplicated().cast(pl.Float64).mean())
+        .list.first()
+        .fill_null(0)
+        .alias("duplicate_5grams"),
+        _share(lines, pl.element().str.contains(r"(?i)javascript")).alias("javascript_lines"),
+    ]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # the recipe key, and the `reason` of a rejected row
+    signal: str  # the column whose value is reported
+    failed: pl.Expr
+
+
+def rules(config: Filters) -> list[Rule]:
+    """The enabled filters, in the order they are checked; a row is rejected by the first that fails."""
+    c, col = config, pl.col
+    candidates = [
+        ("min_words", "n_words", c.min_words is not None and col("n_words") < c.min_words),
+        ("max_words", "n_words", c.max_words is not None and col("n_words") > c.max_words),
+        ("languages", "lang_score", c.languages is not None and ~col("lang").is_in(c.languages or [])),
+        ("min_language_score", "lang_score", c.min_language_score is not None
+         and col("lang_score") < c.min_language_score),
+        ("lorem_ipsum", "n_words", c.lorem_ipsum and col("text").str.contains(r"(?i)lorem ipsum")),
+        ("curly_bracket", "n_words", c.curly_bracket and col("text").str.contains(r"[{}]")),
+        ("max_javascript_lines", "javascript_lines", c.max_javascript_lines is not None
+         and col("javascript_lines") > c.max_javascript_lines),
+        ("min_mean_word_length", "mean_word_length", c.min_mean_word_length is not None
+         and col("mean_word_length") < c.min_mean_word_length),
+        ("max_mean_word_length", "mean_word_length", c.max_mean_word_length is not None
+         and col("mean_word_length") > c.max_mean_word_length),
+        ("max_symbol_word_ratio", "symbol_word_ratio", c.max_symbol_word_ratio is not None
+         and col("symbol_word_ratio") > c.max_symbol_word_ratio),
+        ("max_bullet_lines", "bullet_lines", c.max_bullet_lines is not None
+         and col("bullet_lines") > c.max_bullet_lines),
+        ("max_ellipsis_lines", "ellipsis_lines", c.max_ellipsis_lines is not None
+         and col("ellipsis_lines") > c.max_ellipsis_lines),
+        ("min_punctuated_lines", "punctuated_lines", c.min_punctuated_lines is not None
+         and col("punctuated_lines") < c.min_punctuated_lines),
+        ("min_alpha_words", "alpha_words", c.min_alpha_words is not None and col("alpha_words") < c.min_alpha_words),
+        ("min_stop_words", "stop_words", c.min_stop_words is not None
+         and (col("lang") == "en") & (col("stop_words") < c.min_stop_words)),
+        ("max_duplicate_lines", "duplicate_lines", c.max_duplicate_lines is not None
+         and col("duplicate_lines") > c.max_duplicate_lines),
+        ("max_duplicate_paragraphs", "duplicate_paragraphs", c.max_duplicate_paragraphs is not None
+         and col("duplicate_paragraphs") > c.max_duplicate_paragraphs),
+        ("max_top_2gram", "top_2gram", c.max_top_2gram is not None and col("top_2gram") > c.max_top_2gram),
+        ("max_duplicate_5grams", "duplicate_5grams", c.max_duplicate_5grams is not None
+         and col("duplicate_5grams") > c.max_duplicate_5grams),
+    ]
+    return [Rule(name, signal, expr) for name, signal, expr in candidates if isinstance(expr, pl.Expr)]
+
+
+def first_failure(config: Filters) -> tuple[pl.Expr, pl.Expr]:
+    """(reason, value): the first failing rule's name and its signal value, null where every rule passes."""
+    reason, value = pl.lit(None, pl.String), pl.lit(None, pl.Float64)
+    for rule in reversed(rules(config)):
+        failed = rule.failed.fill_null(False)
+        reason = pl.when(failed).then(pl.lit(rule.name)).otherwise(reason)
+        value = pl.when(failed).then(pl.col(rule.signal).cast(pl.Float64)).otherwise(value)
+    return reason, value

@@ -1,0 +1,44 @@
+"""Text repair and normalization: mojibake (ftfy), Unicode form, control characters, whitespace."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from refinery.recipe import Normalize
+
+# Byte sequences that UTF-8 text decoded as Latin-1/cp1252 leaves behind ("Ã©", "â€™", "Â "), and HTML entities.
+# ftfy runs only on documents that show one, which keeps the per-document library call off clean text.
+MOJIBAKE_HINT = r"[ÂÃÅÄâÐÑð][\u0080-\u00BF\u0152\u0153\u0160\u0161\u0178\u017D\u017E\u0192\u02C6\u02DC\u2013-\u203A\u20AC\u2122]|&(?:amp|lt|gt|quot|nbsp|#\d{2,5});"
+CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\u200B\uFEFF]"
+
+
+def _fix(text: str) -> str:
+    import ftfy
+
+    return ftfy.fix_text(text, uncurl_quotes=False, fix_latin_ligatures=False, normalization=None)
+
+
+def repair_text(text: pl.Series) -> pl.Series:
+    """ftfy over the documents that look broken; others are returned untouched."""
+    suspect = text.str.contains(MOJIBAKE_HINT).fill_null(False)
+    if not suspect.any():
+        return text
+    fixed = pl.Series([_fix(t) for t in text.filter(suspect)], dtype=pl.String)
+    return text.scatter(suspect.arg_true(), fixed)
+
+
+def normalize_text(text: pl.Expr, config: Normalize) -> pl.Expr:
+    """Vectorized normalization of the already repaired text."""
+    if config.unicode_form:
+        text = text.str.normalize(config.unicode_form)
+    if config.strip_control:
+        text = text.str.replace_all(CONTROL, "")
+    if config.whitespace:
+        text = (
+            text.str.replace_all(r"\r\n?", "\n")
+            .str.replace_all(r"[ \t\u00A0\u2000-\u200A\u3000]+", " ")
+            .str.replace_all(r" ?\n ?", "\n")
+            .str.replace_all(r"\n{3,}", "\n\n")
+            .str.strip_chars()
+        )
+    return text

@@ -1,0 +1,8 @@
+"""Deduplicate across all sources: exact (normalized text), then near-duplicate (MinHash LSH).
+
+Pure functions over Parquet; see `deduplicate`.
+"""
+
+from refinery.dedup.deduplicate import DedupResult, Reference, deduplicate
+
+__all__ = ["DedupResult", "Reference", "deduplicate"]

@@ -1,0 +1,206 @@
+"""The recipe: one typed model, validated once when loaded, then passed down to every stage.
+
+A malformed recipe fails before anything runs, with a message naming the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from refinery.errors import RecipeError
+
+Format = Literal["jsonl", "csv", "parquet", "text", "html"]
+PiiKind = Literal["email", "phone", "ip", "card", "national_id"]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently switch a step off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    format: Format
+    path: str
+    text_field: str = "text"
+    id_field: str | None = None
+    html_field: str | None = None  # records whose text is HTML: main content is extracted
+    title_field: str | None = None
+    url_field: str | None = None
+    license: str | None = None
+
+    def files(self, base: Path) -> list[Path]:
+        """The ore files this source names, sorted so that runs are deterministic."""
+        pattern = self.path if Path(self.path).is_absolute() else str(base / self.path)
+        return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+class NearDedup(Strict):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, lt=1)
+    num_perm: int = Field(128, ge=16, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+    seed: int = 1
+    verify: bool = True  # exact Jaccard of candidate pairs, to cut LSH false positives
+    keep: Literal["longest", "first"] = "longest"
+
+
+class Dedup(Strict):
+    exact: bool = True
+    near: NearDedup = NearDedup()
+    against_previous: bool = True  # dedup new ore against the previous published version
+
+
+class Normalize(Strict):
+    fix_text: bool = True  # ftfy: mojibake, HTML entities, curly quotes left alone
+    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = "NFC"
+    strip_control: bool = True
+    whitespace: bool = True
+
+
+class Filters(Strict):
+    """Quality filters; set any to null to switch it off. Defaults and sources: refinery/clean/filters.py."""
+
+    min_words: int | None = 50
+    max_words: int | None = 100_000
+    min_mean_word_length: float | None = 3
+    max_mean_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines: float | None = 0.9
+    max_ellipsis_lines: float | None = 0.3
+    min_punctuated_lines: float | None = 0.12
+    min_alpha_words: float | None = 0.8
+    min_stop_words: int | None = 2
+    max_duplicate_lines: float | None = 0.3
+    max_duplicate_paragraphs: float | None = 0.3
+    max_top_2gram: float | None = 0.2
+    max_duplicate_5grams: float | None = 0.15
+    lorem_ipsum: bool = True
+    curly_bracket: bool = True
+    max_javascript_lines: float | None = 0.5
+    languages: list[str] | None = None
+    min_language_score: float | None = 0.5
+
+
+class Clean(Strict):
+    normalize: Normalize = Normalize()
+    pii: list[PiiKind] = ["email", "phone", "ip"]
+    pii_tokens: dict[PiiKind, str] = {}
+    filters: Filters = Filters()
+
+
+class Expectation(Strict):
+    expectation: str
+    kwargs: dict = {}
+    severity: Literal["error", "warn"] = "error"
+
+
+class Validate(Strict):
+    expectations: list[Expectation] = []
+
+
+class Publish(Strict):
+    keep: int = Field(10, ge=1)
+
+
+class Recipe(Strict):
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    output: str = "data/refined"
+    description: str = ""
+    schedule: str | None = None  # cron string; a Dagster schedule refines on it
+    sources: list[Source] = Field(min_length=1)
+    dedup: Dedup = Dedup()
+    clean: Clean = Clean()
+    validate_: Validate = Field(Validate(), alias="validate")
+    publish: Publish = Publish()
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[Source]) -> list[Source]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {dupes}")
+        return sources
+
+    @model_validator(mode="after")
+    def _fields_fit_formats(self) -> Recipe:
+        for s in self.sources:
+            if s.format in ("text", "html") and (s.id_field or s.html_field):
+                raise ValueError(f"source {s.name!r}: id_field/html_field apply to jsonl, csv and parquet only")
+        return self
+
+    @property
+    def output_dir(self) -> Path:
+        out = Path(self.output)
+        return out if out.is_absolute() else (self.base_dir / out).resolve()
+
+    def resolved(self) -> dict:
+        """The recipe as it will run, defaults filled in: what the manifest records and hashes."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()
+
+
+def _key(loc: tuple) -> str:
+    key = ""
+    for item in loc:
+        if isinstance(item, int):
+            key += f"[{item}]"
+        else:
+            key += ("." if key else "") + ("validate" if item == "validate_" else str(item))
+    return key or "<root>"
+
+
+def parse_recipe(data: object, base_dir: Path, origin: str = "<recipe>") -> Recipe:
+    """Validate raw recipe data; every problem is reported with its key."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        recipe = Recipe.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as err:
+        lines = [f"{origin}: invalid recipe"]
+        for e in err.errors():
+            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            lines.append(f"  {_key(e['loc'])}: {msg}")
+        raise RecipeError("\n".join(lines)) from None
+    for i, source in enumerate(recipe.sources):
+        if not source.files(base_dir):
+            raise RecipeError(f"{origin}: sources[{i}].path: no files match {source.path!r} (from {base_dir})")
+    from refinery.validate.expectations import check_declared  # GX is imported only here, lazily
+
+    for i, exp in enumerate(recipe.validate_.expectations):
+        problem = check_declared(exp.expectation, exp.kwargs)
+        if problem:
+            raise RecipeError(f"{origin}: validate.expectations[{i}].{problem}")
+    return recipe
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+    return parse_recipe(data, path.parent.resolve(), str(path))
+
+
+def slug(name: str) -> str:
+    """A name usable as a Dagster asset-key component or job name."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)

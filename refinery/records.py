@@ -1,0 +1,43 @@
+"""Record schemas shared by every stage: what an ingested row and a removed row look like.
+
+Refined rows are ingested rows plus the signal columns added by cleaning. Removed rows account for every input
+record that is not refined, so that refined + removed = records read, exactly once.
+"""
+
+import polars as pl
+
+INGESTED_SCHEMA: dict[str, pl.DataType] = {
+    "doc_id": pl.String(),
+    "text": pl.String(),
+    "source": pl.String(),
+    "source_id": pl.String(),
+    "source_uri": pl.String(),
+    "line": pl.Int64(),
+    "title": pl.String(),
+    "url": pl.String(),
+}
+
+REMOVED_SCHEMA: dict[str, pl.DataType] = {
+    "doc_id": pl.String(),
+    "source": pl.String(),
+    "source_id": pl.String(),
+    "source_uri": pl.String(),
+    "line": pl.Int64(),
+    "stage": pl.String(),  # ingest | dedup | clean
+    "reason": pl.String(),  # e.g. unparseable, exact_duplicate, near_duplicate, min_words
+    "detail": pl.String(),
+    "value": pl.Float64(),  # the signal value that tripped a filter
+    "duplicate_of": pl.String(),  # kept doc_id, for duplicates
+    "similarity": pl.Float64(),
+}
+
+STAGES = ("ingest", "dedup", "clean")
+
+
+def removed_frame(lf: pl.LazyFrame, **columns: pl.Expr) -> pl.LazyFrame:
+    """Project `lf` onto the removed schema: `columns` override, columns of `lf` pass through, the rest are null."""
+    present = set(lf.collect_schema().names())
+    return lf.select(
+        columns.get(name, pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in REMOVED_SCHEMA.items()
+    )
