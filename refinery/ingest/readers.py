@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -70,7 +71,7 @@ def _jsonl_problem(raw: str | None, field: str) -> tuple[str, str]:
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as err:
-        return "unparseable", f"invalid JSON: {err.msg} (column {err.colno}): {raw[:120]!r}"
+        return "unparseable", f"invalid JSON: {err.msg} (column {err.colno}): {raw.rstrip()[:120]!r}"
     if not isinstance(obj, dict):
         return "unparseable", f"expected a JSON object, got {type(obj).__name__}"
     return "missing_text", f"field {field!r} is missing or null"
@@ -216,10 +217,7 @@ def _split(raw: pl.DataFrame, source: Source, uri: str) -> tuple[pl.DataFrame, p
 
 def relative_uri(path: Path, base: Path) -> str:
     """Ore paths relative to the recipe's folder, so ids and content hashes do not depend on the checkout."""
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
+    return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
 def ingest_source(source: Source, base_dir: Path, out_dir: Path) -> IngestResult:

@@ -1,0 +1,183 @@
+"""The consumer API: find a published version by id, verify it, load it, trace a record back to its ore.
+
+    cat = Catalog("data/refined")
+    v = cat.version("forum-en", "latest")
+    v.verify()
+    v.scan().filter(pl.col("lang") == "en").collect()
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from refinery.errors import NotFoundError, VerifyError
+from refinery.hashing import sha256_file
+
+if TYPE_CHECKING:
+    import duckdb
+
+PINS = "PINS"
+
+
+@dataclass(frozen=True)
+class Version:
+    dataset: str
+    id: str
+    path: Path
+
+    @cached_property
+    def manifest(self) -> dict:
+        return json.loads((self.path / "manifest.json").read_text())
+
+    def _files(self, kind: str) -> list[Path]:
+        return [self.path / f["path"] for f in self.manifest["files"] if f["kind"] == kind]
+
+    @property
+    def files(self) -> list[Path]:
+        """Parquet files of the refined rows."""
+        return self._files("refined")
+
+    def scan(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.files)
+
+    def removed(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self._files("removed"))
+
+    def signatures(self) -> Path:
+        return self._files("signatures")[0]
+
+    def to_arrow(self) -> pa.Table:
+        return ds.dataset([str(f) for f in self.files], format="parquet").to_table()
+
+    def to_duckdb(self, con: duckdb.DuckDBPyConnection, name: str | None = None) -> str:
+        """Create a view over the refined files in `con`; returns the view's name."""
+        view = name or self.dataset.replace("-", "_").replace(".", "_")
+        files = ", ".join(f"'{f}'" for f in self.files)
+        con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM read_parquet([{files}])')
+        return view
+
+    def iter_batches(self, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Record batches streamed from disk, in order: memory stays at one batch, for training loops."""
+        dataset = ds.dataset([str(f) for f in self.files], format="parquet")
+        yield from dataset.to_batches(batch_size=batch_size, columns=columns)
+
+    def to_hf(self):
+        """A Hugging Face `datasets.Dataset` built offline from the Parquet files (extra: `refinery[hf]`)."""
+        from datasets import Dataset
+
+        return Dataset.from_parquet([str(f) for f in self.files])
+
+    def verify(self) -> None:
+        """Re-hash every file against the manifest; raise VerifyError naming each mismatch."""
+        problems = []
+        for entry in self.manifest["files"]:
+            path = self.path / entry["path"]
+            if not path.exists():
+                problems.append(f"{entry['path']}: missing")
+            elif sha256_file(path) != entry["sha256"]:
+                problems.append(f"{entry['path']}: sha256 mismatch")
+        if problems:
+            raise VerifyError(f"{self.dataset}@{self.id}: " + "; ".join(problems))
+
+    @property
+    def pinned(self) -> bool:
+        return self.id in _pins(self.path.parent)
+
+
+def _pins(dataset_dir: Path) -> set[str]:
+    path = dataset_dir / PINS
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+class Catalog:
+    def __init__(self, root: str | Path = "data/refined"):
+        self.root = Path(root)
+
+    def datasets(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "LATEST").exists())
+
+    def versions(self, dataset: str) -> list[str]:
+        """Complete versions (with a manifest), oldest first."""
+        folder = self.root / dataset
+        if not folder.is_dir():
+            raise NotFoundError(f"no dataset {dataset!r} under {self.root}")
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists())
+
+    def version(self, dataset: str, version: str = "latest") -> Version:
+        if version == "latest":
+            pointer = self.root / dataset / "LATEST"
+            if not pointer.exists():
+                raise NotFoundError(f"dataset {dataset!r} has no published version under {self.root}")
+            version = pointer.read_text().strip()
+        if version not in self.versions(dataset):
+            raise NotFoundError(f"{dataset} has no version {version!r}; see `refinery versions {dataset}`")
+        return Version(dataset, version, self.root / dataset / version)
+
+    def pin(self, dataset: str, version: str) -> Version:
+        v = self.version(dataset, version)
+        pins = _pins(self.root / dataset) | {v.id}
+        (self.root / dataset / PINS).write_text("\n".join(sorted(pins)) + "\n")
+        return v
+
+    def unpin(self, dataset: str, version: str) -> None:
+        pins = _pins(self.root / dataset) - {version}
+        (self.root / dataset / PINS).write_text("\n".join(sorted(pins)) + "\n")
+
+    def prune(self, dataset: str, keep: int) -> list[str]:
+        """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept."""
+        versions = self.versions(dataset)
+        protected = _pins(self.root / dataset) | {self.version(dataset).id} | set(versions[-keep:])
+        doomed = [v for v in versions if v not in protected]
+        for v in doomed:
+            shutil.rmtree(self.root / dataset / v)
+        return doomed
+
+    def diff(self, dataset: str, a: str, b: str) -> dict:
+        """Documents added and removed between two versions by doc_id, and changes in counts per stage/reason."""
+        va, vb = self.version(dataset, a), self.version(dataset, b)
+        ids_a, ids_b = va.scan().select("doc_id"), vb.scan().select("doc_id")
+        added = ids_b.join(ids_a, on="doc_id", how="anti").collect().get_column("doc_id").to_list()
+        dropped = ids_a.join(ids_b, on="doc_id", how="anti").collect().get_column("doc_id").to_list()
+        ca, cb = va.manifest["counts"], vb.manifest["counts"]
+        reasons = {}
+        for stage in sorted(set(ca["removed"]) | set(cb["removed"])):
+            ra, rb = ca["removed"].get(stage, {}), cb["removed"].get(stage, {})
+            for reason in sorted(set(ra) | set(rb)):
+                if ra.get(reason, 0) != rb.get(reason, 0):
+                    reasons[f"{stage}/{reason}"] = (ra.get(reason, 0), rb.get(reason, 0))
+        return {"a": va.id, "b": vb.id, "added": added, "removed": dropped,
+                "refined": (ca["refined"], cb["refined"]), "changed_counts": reasons}
+
+    def lineage(self, dataset: str, doc_id: str, version: str = "latest") -> dict:
+        """Where a record came from and what happened to it, in one version."""
+        v = self.version(dataset, version)
+        refined = v.scan().filter(pl.col("doc_id") == doc_id).collect()
+        merged = v.removed().filter(pl.col("duplicate_of") == doc_id).collect()
+        if refined.height:
+            row = refined.row(0, named=True)
+            return {"doc_id": doc_id, "version": v.id, "outcome": "refined", "source": row["source"],
+                    "source_id": row["source_id"], "source_uri": row["source_uri"], "line": row["line"],
+                    "stages": ["ingest", "dedup", "clean", "validate", "publish"],
+                    "merged_duplicates": merged.select("doc_id", "source_uri", "line", "reason", "similarity").to_dicts()}
+        removed = v.removed().filter(pl.col("doc_id") == doc_id).collect()
+        if removed.height:
+            row = removed.row(0, named=True)
+            stages = ["ingest", "dedup", "clean"]
+            return {"doc_id": doc_id, "version": v.id, "outcome": "removed", "source": row["source"],
+                    "source_id": row["source_id"], "source_uri": row["source_uri"], "line": row["line"],
+                    "stages": stages[: stages.index(row["stage"]) + 1], "stage": row["stage"],
+                    "reason": row["reason"], "detail": row["detail"], "value": row["value"],
+                    "duplicate_of": row["duplicate_of"], "similarity": row["similarity"]}
+        raise NotFoundError(f"{dataset}@{v.id} has no record {doc_id!r}")

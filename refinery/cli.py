@@ -1,0 +1,200 @@
+"""`refinery`: run a recipe through Dagster, and inspect, verify, diff, trace, pin and prune published versions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from refinery.catalog import Catalog
+from refinery.errors import RefineryError
+
+console = Console(highlight=False)
+
+
+def _split(ref: str) -> tuple[str, str]:
+    dataset, _, version = ref.partition("@")
+    return dataset, version or "latest"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from refinery.defs.refine import recipe_definitions
+    from refinery.instance import get_instance
+    from refinery.recipe import load_recipe, slug
+
+    recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
+    job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
+    console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
+    result = job.execute_in_process(instance=get_instance(), raise_on_error=False,
+                                    tags={"refinery/recipe": str(Path(args.recipe).resolve())})
+    if not result.success:
+        _report_failure(result, recipe)
+        return 1
+    catalog = Catalog(recipe.output_dir)
+    version = catalog.version(recipe.dataset)
+    published = result.asset_materializations_for_node(f"{slug(recipe.dataset)}__published")
+    created = published[-1].metadata["new_version"].value if published else True
+    _print_summary(version.manifest, version.path)
+    if not created:
+        console.print("[yellow]Ore, recipe and code unchanged: same content hash, so no new version was made.[/]")
+    console.print(f"Dagster run {result.run_id} (see it with `make ui`)")
+    return 0
+
+
+def _report_failure(result, recipe) -> None:
+    console.print(f"[bold red]Run {result.run_id} failed; nothing was published, LATEST is unchanged.[/]")
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            error = error.cause or error
+            console.print(f"[red]step {event.step_key} failed:[/] {error.message.strip()}")
+    summary = recipe.output_dir / ".staging" / recipe.dataset / result.run_id / "cleaned" / "validation" / "summary.json"
+    if summary.exists():
+        data = json.loads(summary.read_text())
+        for r in data["results"]:
+            if not r["success"]:
+                console.print(f"[red]expectation failed[/] ({r['severity']}): {r['expectation']} on {r['column']}: "
+                              f"{r['unexpected_count']} unexpected, e.g. {r['examples'][:3]}")
+
+
+def _print_summary(m: dict, path: Path) -> None:
+    counts = m["counts"]
+    table = Table(title=f"{m['dataset']}@{m['version']}")
+    for col in ("stage", "reason", "records"):
+        table.add_column(col)
+    table.add_row("read", "", str(counts["read"]))
+    for stage, reasons in counts["removed"].items():
+        for reason, n in reasons.items():
+            if reason != "total":
+                table.add_row(stage, reason, str(n))
+    table.add_row("[bold]refined[/]", "", f"[bold]{counts['refined']}[/]")
+    console.print(table)
+    console.print(f"AI-readiness: [bold]{m['readiness']['level']}[/]; validation "
+                  f"{'passed' if m['validation']['summary']['success'] else 'FAILED'} "
+                  f"({m['validation']['summary']['warnings']} warnings)")
+    console.print(f"Published version: {path}")
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    catalog = Catalog(args.root)
+    latest = catalog.version(args.dataset).id
+    table = Table(title=args.dataset)
+    for col in ("version", "refined", "readiness", "pinned", ""):
+        table.add_column(col)
+    for vid in catalog.versions(args.dataset):
+        v = catalog.version(args.dataset, vid)
+        table.add_row(vid, str(v.manifest["counts"]["refined"]), v.manifest["readiness"]["level"],
+                      "yes" if v.pinned else "", "LATEST" if vid == latest else "")
+    console.print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    v = Catalog(args.root).version(*_split(args.ref))
+    _print_summary(v.manifest, v.path)
+    console.print(f"content hash {v.manifest['content_hash']}; parent {v.manifest['parent']}; "
+                  f"created {v.manifest['created_at']}; Dagster run {v.manifest['dagster_run_id']}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    v = Catalog(args.root).version(*_split(args.ref))
+    v.verify()
+    console.print(f"[green]OK[/] {v.dataset}@{v.id}: {len(v.manifest['files'])} files match their sha256")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    d = Catalog(args.root).diff(args.dataset, args.a, args.b)
+    console.print(f"{d['a']} → {d['b']}: refined {d['refined'][0]} → {d['refined'][1]}; "
+                  f"{len(d['added'])} documents added, {len(d['removed'])} removed")
+    for doc in d["added"][: args.limit]:
+        console.print(f"  + {doc}")
+    for doc in d["removed"][: args.limit]:
+        console.print(f"  - {doc}")
+    for key, (a, b) in d["changed_counts"].items():
+        console.print(f"  {key}: {a} → {b}")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    info = Catalog(args.root).lineage(args.dataset, args.doc_id, args.version)
+    console.print_json(json.dumps(info, default=str))
+    return 0
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    v = Catalog(args.root).pin(*_split(args.ref))
+    console.print(f"pinned {v.dataset}@{v.id}: prune will keep it")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    catalog = Catalog(args.root)
+    keep = args.keep or catalog.version(args.dataset).manifest["recipe"]["publish"]["keep"]
+    gone = catalog.prune(args.dataset, keep)
+    console.print(f"removed {len(gone)} versions: {', '.join(gone) or 'none'}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from refinery.instance import PROJECT_ROOT, dagster_home
+
+    dagster_home()
+    os.chdir(PROJECT_ROOT)
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    os.execv(webserver, [str(webserver), "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="refinery", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help: str, root: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(fn=fn)
+        if root:
+            sp.add_argument("--root", default="data/refined", help="publish root (default data/refined)")
+        return sp
+
+    add("run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance",
+        root=False).add_argument("--recipe", required=True)
+    add("versions", cmd_versions, "list the versions of a dataset").add_argument("dataset")
+    add("show", cmd_show, "summary of a version's manifest").add_argument("ref", metavar="DATASET[@VERSION]")
+    add("verify", cmd_verify, "re-hash a version's files against its manifest").add_argument(
+        "ref", metavar="DATASET[@VERSION]")
+    d = add("diff", cmd_diff, "documents added and removed between two versions, and count changes")
+    d.add_argument("dataset")
+    d.add_argument("a")
+    d.add_argument("b")
+    d.add_argument("--limit", type=int, default=20, help="how many doc ids to list each way")
+    lin = add("lineage", cmd_lineage, "where a record came from and what happened to it")
+    lin.add_argument("dataset")
+    lin.add_argument("doc_id")
+    lin.add_argument("--version", default="latest")
+    add("pin", cmd_pin, "keep a version forever (prune skips it)").add_argument("ref", metavar="DATASET@VERSION")
+    pr = add("prune", cmd_prune, "delete old versions beyond publish.keep; pinned ones and LATEST stay")
+    pr.add_argument("dataset")
+    pr.add_argument("--keep", type=int, help="override the recipe's publish.keep")
+    ui = add("ui", cmd_ui, "the Dagster UI on this project's instance", root=False)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except RefineryError as err:
+        console.print(f"[bold red]error:[/] {err}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Materialization metadata the Dagster UI shows: row counts, schemas, column lineage, tables as Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from refinery.clean import CleanResult
+from refinery.dedup import DedupResult
+
+SIGNALS = ["n_words", "mean_word_length", "punctuated_lines", "duplicate_5grams", "lang_score"]
+
+
+def md_table(rows: list[dict]) -> str:
+    if not rows:
+        return "none"
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [str(row[h]).replace("|", "\\|").replace("\n", " ") for h in header]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def frame_metadata(path: Path, rows: int | None = None, lineage_from: dg.AssetKey | None = None) -> dict:
+    schema = pl.read_parquet_schema(path)
+    if rows is None:
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    meta = {
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()]
+        ),
+    }
+    if lineage_from is not None:
+        meta["dagster/column_lineage"] = dg.TableColumnLineage(
+            deps_by_column={c: [dg.TableColumnDep(asset_key=lineage_from, column_name=c)] for c in schema}
+        )
+    return meta
+
+
+def dedup_metadata(result: DedupResult) -> dict:
+    return {
+        "rows_in": result.rows_in,
+        "exact_duplicates": result.removed_by_reason.get("exact_duplicate", 0),
+        "near_duplicates": result.removed_by_reason.get("near_duplicate", 0),
+        "parameters": dg.MetadataValue.json(result.params),
+        "cluster_sizes": dg.MetadataValue.md(
+            md_table([{"cluster size": k, "clusters": v} for k, v in result.cluster_sizes.items()])
+        ),
+        "example_pairs": dg.MetadataValue.md(md_table(result.examples)),
+    }
+
+
+def clean_metadata(result: CleanResult) -> dict:
+    cleaned = pl.scan_parquet(result.cleaned)
+    quantiles = cleaned.select(
+        pl.struct(
+            signal=pl.lit(s), p10=pl.col(s).quantile(0.1), median=pl.col(s).median(), p90=pl.col(s).quantile(0.9)
+        ).alias(s)
+        for s in SIGNALS
+    ).collect()
+    distribution = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in quantiles.get_column(s)[0].items()}
+                    for s in SIGNALS]
+    return {
+        "rows_in": result.rows_in,
+        "rejected": sum(result.rejected_by_filter.values()),
+        "rejected_by_filter": dg.MetadataValue.md(
+            md_table([{"filter": k, "rejected": v} for k, v in sorted(result.rejected_by_filter.items())])
+        ),
+        "pii_redacted": dg.MetadataValue.json(result.pii_counts),
+        "documents_changed": result.changed,
+        "signal_distribution": dg.MetadataValue.md(md_table(distribution)),
+        "before_after": dg.MetadataValue.md(md_table(result.examples)),
+    }

@@ -1,0 +1,38 @@
+"""Where a run keeps its intermediate Parquet: `<output>/.staging/<dataset>/<run id>/<step>/`.
+
+Only `published` creates a version; a failed run leaves staging files behind for inspection, never a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from refinery.hashing import sha256_file
+from refinery.ingest.readers import relative_uri
+from refinery.recipe import Recipe, Source
+
+
+def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
+    path = recipe.output_dir / ".staging" / recipe.dataset / run_id / step
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ore_fingerprint(recipe: Recipe, source: Source) -> str:
+    """Cheap fingerprint of a source's files (path, size, mtime): changes when ore is added or edited."""
+    digest = hashlib.sha256()
+    for path in source.files(recipe.base_dir):
+        stat = path.stat()
+        digest.update(f"{relative_uri(path, recipe.base_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def ore_entries(recipe: Recipe) -> list[dict]:
+    """Every ore file used, with its size and sha256, for the manifest."""
+    return [
+        {"source": s.name, "path": relative_uri(p, recipe.base_dir), "bytes": p.stat().st_size,
+         "sha256": sha256_file(p)}
+        for s in recipe.sources
+        for p in s.files(recipe.base_dir)
+    ]

@@ -1,0 +1,68 @@
+"""DATACARD.md: a dataset card in the spirit of Hugging Face's, with the AI-readiness report on top."""
+
+from __future__ import annotations
+
+
+def _table(rows: list[list[object]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def readiness_markdown(readiness: dict) -> str:
+    out = [f"**AI-readiness: {readiness['level'].replace('_', ' ')}**", ""]
+    for level in readiness["levels"]:
+        out.append(f"- {'✅' if level['reached'] else '❌'} **{level['name'].replace('_', ' ')}**")
+        out += [f"  - {'✓' if e['holds'] else '✗'} {e['text']}" for e in level["evidence"]]
+    return "\n".join(out)
+
+
+def render_datacard(m: dict) -> str:
+    counts, recipe = m["counts"], m["recipe"]
+    removed_rows = [
+        [stage, reason, n] for stage, reasons in counts["removed"].items() for reason, n in reasons.items()
+        if reason != "total"
+    ]
+    validation = m["validation"]
+    failed = [r for r in validation["results"] if not r["success"]]
+    langs = m["stages"].get("clean", {}).get("languages", {})
+    sections = [
+        f"# {m['dataset']} @ {m['version']}",
+        recipe.get("description") or "",
+        "## AI-readiness",
+        readiness_markdown(m["readiness"]),
+        "## Sources and licences",
+        _table([[s["name"], s["format"], s["license"] or "unknown"] for s in m["sources"]],
+               ["source", "format", "licence"]),
+        _table([[o["source"], o["path"], o["bytes"], o["sha256"][:16]] for o in m["ore"]],
+               ["source", "ore file", "bytes", "sha256 (prefix)"]),
+        "## Counts",
+        f"{counts['read']} records read, **{counts['refined']} refined**.",
+        _table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
+        "## Language mix",
+        _table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",
+        "## Processing steps",
+        "1. **ingest**: read each source; unparseable records quarantined with file, line and error.",
+        f"2. **dedup**: exact (normalized text) {'on' if recipe['dedup']['exact'] else 'off'}; near-duplicate "
+        f"MinHash LSH `{recipe['dedup']['near']}`; parameters used: `{m['stages'].get('dedup', {})}`.",
+        f"3. **clean**: normalization `{recipe['clean']['normalize']}`, PII redaction `{recipe['clean']['pii']}`, "
+        f"filters `{ {k: v for k, v in recipe['clean']['filters'].items() if v not in (None, False)} }`.",
+        f"4. **validate**: GX Core suite, {validation['summary']['evaluated']} expectations "
+        f"({validation['summary']['failed_errors']} failed errors, {validation['summary']['warnings']} warnings)."
+        + ("" if not failed else "\n\n" + _table(
+            [[r["expectation"], r["column"], r["severity"], r["unexpected_count"]] for r in failed],
+            ["failed expectation", "column", "severity", "unexpected"])),
+        "5. **publish**: immutable version folder; checksums in `manifest.json`.",
+        "## Files",
+        _table([[f["path"], f["kind"], f["rows"], f["bytes"]] for f in m["files"]], ["file", "kind", "rows", "bytes"]),
+        "## Known limitations",
+        "- Quality filters are heuristics tuned for English web and forum text; other languages and code-heavy "
+        "text are filtered less reliably.\n"
+        "- PII redaction is pattern-based (e-mail, phone, IP, card, national id as selected); names and street "
+        "addresses are not redacted.\n"
+        "- Near-duplicate detection is probabilistic (MinHash LSH); pairs near the threshold can be missed.",
+        "## Use",
+        f"```python\nfrom refinery.catalog import Catalog\nv = Catalog('{recipe['output']}').version("
+        f"'{m['dataset']}', '{m['version']}')\nv.verify()\ndf = v.scan().collect()\n```",
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"
