@@ -1,0 +1,82 @@
+"""Shared fixtures: small real ore written by the tests, and recipes over it."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from refinery.records import INGESTED_SCHEMA
+from refinery.synth import document, near_variant
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(7)
+
+
+def ingested_frame(texts: list[str], prefix: str = "d") -> pl.DataFrame:
+    n = len(texts)
+    return pl.DataFrame(
+        {"doc_id": [f"{prefix}{i}" for i in range(n)], "text": texts, "source": ["s"] * n,
+         "source_id": [str(i) for i in range(n)], "source_uri": ["f.jsonl"] * n, "line": list(range(1, n + 1)),
+         "title": [None] * n, "url": [None] * n},
+        schema=INGESTED_SCHEMA,
+    )
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path):
+    """Write a recipe (dict) next to the ore and return its path."""
+
+    def write(data: dict, name: str = "recipe.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def small_ore(tmp_path: Path, rng: random.Random) -> Path:
+    """~150 forum posts (with exact and near duplicates, junk, PII and two malformed lines) and a CSV export."""
+    ore = tmp_path / "ore"
+    (ore / "forums").mkdir(parents=True)
+    (ore / "csv").mkdir()
+    posts = []
+    for i in range(120):
+        if i and i % 10 == 0:
+            body = posts[i - 3]["body"]
+        elif i and i % 10 == 5:
+            body = near_variant(rng, posts[i - 4]["body"])
+        elif i % 17 == 0:
+            body = "thanks!"
+        else:
+            body = document(rng)
+        posts.append({"post_id": f"p{i}", "body": body})
+    posts[7]["body"] += "\n\nWrite to jane.roe@example.com anytime."
+    lines = [json.dumps(p) for p in posts]
+    lines.insert(30, "{not json")
+    lines.insert(60, '{"post_id": "p-empty"}')
+    (ore / "forums" / "posts.jsonl").write_text("\n".join(lines) + "\n")
+    rows = ["id,body"] + [f'c{i},"{document(rng)}"' for i in range(30)] + ["c99,too,many,fields"]
+    (ore / "csv" / "export.csv").write_text("\n".join(rows) + "\n")
+    return ore
+
+
+@pytest.fixture
+def small_recipe(small_ore: Path, write_recipe) -> dict:
+    return {
+        "dataset": "small",
+        "output": "refined",
+        "sources": [
+            {"name": "forums", "format": "jsonl", "path": "ore/forums/*.jsonl", "text_field": "body",
+             "id_field": "post_id", "license": "CC-BY-4.0"},
+            {"name": "export", "format": "csv", "path": "ore/csv/*.csv", "text_field": "body", "id_field": "id"},
+        ],
+        "clean": {"pii": ["email", "phone", "ip"], "filters": {"min_words": 20, "languages": ["en"]}},
+    }

@@ -1,0 +1,94 @@
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from refinery.errors import IngestError
+from refinery.ingest import ingest_source
+from refinery.recipe import Source
+
+
+def _ingest(tmp_path: Path, source: Source):
+    result = ingest_source(source, tmp_path, tmp_path / "out" / source.name)
+    return result, pl.read_parquet(result.records), pl.read_parquet(result.quarantine)
+
+
+def test_jsonl_quarantines_bad_lines_with_file_line_and_error(tmp_path):
+    lines = [json.dumps({"id": 1, "body": "first post"}), "{broken", "", json.dumps({"id": 3}),
+             json.dumps({"id": 4, "body": "  "}), json.dumps([1, 2]), json.dumps({"id": 6, "body": "last"})]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "b.jsonl").write_bytes(b'{"id": 7, "body": "caf\xe9"}\n{"id": 8, "body": "ok"}\n')
+    source = Source(name="f", format="jsonl", path="*.jsonl", text_field="body", id_field="id")
+    result, good, bad = _ingest(tmp_path, source)
+    assert good.get_column("text").to_list() == ["first post", "last", "ok"]
+    assert good.get_column("source_id").to_list() == ["1", "6", "8"]
+    assert good.get_column("line").to_list() == [1, 7, 2]
+    by_line = {(r["source_uri"], r["line"]): r for r in bad.to_dicts()}
+    assert by_line[("a.jsonl", 2)]["reason"] == "unparseable" and "invalid JSON" in by_line[("a.jsonl", 2)]["detail"]
+    assert by_line[("a.jsonl", 4)]["reason"] == "missing_text"
+    assert by_line[("a.jsonl", 5)]["reason"] == "empty_text"
+    assert by_line[("a.jsonl", 6)]["reason"] == "unparseable"
+    assert by_line[("b.jsonl", 1)]["reason"] == "bad_encoding"
+    assert set(bad.get_column("stage")) == {"ingest"}
+    assert result.rows + result.quarantined == 8  # the blank line is not a record
+
+
+def test_doc_ids_are_stable_and_unique(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"t": "same"}\n{"t": "same"}\n')
+    source = Source(name="f", format="jsonl", path="a.jsonl", text_field="t")
+    _, first, _ = _ingest(tmp_path, source)
+    _, second, _ = _ingest(tmp_path, source)
+    assert first.get_column("doc_id").to_list() == second.get_column("doc_id").to_list()
+    assert first.get_column("doc_id").n_unique() == 2
+    assert first.get_column("source_id").to_list() == ["a.jsonl:1", "a.jsonl:2"]
+
+
+def test_csv_reports_ragged_rows_with_their_line(tmp_path):
+    (tmp_path / "e.csv").write_text('id,body\n1,"multi\nline post"\n2,too,many\n3,fine\n')
+    source = Source(name="c", format="csv", path="e.csv", text_field="body", id_field="id")
+    _, good, bad = _ingest(tmp_path, source)
+    assert good.select("source_id", "text", "line").rows() == [("1", "multi\nline post", 2), ("3", "fine", 5)]
+    assert bad.select("line", "reason").rows() == [(4, "unparseable")]
+    assert "expected 2 fields, found 3" in bad.get_column("detail")[0]
+
+
+def test_csv_without_the_text_column_is_an_error_naming_file(tmp_path):
+    (tmp_path / "e.csv").write_text("id,content\n1,x\n")
+    with pytest.raises(IngestError, match=r"e.csv:1: header has no column 'body'"):
+        _ingest(tmp_path, Source(name="c", format="csv", path="e.csv", text_field="body"))
+
+
+def test_parquet_and_text_sources(tmp_path):
+    pl.DataFrame({"content": ["one", None, "three"], "key": [10, 11, 12]}).write_parquet(tmp_path / "p.parquet")
+    _, good, bad = _ingest(tmp_path, Source(name="p", format="parquet", path="p.parquet", text_field="content",
+                                            id_field="key"))
+    assert good.select("source_id", "text").rows() == [("10", "one"), ("12", "three")]
+    assert bad.select("line", "reason").rows() == [(2, "missing_text")]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("A whole document.\nWith two lines.")
+    _, good, _ = _ingest(tmp_path, Source(name="t", format="text", path="docs/*.txt"))
+    assert good.select("source_id", "text").rows() == [("docs/a.txt", "A whole document.\nWith two lines.")]
+
+
+def test_html_extracts_main_content_title_and_url(tmp_path):
+    story = " ".join(["The harbour committee approved the new ferry timetable after a long public debate."] * 4)
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Ferry news</title><link rel='canonical' href='https://example.org/ferry'></head><body>"
+        "<nav>Home | Sports | Weather</nav><article><h1>Ferry news</h1><p>" + story + "</p></article>"
+        "<footer>Copyright 2026 Example</footer></body></html>"
+    )
+    (tmp_path / "blank.html").write_text("<html><body></body></html>")
+    _, good, bad = _ingest(tmp_path, Source(name="h", format="html", path="*.html"))
+    row = good.row(0, named=True)
+    assert "ferry timetable" in row["text"] and "Copyright" not in row["text"] and "Sports" not in row["text"]
+    assert (row["title"], row["url"]) == ("Ferry news", "https://example.org/ferry")
+    assert bad.select("source_uri", "reason").rows() == [("blank.html", "no_content")]
+
+
+def test_html_field_of_jsonl_records(tmp_path):
+    html = "<html><body><article><p>" + "Main text of the record goes here and it is long enough. " * 5
+    (tmp_path / "r.jsonl").write_text(json.dumps({"html": html + "</p></article></body></html>"}) + "\n")
+    _, good, _ = _ingest(tmp_path, Source(name="r", format="jsonl", path="r.jsonl", html_field="html"))
+    assert good.get_column("text")[0].startswith("Main text of the record")
+    assert "<p>" not in good.get_column("text")[0]

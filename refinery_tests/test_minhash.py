@@ -1,0 +1,76 @@
+import numpy as np
+import polars as pl
+import pytest
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from refinery.dedup.lsh import bands, candidate_pairs, components, jaccard
+from refinery.dedup.minhash import normalize_for_dedup, shingle_hashes, shingles, shingle_hash, signatures
+from refinery.synth import document, near_variant
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog, again and again!",
+    "",
+    "two words",
+    "Ünïcödé text — with ‘quotes’ and emoji 🎉 in a sentence of several words",
+    "ＦＵＬＬＷＩＤＴＨ letters and\ttabs\nand newlines   everywhere in this one",
+]
+
+
+def _normalized(texts: list[str]) -> pl.Series:
+    return pl.select(normalize_for_dedup(pl.lit(pl.Series(texts)))).to_series()
+
+
+@pytest.mark.parametrize("ngram", [1, 3, 5])
+@pytest.mark.parametrize("num_perm", [64, 128])
+def test_signatures_equal_datasketch_minhash(rng, ngram, num_perm):
+    texts = TEXTS + [document(rng) for _ in range(20)]
+    norm = _normalized(texts)
+    ours = signatures(norm, num_perm, 42, ngram)
+    for i, text in enumerate(norm):
+        theirs = MinHash(num_perm=num_perm, seed=42, hashfunc=shingle_hash)
+        theirs.update_batch(shingles(text, ngram))
+        np.testing.assert_array_equal(ours[i], theirs.hashvalues)
+
+
+def test_vectorized_shingle_hashes_match_the_scalar_function():
+    norm = _normalized(TEXTS)
+    doc, hashes = shingle_hashes(norm, 3)
+    for i, text in enumerate(norm):
+        assert sorted(hashes[doc == i].tolist()) == sorted(shingle_hash(s) for s in shingles(text, 3))
+
+
+def test_normalization_folds_case_punctuation_and_width():
+    norm = _normalized(["Hello,   WORLD!!", "hello world", "ｈｅｌｌｏ　ｗｏｒｌｄ"])
+    assert norm.to_list() == ["hello world"] * 3
+
+
+def test_signatures_work_in_datasketch_lsh(rng):
+    base = document(rng, 12)
+    norm = _normalized([base, near_variant(rng, base) + " extra words at the end", document(rng, 12)])
+    sig = signatures(norm, 128, 1, 5)
+    lsh = MinHashLSH(threshold=0.5, num_perm=128)
+    for i, s in enumerate(sig):
+        lsh.insert(str(i), LeanMinHash(seed=1, hashvalues=s, scheme="affine32"))
+    assert "1" in lsh.query(LeanMinHash(seed=1, hashvalues=sig[0], scheme="affine32"))
+    assert "2" not in lsh.query(LeanMinHash(seed=1, hashvalues=sig[0], scheme="affine32"))
+
+
+def test_bands_are_datasketch_optimal_parameters():
+    b, r = bands(0.8, 128)
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    assert (b, r) == (lsh.b, lsh.r) and b * r <= 128
+
+
+def test_candidate_pairs_components_and_exact_jaccard(tmp_path):
+    bands_frame = pl.DataFrame({"idx": [0, 1, 2, 3, 4, 0, 4], "band": [0, 0, 0, 0, 0, 1, 1],
+                                "key": [7, 7, 9, 9, 5, 3, 3]}, schema={"idx": pl.Int64, "band": pl.Int16,
+                                                                        "key": pl.UInt64})
+    bands_frame.write_parquet(tmp_path / "b.parquet")
+    pairs = candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill")
+    assert pairs.rows() == [(0, 1), (0, 4), (2, 3)]
+    clusters = dict(components(pairs).rows())
+    assert clusters == {0: 0, 1: 0, 4: 0, 2: 2, 3: 2}
+    shingle_sets = pl.DataFrame({"idx": [0, 0, 0, 1, 1, 4], "h": [1, 2, 3, 2, 3, 9]},
+                                schema={"idx": pl.Int64, "h": pl.UInt32})
+    sims = jaccard(pl.DataFrame({"a": [0, 0], "b": [1, 4]}), shingle_sets)
+    assert sims.to_list() == pytest.approx([2 / 3, 0.0])
