@@ -80,3 +80,11 @@ def small_recipe(small_ore: Path, write_recipe) -> dict:
         ],
         "clean": {"pii": ["email", "phone", "ip"], "filters": {"min_words": 20, "languages": ["en"]}},
     }
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch) -> Path:
+    """A real on-disk Dagster instance (SQLite) for this test."""
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

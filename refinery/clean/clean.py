@@ -18,6 +18,7 @@ from refinery.records import removed_frame
 
 BATCH = 20_000
 EXAMPLES = 3
+INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
 
 
 @dataclass
@@ -40,8 +41,7 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     frame = redact(frame, list(config.pii), dict(config.pii_tokens))
     frame = pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
     frame = frame.with_columns(signals())
-    reason, value = first_failure(config.filters)
-    return frame.with_columns(reason=reason, value=value, _changed=pl.col("text") != original)
+    return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 
 def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
@@ -65,11 +65,11 @@ def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
         if len(examples) < EXAMPLES:
             for i in frame.get_column("_changed").arg_true().head(EXAMPLES - len(examples)):
                 examples.append({"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]})
-        good = frame.filter(pl.col("reason").is_null()).drop("reason", "value", "_changed")
+        good = frame.filter(pl.col("reason").is_null()).drop(*INTERNAL)
         bad = removed_frame(
             frame.lazy().filter(pl.col("reason").is_not_null()),
             stage=pl.lit("clean"),
-            detail=pl.format("{} failed: {} = {}", pl.col("reason"), _signal_name(), pl.col("value").round(4)),
+            detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
         ).collect()
         kept += good.height
         kept_writer = _append(kept_writer, cleaned_path, good)
@@ -79,14 +79,10 @@ def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
             writer.close()
     if kept_writer is None:  # no batch at all: still leave a readable (empty) file with the right schema
         empty = clean_batch(pl.read_parquet(records).head(0), config)
-        empty.drop("reason", "value", "_changed").write_parquet(cleaned_path)
+        empty.drop(*INTERNAL).write_parquet(cleaned_path)
     if removed_writer is None:
         removed_frame(pl.LazyFrame(schema=pl.read_parquet_schema(records))).collect().write_parquet(removed_path)
     return CleanResult(cleaned_path, removed_path, rows_in, kept, dict(rejected), dict(pii), int(changed), examples)
-
-
-def _signal_name() -> pl.Expr:
-    return pl.col("reason").str.replace(r"^(min|max)_", "")
 
 
 def _append(writer: pq.ParquetWriter | None, path: Path, frame: pl.DataFrame) -> pq.ParquetWriter:

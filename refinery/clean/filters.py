@@ -128,11 +128,12 @@ def rules(config: Filters) -> list[Rule]:
     return [Rule(name, signal, expr) for name, signal, expr in candidates if isinstance(expr, pl.Expr)]
 
 
-def first_failure(config: Filters) -> tuple[pl.Expr, pl.Expr]:
-    """(reason, value): the first failing rule's name and its signal value, null where every rule passes."""
-    reason, value = pl.lit(None, pl.String), pl.lit(None, pl.Float64)
+def first_failure(config: Filters) -> dict[str, pl.Expr]:
+    """`reason`, `signal` and `value` of the first failing rule, null where every rule passes."""
+    reason, signal, value = pl.lit(None, pl.String), pl.lit(None, pl.String), pl.lit(None, pl.Float64)
     for rule in reversed(rules(config)):
         failed = rule.failed.fill_null(False)
         reason = pl.when(failed).then(pl.lit(rule.name)).otherwise(reason)
+        signal = pl.when(failed).then(pl.lit(rule.signal)).otherwise(signal)
         value = pl.when(failed).then(pl.col(rule.signal).cast(pl.Float64)).otherwise(value)
-    return reason, value
+    return {"reason": reason, "signal": signal, "value": value}

@@ -25,7 +25,8 @@ PATTERNS = {
     # +CC national number in groups, or North-American (415) 555-0132 / 415-555-0132; dates and ISBNs do not fit
     "phone": r"(^|[^\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})()\b",
     # dotted quads not glued to other words, dots or digits (so not v1.2.3.4 or 1.2.3.4.5); IPv6 full or with ::
-    "ip": rf"(^|[^\w.])(?:(?:{_OCTET}\.){{3}}{_OCTET}|(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,6}}:(?:{_H}:){{0,5}}{_H}|::1)($|[^\w.:]|\.\s|\.$)",
+    # (a compressed one must start with 2-4 hex digits, so C++'s a::b stays)
+    "ip": rf"(^|[^\w.])(?:(?:{_OCTET}\.){{3}}{_OCTET}|(?:{_H}:){{7}}{_H}|[0-9A-Fa-f]{{2,4}}:(?:{_H}:){{0,5}}:(?:{_H}:){{0,5}}{_H}|::1)($|[^\w.:]|\.\s|\.$)",
     "national_id": r"(\b)(?:(?:00[1-9]|0[1-9]\d|[1-578]\d\d|6[0-57-9]\d|66[0-57-9])-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})|[A-CEGHJ-PR-TW-Z]{2} \d{2} \d{2} \d{2} [A-D])(\b)",
 }
 CARD_CANDIDATE = r"\b(?:\d[ -]?){12,18}\d\b"

@@ -1,0 +1,39 @@
+# Everything installs into .venv from a bare machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install run test lint ui bench clean sample-ore
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,hf]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## refine the sample ore in data/ and print the summary
+	$(BIN)/refinery run --recipe data/recipes/forum-en.yaml
+
+test: $(STAMP)  ## the whole suite, on both cores
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check refinery refinery_tests benchmarks
+	$(BIN)/ruff format --check refinery refinery_tests benchmarks
+
+ui: $(STAMP)  ## the Dagster UI on the same instance as `make run`, at http://127.0.0.1:3000
+	$(BIN)/refinery ui
+
+bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run
+	$(BIN)/python benchmarks/dedup_bench.py
+	$(BIN)/python benchmarks/clean_bench.py
+
+sample-ore: $(STAMP)  ## regenerate data/ore (deterministic: same bytes every time)
+	$(BIN)/python -m refinery.synth data/ore
+
+clean:
+	rm -rf data/refined .dagster_home/* .pytest_cache

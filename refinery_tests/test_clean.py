@@ -1,0 +1,105 @@
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from refinery.clean import clean
+from refinery.clean.clean import clean_batch
+from refinery.clean.pii import luhn_valid, redact
+from refinery.clean.text import repair_text
+from refinery.recipe import Clean, Filters
+from refinery.synth import document, mojibake
+
+from refinery_tests.conftest import ingested_frame
+
+ALL_PII = ["email", "phone", "ip", "card", "national_id"]
+
+
+def _redacted(text: str, kinds=ALL_PII) -> str:
+    return redact(pl.DataFrame({"text": [text]}), kinds, {}).get_column("text")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail jane.doe+news@example.co.uk today", "mail <EMAIL> today"),
+        ("call +1 415 555 0132 now", "call <PHONE> now"),
+        ("call +44 20 7946 0958 now", "call <PHONE> now"),
+        ("office (415) 555-0132 or 415-555-0199", "office <PHONE> or <PHONE>"),
+        ("server 10.0.0.1.", "server <IP>."),
+        ("ping 192.168.1.20, then", "ping <IP>, then"),
+        ("ipv6 2001:0db8:85a3:0000:0000:8a2e:0370:7334 and fe80::1", "ipv6 <IP> and <IP>"),
+        ("card 4111 1111 1111 1111 ok", "card <CARD> ok"),
+        ("ssn 123-45-6789 here", "ssn <NATIONAL_ID> here"),
+    ],
+)
+def test_pii_is_redacted(text, expected):
+    assert _redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "released v1.2.3.4 and 1.2.3.4.5 builds",  # version strings are not IPs
+        "meeting on 2024-01-15 at 10:30:45",  # dates and times are not phones or IPv6
+        "ISBN 978-3-16-148410-0 and 0-306-40615-2",  # ISBNs are not phones
+        "use @property and user@localhost and pkg@1.2.3",  # e-mail-like code
+        "order 1234 5678 9012 3456 failed Luhn",  # not a valid card number
+        "std::vector<int> and a::b in C++",
+    ],
+)
+def test_lookalikes_are_left_alone(text):
+    assert _redacted(text) == text
+
+
+def test_pii_counts_and_custom_tokens():
+    frame = redact(pl.DataFrame({"text": ["a@b.org and c@d.org", "none"]}), ["email"], {"email": "[mail]"})
+    assert frame.get_column("text").to_list() == ["[mail] and [mail]", "none"]
+    assert frame.get_column("pii_email").to_list() == [2, 0]
+
+
+def test_luhn():
+    assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+
+
+def test_mojibake_is_repaired_and_clean_text_untouched(rng):
+    text = "Café owners said it’s fine – naïve, but fine."
+    broken = mojibake(text)
+    assert broken != text and "Ã" in broken
+    assert repair_text(pl.Series([broken, text])).to_list() == [text, text]
+
+
+def test_filters_reject_with_name_and_value(rng):
+    good = document(rng, 10)
+    texts = [good, "too short", "lorem ipsum dolor sit amet " * 20, "Bonjour à tous. " * 30,
+             ("Same line repeated here today.\n" * 12) + good, "{ code: 1 } " + good]
+    out = clean_batch(ingested_frame(texts), Clean(filters=Filters(min_words=20, languages=["en"])))
+    reasons = out.get_column("reason").to_list()
+    assert reasons[0] is None
+    assert reasons[1] == "min_words" and out.get_column("value")[1] == 2
+    assert reasons[2] in {"lorem_ipsum", "min_language_score", "languages"}
+    assert reasons[3] == "languages" and out.get_column("lang")[3] == "fr"
+    assert reasons[4] == "max_duplicate_lines" and out.get_column("value")[4] > 0.3
+    assert reasons[5] == "curly_bracket"
+
+
+def test_each_filter_can_be_switched_off():
+    off = Filters(**{name: None for name, f in Filters.model_fields.items() if f.annotation != bool},
+                  lorem_ipsum=False, curly_bracket=False)
+    out = clean_batch(ingested_frame(["x", "{lorem ipsum}"]), Clean(filters=off))
+    assert out.get_column("reason").to_list() == [None, None]
+
+
+def test_clean_stage_writes_refined_and_removed_parquet(tmp_path: Path, rng):
+    texts = [document(rng, 8) + "\n\nmail me: joe@example.com", "short", document(rng, 8)]
+    ingested_frame(texts).write_parquet(tmp_path / "in.parquet")
+    result = clean(tmp_path / "in.parquet", tmp_path / "out", Clean(filters=Filters(min_words=20)))
+    refined, removed = pl.read_parquet(result.cleaned), pl.read_parquet(result.removed)
+    assert refined.get_column("doc_id").to_list() == ["d0", "d2"]
+    assert "<EMAIL>" in refined.get_column("text")[0] and result.pii_counts["email"] == 1
+    assert {"n_words", "lang", "lang_score", "duplicate_5grams", "pii_email"} <= set(refined.columns)
+    row = removed.row(0, named=True)
+    assert (row["doc_id"], row["stage"], row["reason"], row["value"]) == ("d1", "clean", "min_words", 1.0)
+    assert row["detail"] == "min_words: n_words = 1.0"
+    assert result.rows_in == 3 and result.rejected_by_filter == {"min_words": 1}
+    assert result.examples and result.examples[0]["doc_id"] == "d0"

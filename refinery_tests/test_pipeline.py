@@ -1,0 +1,112 @@
+"""The whole graph through Dagster on a real on-disk instance, with real GX and real Parquet."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from refinery.catalog import Catalog
+from refinery.cli import main
+from refinery.defs.refine import recipe_definitions
+from refinery.instance import get_instance
+from refinery.recipe import load_recipe
+
+
+def test_refine_publishes_a_complete_version(small_recipe, write_recipe, dagster_home, capsys):
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    out = capsys.readouterr().out
+    root = recipe_path.parent / "refined"
+    v = Catalog(root).version("small")
+    assert f"Published version: {v.path}" in out.replace("\n", "")
+    m = v.manifest
+    # nothing is lost: refined + removed = records read, each exactly once
+    refined, removed = v.scan().collect(), v.removed().collect()
+    assert m["counts"]["read"] == refined.height + removed.height == 120 + 2 + 31
+    assert refined.get_column("doc_id").is_unique().all()
+    assert refined.join(removed, on="doc_id").height == 0
+    assert {"ingest", "dedup", "clean"} == set(removed.get_column("stage"))
+    assert removed.filter(pl.col("reason") == "exact_duplicate").get_column("duplicate_of").null_count() == 0
+    assert m["readiness"]["level"] == "quality_assured"
+    assert m["validation"]["summary"]["success"]
+    assert {f["kind"] for f in m["files"]} == {"refined", "removed", "signatures"}
+    assert [o["path"] for o in m["ore"]] == ["ore/forums/posts.jsonl", "ore/csv/export.csv"]
+    assert (v.path / "DATACARD.md").read_text().startswith("# small @ ")
+    assert (v.path / "validation" / "gx_results.json").exists()
+    v.verify()
+
+    # the runs, materializations and checks are in the persistent instance
+    instance = get_instance()
+    assert Path(instance.root_directory) == dagster_home.resolve()
+    published = instance.get_latest_materialization_event(dg.AssetKey(["small", "published"]))
+    meta = published.asset_materialization.metadata
+    assert meta["version"].value == v.id and meta["dagster/row_count"].value == refined.height
+    assert published.run_id == m["dagster_run_id"]
+
+    # unchanged ore, recipe and code: same content hash, no new version
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    assert "no new version" in capsys.readouterr().out
+    assert Catalog(root).versions("small") == [v.id]
+
+
+def test_failing_error_expectation_publishes_nothing(small_recipe, write_recipe, dagster_home, capsys):
+    impossible = {"expectation": "expect_column_values_to_be_in_set",
+                  "kwargs": {"column": "source", "value_set": ["elsewhere"]}, "severity": "error"}
+    recipe_path = write_recipe({**small_recipe, "validate": {"expectations": [impossible]}})
+    assert main(["run", "--recipe", str(recipe_path)]) == 1
+    out = capsys.readouterr().out
+    assert "nothing was published" in out
+    assert "expect_column_values_to_be_in_set on source" in out
+    dataset_dir = recipe_path.parent / "refined" / "small"
+    assert not (dataset_dir / "LATEST").exists()
+    assert not [p for p in dataset_dir.iterdir() if (p / "manifest.json").exists()] if dataset_dir.exists() else True
+
+
+def test_warn_expectation_publishes_and_records_the_warning(small_recipe, write_recipe, dagster_home):
+    warn = {"expectation": "expect_column_mean_to_be_between", "kwargs": {"column": "n_words", "min_value": 10_000},
+            "severity": "warn"}
+    recipe_path = write_recipe({**small_recipe, "validate": {"expectations": [warn]}})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    m = Catalog(recipe_path.parent / "refined").version("small").manifest
+    assert m["validation"]["summary"]["warnings"] == 1
+    assert [r["expectation"] for r in m["validation"]["results"] if not r["success"]] == [
+        "expect_column_mean_to_be_between"]
+
+
+def test_bad_recipe_fails_before_anything_runs(small_recipe, write_recipe, dagster_home, capsys):
+    recipe_path = write_recipe({**small_recipe, "dedupe": {}})
+    assert main(["run", "--recipe", str(recipe_path)]) == 2
+    assert "dedupe: unknown key" in capsys.readouterr().out
+    assert not dagster_home.exists() or not get_instance().get_runs()
+
+
+def test_asset_graph_shape_and_ui_metadata(small_recipe, write_recipe):
+    defs = recipe_definitions(load_recipe(write_recipe(small_recipe)))
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"small/ore/forums", "small/ore/export", "small/ingested/forums", "small/ingested/export",
+                    "small/deduplicated", "small/cleaned", "small/published"}
+    checks = {c.name for c in graph.asset_check_keys}
+    assert checks == {"gx_suite", "accounting"}
+    cleaned = graph.get(dg.AssetKey(["small", "cleaned"]))
+    assert cleaned.code_version and graph.get(dg.AssetKey(["small", "published"])).code_version
+    assert defs.resolve_job_def("refine_small") is not None
+    assert [s.name for s in defs.sensors] == ["refine_small_on_new_ore"]
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * *"])
+def test_recipe_schedule_becomes_a_dagster_schedule(small_recipe, write_recipe, schedule):
+    defs = recipe_definitions(load_recipe(write_recipe({**small_recipe, "schedule": schedule})))
+    (sched,) = defs.schedules
+    assert sched.cron_schedule == schedule and sched.job_name == "refine_small"
+
+
+def test_manifest_is_json_and_written_last(small_recipe, write_recipe, dagster_home):
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    v = Catalog(recipe_path.parent / "refined").version("small")
+    newest = max(p.stat().st_mtime_ns for p in v.path.rglob("*") if p.is_file())
+    assert (v.path / "manifest.json").stat().st_mtime_ns == newest
+    assert json.loads((v.path / "manifest.json").read_text())["version"] == v.id
