@@ -1,9 +1,9 @@
 """The consumer API: find a published version by id, verify it, load it, trace a record back to its ore.
 
-    cat = Catalog("data/refined")
-    v = cat.version("forum-en", "latest")
-    v.verify()
-    v.scan().filter(pl.col("lang") == "en").collect()
+cat = Catalog("data/refined")
+v = cat.version("forum-en", "latest")
+v.verify()
+v.scan().filter(pl.col("lang") == "en").collect()
 """
 
 from __future__ import annotations
@@ -157,8 +157,14 @@ class Catalog:
             for reason in sorted(set(ra) | set(rb)):
                 if ra.get(reason, 0) != rb.get(reason, 0):
                     reasons[f"{stage}/{reason}"] = (ra.get(reason, 0), rb.get(reason, 0))
-        return {"a": va.id, "b": vb.id, "added": added, "removed": dropped,
-                "refined": (ca["refined"], cb["refined"]), "changed_counts": reasons}
+        return {
+            "a": va.id,
+            "b": vb.id,
+            "added": added,
+            "removed": dropped,
+            "refined": (ca["refined"], cb["refined"]),
+            "changed_counts": reasons,
+        }
 
     def lineage(self, dataset: str, doc_id: str, version: str = "latest") -> dict:
         """Where a record came from and what happened to it, in one version."""
@@ -167,17 +173,35 @@ class Catalog:
         merged = v.removed().filter(pl.col("duplicate_of") == doc_id).collect()
         if refined.height:
             row = refined.row(0, named=True)
-            return {"doc_id": doc_id, "version": v.id, "outcome": "refined", "source": row["source"],
-                    "source_id": row["source_id"], "source_uri": row["source_uri"], "line": row["line"],
-                    "stages": ["ingest", "dedup", "clean", "validate", "publish"],
-                    "merged_duplicates": merged.select("doc_id", "source_uri", "line", "reason", "similarity").to_dicts()}
+            return {
+                "doc_id": doc_id,
+                "version": v.id,
+                "outcome": "refined",
+                "source": row["source"],
+                "source_id": row["source_id"],
+                "source_uri": row["source_uri"],
+                "line": row["line"],
+                "stages": ["ingest", "dedup", "clean", "validate", "publish"],
+                "merged_duplicates": merged.select("doc_id", "source_uri", "line", "reason", "similarity").to_dicts(),
+            }
         removed = v.removed().filter(pl.col("doc_id") == doc_id).collect()
         if removed.height:
             row = removed.row(0, named=True)
             stages = ["ingest", "dedup", "clean"]
-            return {"doc_id": doc_id, "version": v.id, "outcome": "removed", "source": row["source"],
-                    "source_id": row["source_id"], "source_uri": row["source_uri"], "line": row["line"],
-                    "stages": stages[: stages.index(row["stage"]) + 1], "stage": row["stage"],
-                    "reason": row["reason"], "detail": row["detail"], "value": row["value"],
-                    "duplicate_of": row["duplicate_of"], "similarity": row["similarity"]}
+            return {
+                "doc_id": doc_id,
+                "version": v.id,
+                "outcome": "removed",
+                "source": row["source"],
+                "source_id": row["source_id"],
+                "source_uri": row["source_uri"],
+                "line": row["line"],
+                "stages": stages[: stages.index(row["stage"]) + 1],
+                "stage": row["stage"],
+                "reason": row["reason"],
+                "detail": row["detail"],
+                "value": row["value"],
+                "duplicate_of": row["duplicate_of"],
+                "similarity": row["similarity"],
+            }
         raise NotFoundError(f"{dataset}@{v.id} has no record {doc_id!r}")

@@ -14,7 +14,7 @@ from rich.table import Table
 from refinery.catalog import Catalog
 from refinery.errors import RefineryError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -30,8 +30,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
-    result = job.execute_in_process(instance=get_instance(), raise_on_error=False,
-                                    tags={"refinery/recipe": str(Path(args.recipe).resolve())})
+    result = job.execute_in_process(
+        instance=get_instance(), raise_on_error=False, tags={"refinery/recipe": str(Path(args.recipe).resolve())}
+    )
     if not result.success:
         _report_failure(result, recipe)
         return 1
@@ -53,13 +54,17 @@ def _report_failure(result, recipe) -> None:
             error = event.event_specific_data.error
             error = error.cause or error
             console.print(f"[red]step {event.step_key} failed:[/] {error.message.strip()}")
-    summary = recipe.output_dir / ".staging" / recipe.dataset / result.run_id / "cleaned" / "validation" / "summary.json"
+    summary = (
+        recipe.output_dir / ".staging" / recipe.dataset / result.run_id / "cleaned" / "validation" / "summary.json"
+    )
     if summary.exists():
         data = json.loads(summary.read_text())
         for r in data["results"]:
             if not r["success"]:
-                console.print(f"[red]expectation failed[/] ({r['severity']}): {r['expectation']} on {r['column']}: "
-                              f"{r['unexpected_count']} unexpected, e.g. {r['examples'][:3]}")
+                console.print(
+                    f"[red]expectation failed[/] ({r['severity']}): {r['expectation']} on {r['column']}: "
+                    f"{r['unexpected_count']} unexpected, e.g. {r['examples'][:3]}"
+                )
 
 
 def _print_summary(m: dict, path: Path) -> None:
@@ -74,9 +79,11 @@ def _print_summary(m: dict, path: Path) -> None:
                 table.add_row(stage, reason, str(n))
     table.add_row("[bold]refined[/]", "", f"[bold]{counts['refined']}[/]")
     console.print(table)
-    console.print(f"AI-readiness: [bold]{m['readiness']['level']}[/]; validation "
-                  f"{'passed' if m['validation']['summary']['success'] else 'FAILED'} "
-                  f"({m['validation']['summary']['warnings']} warnings)")
+    console.print(
+        f"AI-readiness: [bold]{m['readiness']['level']}[/]; validation "
+        f"{'passed' if m['validation']['summary']['success'] else 'FAILED'} "
+        f"({m['validation']['summary']['warnings']} warnings)"
+    )
     console.print(f"Published version: {path}")
 
 
@@ -88,8 +95,13 @@ def cmd_versions(args: argparse.Namespace) -> int:
         table.add_column(col)
     for vid in catalog.versions(args.dataset):
         v = catalog.version(args.dataset, vid)
-        table.add_row(vid, str(v.manifest["counts"]["refined"]), v.manifest["readiness"]["level"],
-                      "yes" if v.pinned else "", "LATEST" if vid == latest else "")
+        table.add_row(
+            vid,
+            str(v.manifest["counts"]["refined"]),
+            v.manifest["readiness"]["level"],
+            "yes" if v.pinned else "",
+            "LATEST" if vid == latest else "",
+        )
     console.print(table)
     return 0
 
@@ -97,8 +109,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     v = Catalog(args.root).version(*_split(args.ref))
     _print_summary(v.manifest, v.path)
-    console.print(f"content hash {v.manifest['content_hash']}; parent {v.manifest['parent']}; "
-                  f"created {v.manifest['created_at']}; Dagster run {v.manifest['dagster_run_id']}")
+    console.print(
+        f"content hash {v.manifest['content_hash']}; parent {v.manifest['parent']}; "
+        f"created {v.manifest['created_at']}; Dagster run {v.manifest['dagster_run_id']}"
+    )
     return 0
 
 
@@ -111,8 +125,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     d = Catalog(args.root).diff(args.dataset, args.a, args.b)
-    console.print(f"{d['a']} → {d['b']}: refined {d['refined'][0]} → {d['refined'][1]}; "
-                  f"{len(d['added'])} documents added, {len(d['removed'])} removed")
+    console.print(
+        f"{d['a']} → {d['b']}: refined {d['refined'][0]} → {d['refined'][1]}; "
+        f"{len(d['added'])} documents added, {len(d['removed'])} removed"
+    )
     for doc in d["added"][: args.limit]:
         console.print(f"  + {doc}")
     for doc in d["removed"][: args.limit]:
@@ -162,12 +178,14 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--root", default="data/refined", help="publish root (default data/refined)")
         return sp
 
-    add("run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance",
-        root=False).add_argument("--recipe", required=True)
+    add(
+        "run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance", root=False
+    ).add_argument("--recipe", required=True)
     add("versions", cmd_versions, "list the versions of a dataset").add_argument("dataset")
     add("show", cmd_show, "summary of a version's manifest").add_argument("ref", metavar="DATASET[@VERSION]")
     add("verify", cmd_verify, "re-hash a version's files against its manifest").add_argument(
-        "ref", metavar="DATASET[@VERSION]")
+        "ref", metavar="DATASET[@VERSION]"
+    )
     d = add("diff", cmd_diff, "documents added and removed between two versions, and count changes")
     d.add_argument("dataset")
     d.add_argument("a")

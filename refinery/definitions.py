@@ -13,8 +13,6 @@ from refinery.instance import PROJECT_ROOT
 from refinery.recipe import load_recipe
 
 
-
-
 def recipe_paths() -> list[Path]:
     pattern = os.environ.get("REFINERY_RECIPES", str(PROJECT_ROOT / "data" / "recipes" / "*.yaml"))
     return sorted(Path(p) for p in glob.glob(pattern))

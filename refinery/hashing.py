@@ -12,7 +12,7 @@ import polars as pl
 
 def stable_id(frame: pl.DataFrame, columns: list[str], width: int = 16) -> pl.Series:
     """Hex id over `columns` joined with a unit separator (nulls as empty), `width` hex digits of MD5."""
-    parts = ", ".join(f'coalesce(CAST("{c}" AS VARCHAR), \'\')' for c in columns)
+    parts = ", ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '')" for c in columns)
     con = duckdb.connect()
     con.register("frame", frame.select(columns).to_arrow())
     ids = con.sql(f"SELECT left(md5(concat_ws(chr(31), {parts})), {width}) AS id FROM frame").to_arrow_table()

@@ -12,39 +12,143 @@ import random
 import sys
 from pathlib import Path
 
-SUBJECTS = ["the new firmware", "my old laptop", "this library", "the city council", "our hiking group", "the recipe",
-            "the garden hose", "the train schedule", "a used bicycle", "the backup script", "the coffee grinder",
-            "my sourdough starter", "the local library", "the solar panel", "the database migration",
-            "the camera lens", "the night shift", "the school board", "the weather station", "my vegetable patch"]
-VERBS = ["keeps failing after", "works much better with", "was discussed during", "needs a fix before",
-         "finally arrived with", "broke down during", "got cheaper after", "was replaced by", "depends heavily on",
-         "improved a lot since", "caused trouble during", "will be reviewed after"]
-OBJECTS = ["the last update", "a careful cleaning", "the winter storm", "the budget meeting", "a long weekend",
-           "the second attempt", "a fresh install", "the spring sale", "the morning commute", "a power outage",
-           "the community vote", "a firmware rollback", "the holiday rush", "a thorough inspection"]
-TAILS = ["and I wonder whether anyone else has seen the same thing", "which surprised most of the people I asked",
-         "so I wrote down every step that I tried", "although the manual says nothing about it",
-         "and the support team has not answered yet", "but it took me three evenings to figure out",
-         "which is why I am posting this here", "and the results were better than expected"]
-OPENERS = ["Quick question for the group.", "Long time reader, first post.", "Update on my earlier thread.",
-           "Sharing this in case it helps someone.", "I have been going back and forth on this."]
-CLOSERS = ["Thanks in advance for any advice.", "Happy to share more details if needed.",
-           "Let me know what you think.", "Cheers, and have a good week."]
-FRENCH = "Bonjour à tous, je voudrais savoir si quelqu'un a déjà essayé cette méthode pour réparer le vélo. " \
-         "Merci beaucoup pour vos conseils et vos réponses, je vous souhaite une très bonne journée."
-GERMAN = "Hallo zusammen, hat jemand Erfahrung mit diesem Gerät? Ich habe es letzte Woche gekauft und es " \
-         "funktioniert leider nicht so, wie ich es erwartet hatte. Vielen Dank für eure Hilfe und Tipps."
-BOILERPLATE = "Click here to subscribe to our newsletter!\nShare this post\nClick here to subscribe to our " \
-              "newsletter!\nShare this post\nClick here to subscribe to our newsletter!\nShare this post\n" * 3
+SUBJECTS = [
+    "the new firmware",
+    "my old laptop",
+    "this library",
+    "the city council",
+    "our hiking group",
+    "the recipe",
+    "the garden hose",
+    "the train schedule",
+    "a used bicycle",
+    "the backup script",
+    "the coffee grinder",
+    "my sourdough starter",
+    "the local library",
+    "the solar panel",
+    "the database migration",
+    "the camera lens",
+    "the night shift",
+    "the school board",
+    "the weather station",
+    "my vegetable patch",
+]
+VERBS = [
+    "keeps failing after",
+    "works much better with",
+    "was discussed during",
+    "needs a fix before",
+    "finally arrived with",
+    "broke down during",
+    "got cheaper after",
+    "was replaced by",
+    "depends heavily on",
+    "improved a lot since",
+    "caused trouble during",
+    "will be reviewed after",
+]
+OBJECTS = [
+    "the last update",
+    "a careful cleaning",
+    "the winter storm",
+    "the budget meeting",
+    "a long weekend",
+    "the second attempt",
+    "a fresh install",
+    "the spring sale",
+    "the morning commute",
+    "a power outage",
+    "the community vote",
+    "a firmware rollback",
+    "the holiday rush",
+    "a thorough inspection",
+]
+TAILS = [
+    "and I wonder whether anyone else has seen the same thing",
+    "which surprised most of the people I asked",
+    "so I wrote down every step that I tried",
+    "although the manual says nothing about it",
+    "and the support team has not answered yet",
+    "but it took me three evenings to figure out",
+    "which is why I am posting this here",
+    "and the results were better than expected",
+]
+OPENERS = [
+    "Quick question for the group.",
+    "Long time reader, first post.",
+    "Update on my earlier thread.",
+    "Sharing this in case it helps someone.",
+    "I have been going back and forth on this.",
+]
+CLOSERS = [
+    "Thanks in advance for any advice.",
+    "Happy to share more details if needed.",
+    "Let me know what you think.",
+    "Cheers, and have a good week.",
+]
+FRENCH = (
+    "Bonjour à tous, je voudrais savoir si quelqu'un a déjà essayé cette méthode pour réparer le vélo. "
+    "Merci beaucoup pour vos conseils et vos réponses, je vous souhaite une très bonne journée."
+)
+GERMAN = (
+    "Hallo zusammen, hat jemand Erfahrung mit diesem Gerät? Ich habe es letzte Woche gekauft und es "
+    "funktioniert leider nicht so, wie ich es erwartet hatte. Vielen Dank für eure Hilfe und Tipps."
+)
+BOILERPLATE = (
+    "Click here to subscribe to our newsletter!\nShare this post\nClick here to subscribe to our "
+    "newsletter!\nShare this post\nClick here to subscribe to our newsletter!\nShare this post\n" * 3
+)
 
 
-ADJECTIVES = ["cheap", "reliable", "noisy", "second-hand", "brand new", "tiny", "heavy", "refurbished", "shared",
-              "borrowed", "waterproof", "open-source", "handmade", "outdated", "portable", "quiet", "sturdy"]
-NOUNS = ["router", "kettle", "tent", "keyboard", "spreadsheet", "lawn mower", "bread machine", "drone", "printer",
-         "thermostat", "kayak", "sewing machine", "graphics card", "bike trailer", "compost bin", "e-reader"]
-RESULTS = ["it still rattles at night", "the difference was obvious", "nothing changed at all",
-           "my neighbour wants one too", "the battery lasts twice as long", "it paid for itself quickly",
-           "I would not buy it again", "the noise went away completely", "half the parts were missing"]
+ADJECTIVES = [
+    "cheap",
+    "reliable",
+    "noisy",
+    "second-hand",
+    "brand new",
+    "tiny",
+    "heavy",
+    "refurbished",
+    "shared",
+    "borrowed",
+    "waterproof",
+    "open-source",
+    "handmade",
+    "outdated",
+    "portable",
+    "quiet",
+    "sturdy",
+]
+NOUNS = [
+    "router",
+    "kettle",
+    "tent",
+    "keyboard",
+    "spreadsheet",
+    "lawn mower",
+    "bread machine",
+    "drone",
+    "printer",
+    "thermostat",
+    "kayak",
+    "sewing machine",
+    "graphics card",
+    "bike trailer",
+    "compost bin",
+    "e-reader",
+]
+RESULTS = [
+    "it still rattles at night",
+    "the difference was obvious",
+    "nothing changed at all",
+    "my neighbour wants one too",
+    "the battery lasts twice as long",
+    "it paid for itself quickly",
+    "I would not buy it again",
+    "the noise went away completely",
+    "half the parts were missing",
+]
 
 
 def sentence(rng: random.Random) -> str:
@@ -52,11 +156,15 @@ def sentence(rng: random.Random) -> str:
     if template == 0:
         text = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}, {rng.choice(TAILS)}."
     elif template == 1:
-        text = f"I tried a {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} for {rng.randint(2, 40)} days and " \
-               f"{rng.choice(RESULTS)}."
+        text = (
+            f"I tried a {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} for {rng.randint(2, 40)} days and "
+            f"{rng.choice(RESULTS)}."
+        )
     elif template == 2:
-        text = f"Has anyone compared the {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} with a " \
-               f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} from {rng.randint(2009, 2026)}?"
+        text = (
+            f"Has anyone compared the {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} with a "
+            f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} from {rng.randint(2009, 2026)}?"
+        )
     else:
         text = f"After {rng.randint(2, 12)} weeks {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}."
     return text[0].upper() + text[1:]
@@ -90,12 +198,14 @@ def mojibake(text: str) -> str:
 
 
 def with_pii(rng: random.Random, text: str) -> str:
-    contact = rng.choice([
-        f"Email me at user{rng.randint(1, 999)}@example.org for the files.",
-        f"Call me on +1 415 555 {rng.randint(1000, 9999)} after six.",
-        f"My server is at 192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)} if you want to test.",
-        f"Reach me at (212) 555-{rng.randint(1000, 9999)} or j.doe{rng.randint(1, 99)}@mail.example.com.",
-    ])
+    contact = rng.choice(
+        [
+            f"Email me at user{rng.randint(1, 999)}@example.org for the files.",
+            f"Call me on +1 415 555 {rng.randint(1000, 9999)} after six.",
+            f"My server is at 192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)} if you want to test.",
+            f"Reach me at (212) 555-{rng.randint(1000, 9999)} or j.doe{rng.randint(1, 99)}@mail.example.com.",
+        ]
+    )
     return text + "\n\n" + contact
 
 
@@ -122,18 +232,21 @@ def forum_posts(rng: random.Random, n: int) -> list[dict]:
             body = mojibake(document(rng))
         else:
             body = document(rng)
-        posts.append({"post_id": f"p{i:06d}", "thread": f"t{i // 7:05d}", "author": f"user{rng.randint(1, 400)}",
-                      "body": body})
+        posts.append(
+            {"post_id": f"p{i:06d}", "thread": f"t{i // 7:05d}", "author": f"user{rng.randint(1, 400)}", "body": body}
+        )
     return posts
 
 
 def page(rng: random.Random, i: int) -> str:
     paragraphs = "".join(f"<p>{sentence(rng)} {sentence(rng)} {sentence(rng)}</p>" for _ in range(rng.randint(3, 6)))
-    return (f"<html><head><title>Community news {i}</title>"
-            f"<link rel=\"canonical\" href=\"https://news.example.org/story/{i}\"></head><body>"
-            "<nav><a href='/'>Home</a> | <a href='/about'>About</a> | <a href='/contact'>Contact</a></nav>"
-            f"<article><h1>Community news {i}</h1>{paragraphs}</article>"
-            "<footer>Copyright 2026 Example News. All rights reserved. Privacy policy.</footer></body></html>")
+    return (
+        f"<html><head><title>Community news {i}</title>"
+        f'<link rel="canonical" href="https://news.example.org/story/{i}"></head><body>'
+        "<nav><a href='/'>Home</a> | <a href='/about'>About</a> | <a href='/contact'>Contact</a></nav>"
+        f"<article><h1>Community news {i}</h1>{paragraphs}</article>"
+        "<footer>Copyright 2026 Example News. All rights reserved. Privacy policy.</footer></body></html>"
+    )
 
 
 def write_sample_ore(root: Path, seed: int = 20261127) -> None:

@@ -22,9 +22,16 @@ def rng() -> random.Random:
 def ingested_frame(texts: list[str], prefix: str = "d") -> pl.DataFrame:
     n = len(texts)
     return pl.DataFrame(
-        {"doc_id": [f"{prefix}{i}" for i in range(n)], "text": texts, "source": ["s"] * n,
-         "source_id": [str(i) for i in range(n)], "source_uri": ["f.jsonl"] * n, "line": list(range(1, n + 1)),
-         "title": [None] * n, "url": [None] * n},
+        {
+            "doc_id": [f"{prefix}{i}" for i in range(n)],
+            "text": texts,
+            "source": ["s"] * n,
+            "source_id": [str(i) for i in range(n)],
+            "source_uri": ["f.jsonl"] * n,
+            "line": list(range(1, n + 1)),
+            "title": [None] * n,
+            "url": [None] * n,
+        },
         schema=INGESTED_SCHEMA,
     )
 
@@ -74,8 +81,14 @@ def small_recipe(small_ore: Path, write_recipe) -> dict:
         "dataset": "small",
         "output": "refined",
         "sources": [
-            {"name": "forums", "format": "jsonl", "path": "ore/forums/*.jsonl", "text_field": "body",
-             "id_field": "post_id", "license": "CC-BY-4.0"},
+            {
+                "name": "forums",
+                "format": "jsonl",
+                "path": "ore/forums/*.jsonl",
+                "text_field": "body",
+                "id_field": "post_id",
+                "license": "CC-BY-4.0",
+            },
             {"name": "export", "format": "csv", "path": "ore/csv/*.csv", "text_field": "body", "id_field": "id"},
         ],
         "clean": {"pii": ["email", "phone", "ip"], "filters": {"min_words": 20, "languages": ["en"]}},

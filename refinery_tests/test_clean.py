@@ -9,7 +9,6 @@ from refinery.clean.pii import luhn_valid, redact
 from refinery.clean.text import repair_text
 from refinery.recipe import Clean, Filters
 from refinery.synth import document, mojibake
-
 from refinery_tests.conftest import ingested_frame
 
 ALL_PII = ["email", "phone", "ip", "card", "national_id"]
@@ -71,8 +70,14 @@ def test_mojibake_is_repaired_and_clean_text_untouched(rng):
 
 def test_filters_reject_with_name_and_value(rng):
     good = document(rng, 10)
-    texts = [good, "too short", "lorem ipsum dolor sit amet " * 20, "Bonjour à tous. " * 30,
-             ("Same line repeated here today.\n" * 12) + good, "{ code: 1 } " + good]
+    texts = [
+        good,
+        "too short",
+        "lorem ipsum dolor sit amet " * 20,
+        "Bonjour à tous. " * 30,
+        ("Same line repeated here today.\n" * 12) + good,
+        "{ code: 1 } " + good,
+    ]
     out = clean_batch(ingested_frame(texts), Clean(filters=Filters(min_words=20, languages=["en"])))
     reasons = out.get_column("reason").to_list()
     assert reasons[0] is None
@@ -84,8 +89,11 @@ def test_filters_reject_with_name_and_value(rng):
 
 
 def test_each_filter_can_be_switched_off():
-    off = Filters(**{name: None for name, f in Filters.model_fields.items() if f.annotation != bool},
-                  lorem_ipsum=False, curly_bracket=False)
+    off = Filters(
+        **{name: None for name, f in Filters.model_fields.items() if f.annotation is not bool},
+        lorem_ipsum=False,
+        curly_bracket=False,
+    )
     out = clean_batch(ingested_frame(["x", "{lorem ipsum}"]), Clean(filters=off))
     assert out.get_column("reason").to_list() == [None, None]
 

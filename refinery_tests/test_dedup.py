@@ -4,11 +4,12 @@ import polars as pl
 from refinery.dedup import Reference, deduplicate
 from refinery.recipe import Dedup, NearDedup
 from refinery.synth import document
-
 from refinery_tests.conftest import ingested_frame
 
+DEFAULT = Dedup()
 
-def _run(tmp_path, texts, config=Dedup(), reference=None, name="run", prefix="d"):
+
+def _run(tmp_path, texts, config=DEFAULT, reference=None, name="run", prefix="d"):
     path = tmp_path / f"{name}.parquet"
     ingested_frame(texts, prefix).write_parquet(path)
     result = deduplicate([path], tmp_path / name, config, reference)
@@ -45,8 +46,9 @@ def test_verification_drops_lsh_false_positives(tmp_path, rng):
         words = document(rng, 14).split()
         texts += [" ".join(words), " ".join(words[: int(len(words) * 0.7)]) + " " + document(rng, 4)]
     verified, _, _ = _run(tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6)), name="on")
-    unverified, _, _ = _run(tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6, verify=False)),
-                            name="off")
+    unverified, _, _ = _run(
+        tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6, verify=False)), name="off"
+    )
     assert verified.params["candidate_pairs"] == unverified.params["candidate_pairs"] > 0
     assert verified.params["verified_pairs"] < verified.params["candidate_pairs"]
     assert sum(verified.removed_by_reason.values()) < sum(unverified.removed_by_reason.values())
@@ -54,7 +56,7 @@ def test_verification_drops_lsh_false_positives(tmp_path, rng):
 
 def test_incremental_dedup_against_previous_version_reuses_signatures(tmp_path, rng):
     old_texts = [document(rng, 14) for _ in range(5)]
-    first, kept_first, _ = _run(tmp_path, old_texts, name="v1", prefix="old")
+    first, _, _ = _run(tmp_path, old_texts, name="v1", prefix="old")
     reference = Reference([first.kept], first.signatures)
     new_texts = [old_texts[1] + " Thanks again to everyone who replied here.", document(rng, 14), old_texts[2]]
     _, kept, removed = _run(tmp_path, new_texts, reference=reference, name="v2", prefix="new")
@@ -68,8 +70,14 @@ def test_incremental_dedup_against_previous_version_reuses_signatures(tmp_path, 
     new1_sig = pl.read_parquet(tmp_path / "v2" / "signatures.parquet").filter(pl.col("doc_id") == "new1")
     forged = pl.concat([signatures.filter(pl.col("doc_id") != "old3"), new1_sig.with_columns(doc_id=pl.lit("old3"))])
     forged.write_parquet(tmp_path / "forged.parquet")
-    _, _, removed = _run(tmp_path, new_texts, Dedup(near=NearDedup(verify=False)),
-                         Reference([first.kept], tmp_path / "forged.parquet"), name="v3", prefix="new")
+    _, _, removed = _run(
+        tmp_path,
+        new_texts,
+        Dedup(near=NearDedup(verify=False)),
+        Reference([first.kept], tmp_path / "forged.parquet"),
+        name="v3",
+        prefix="new",
+    )
     assert "new1" in removed.get_column("doc_id").to_list()
 
 

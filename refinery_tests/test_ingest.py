@@ -15,8 +15,15 @@ def _ingest(tmp_path: Path, source: Source):
 
 
 def test_jsonl_quarantines_bad_lines_with_file_line_and_error(tmp_path):
-    lines = [json.dumps({"id": 1, "body": "first post"}), "{broken", "", json.dumps({"id": 3}),
-             json.dumps({"id": 4, "body": "  "}), json.dumps([1, 2]), json.dumps({"id": 6, "body": "last"})]
+    lines = [
+        json.dumps({"id": 1, "body": "first post"}),
+        "{broken",
+        "",
+        json.dumps({"id": 3}),
+        json.dumps({"id": 4, "body": "  "}),
+        json.dumps([1, 2]),
+        json.dumps({"id": 6, "body": "last"}),
+    ]
     (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
     (tmp_path / "b.jsonl").write_bytes(b'{"id": 7, "body": "caf\xe9"}\n{"id": 8, "body": "ok"}\n')
     source = Source(name="f", format="jsonl", path="*.jsonl", text_field="body", id_field="id")
@@ -61,8 +68,9 @@ def test_csv_without_the_text_column_is_an_error_naming_file(tmp_path):
 
 def test_parquet_and_text_sources(tmp_path):
     pl.DataFrame({"content": ["one", None, "three"], "key": [10, 11, 12]}).write_parquet(tmp_path / "p.parquet")
-    _, good, bad = _ingest(tmp_path, Source(name="p", format="parquet", path="p.parquet", text_field="content",
-                                            id_field="key"))
+    _, good, bad = _ingest(
+        tmp_path, Source(name="p", format="parquet", path="p.parquet", text_field="content", id_field="key")
+    )
     assert good.select("source_id", "text").rows() == [("10", "one"), ("12", "three")]
     assert bad.select("line", "reason").rows() == [(2, "missing_text")]
     (tmp_path / "docs").mkdir()

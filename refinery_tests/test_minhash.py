@@ -4,7 +4,7 @@ import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from refinery.dedup.lsh import bands, candidate_pairs, components, jaccard
-from refinery.dedup.minhash import normalize_for_dedup, shingle_hashes, shingles, shingle_hash, signatures
+from refinery.dedup.minhash import normalize_for_dedup, shingle_hash, shingle_hashes, shingles, signatures
 from refinery.synth import document, near_variant
 
 TEXTS = [
@@ -62,15 +62,22 @@ def test_bands_are_datasketch_optimal_parameters():
 
 
 def test_candidate_pairs_components_and_exact_jaccard(tmp_path):
-    bands_frame = pl.DataFrame({"idx": [0, 1, 2, 3, 4, 0, 4], "band": [0, 0, 0, 0, 0, 1, 1],
-                                "key": [7, 7, 9, 9, 5, 3, 3]}, schema={"idx": pl.Int64, "band": pl.Int16,
-                                                                        "key": pl.UInt64})
+    bands_frame = pl.DataFrame(
+        {
+            "idx": [0, 1, 2, 3, 4, 0, 4],
+            "band": [0, 0, 0, 0, 0, 1, 1],
+            "key": [7, 7, 9, 9, 5, 3, 3],
+            "rank": [5, 1, 2, 3, 4, 5, 4],
+        },
+        schema={"idx": pl.Int64, "band": pl.Int16, "key": pl.UInt64, "rank": pl.UInt64},
+    )
     bands_frame.write_parquet(tmp_path / "b.parquet")
     pairs = candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill")
     assert pairs.rows() == [(0, 1), (0, 4), (2, 3)]
     clusters = dict(components(pairs).rows())
     assert clusters == {0: 0, 1: 0, 4: 0, 2: 2, 3: 2}
-    shingle_sets = pl.DataFrame({"idx": [0, 0, 0, 1, 1, 4], "h": [1, 2, 3, 2, 3, 9]},
-                                schema={"idx": pl.Int64, "h": pl.UInt32})
+    shingle_sets = pl.DataFrame(
+        {"idx": [0, 0, 0, 1, 1, 4], "h": [1, 2, 3, 2, 3, 9]}, schema={"idx": pl.Int64, "h": pl.UInt32}
+    )
     sims = jaccard(pl.DataFrame({"a": [0, 0], "b": [1, 4]}), shingle_sets)
     assert sims.to_list() == pytest.approx([2 / 3, 0.0])

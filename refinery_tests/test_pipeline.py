@@ -52,8 +52,11 @@ def test_refine_publishes_a_complete_version(small_recipe, write_recipe, dagster
 
 
 def test_failing_error_expectation_publishes_nothing(small_recipe, write_recipe, dagster_home, capsys):
-    impossible = {"expectation": "expect_column_values_to_be_in_set",
-                  "kwargs": {"column": "source", "value_set": ["elsewhere"]}, "severity": "error"}
+    impossible = {
+        "expectation": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "source", "value_set": ["elsewhere"]},
+        "severity": "error",
+    }
     recipe_path = write_recipe({**small_recipe, "validate": {"expectations": [impossible]}})
     assert main(["run", "--recipe", str(recipe_path)]) == 1
     out = capsys.readouterr().out
@@ -65,14 +68,18 @@ def test_failing_error_expectation_publishes_nothing(small_recipe, write_recipe,
 
 
 def test_warn_expectation_publishes_and_records_the_warning(small_recipe, write_recipe, dagster_home):
-    warn = {"expectation": "expect_column_mean_to_be_between", "kwargs": {"column": "n_words", "min_value": 10_000},
-            "severity": "warn"}
+    warn = {
+        "expectation": "expect_column_mean_to_be_between",
+        "kwargs": {"column": "n_words", "min_value": 10_000},
+        "severity": "warn",
+    }
     recipe_path = write_recipe({**small_recipe, "validate": {"expectations": [warn]}})
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     m = Catalog(recipe_path.parent / "refined").version("small").manifest
     assert m["validation"]["summary"]["warnings"] == 1
     assert [r["expectation"] for r in m["validation"]["results"] if not r["success"]] == [
-        "expect_column_mean_to_be_between"]
+        "expect_column_mean_to_be_between"
+    ]
 
 
 def test_bad_recipe_fails_before_anything_runs(small_recipe, write_recipe, dagster_home, capsys):
@@ -86,8 +93,15 @@ def test_asset_graph_shape_and_ui_metadata(small_recipe, write_recipe):
     defs = recipe_definitions(load_recipe(write_recipe(small_recipe)))
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"small/ore/forums", "small/ore/export", "small/ingested/forums", "small/ingested/export",
-                    "small/deduplicated", "small/cleaned", "small/published"}
+    assert keys == {
+        "small/ore/forums",
+        "small/ore/export",
+        "small/ingested/forums",
+        "small/ingested/export",
+        "small/deduplicated",
+        "small/cleaned",
+        "small/published",
+    }
     checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"gx_suite", "accounting"}
     cleaned = graph.get(dg.AssetKey(["small", "cleaned"]))

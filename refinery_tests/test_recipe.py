@@ -20,21 +20,43 @@ def test_sample_recipe_loads_with_defaults_filled_in():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"sources": [{"name": "a", "format": "jsonl", "path": "ore/forums/*.jsonl", "txt_field": "x"}]},
-         "sources[0].txt_field: unknown key"),
+        (
+            {"sources": [{"name": "a", "format": "jsonl", "path": "ore/forums/*.jsonl", "txt_field": "x"}]},
+            "sources[0].txt_field: unknown key",
+        ),
         ({"dedup": {"near": {"threshold": "high"}}}, "dedup.near.threshold"),
         ({"dedup": {"near": {"threshold": 1.5}}}, "dedup.near.threshold"),
         ({"sources": [{"name": "a", "format": "xml", "path": "x"}]}, "sources[0].format"),
         ({"sources": [{"name": "a", "format": "jsonl", "path": "nowhere/*.jsonl"}]}, "sources[0].path: no files match"),
         ({"clean": {"filters": {"min_wrds": 3}}}, "clean.filters.min_wrds: unknown key"),
-        ({"validate": {"expectations": [{"expectation": "expect_the_moon"}]}},
-         "validate.expectations[0].expectation: unknown GX expectation 'expect_the_moon'"),
-        ({"validate": {"expectations": [{"expectation": "expect_column_mean_to_be_between",
-                                          "kwargs": {"colum": "n_words"}}]}},
-         "validate.expectations[0].kwargs: invalid for expect_column_mean_to_be_between"),
-        ({"validate": {"expectations": [{"expectation": "expect_column_values_to_not_be_null",
-                                          "kwargs": {"column": "text"}, "severity": "fatal"}]}},
-         "validate.expectations[0].severity"),
+        (
+            {"validate": {"expectations": [{"expectation": "expect_the_moon"}]}},
+            "validate.expectations[0].expectation: unknown GX expectation 'expect_the_moon'",
+        ),
+        (
+            {
+                "validate": {
+                    "expectations": [
+                        {"expectation": "expect_column_mean_to_be_between", "kwargs": {"colum": "n_words"}}
+                    ]
+                }
+            },
+            "validate.expectations[0].kwargs: invalid for expect_column_mean_to_be_between",
+        ),
+        (
+            {
+                "validate": {
+                    "expectations": [
+                        {
+                            "expectation": "expect_column_values_to_not_be_null",
+                            "kwargs": {"column": "text"},
+                            "severity": "fatal",
+                        }
+                    ]
+                }
+            },
+            "validate.expectations[0].severity",
+        ),
     ],
 )
 def test_malformed_recipe_names_the_key(small_recipe, write_recipe, change, message):

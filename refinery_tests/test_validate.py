@@ -8,14 +8,25 @@ from refinery.validate import build_suite, validate
 
 def _recipe(tmp_path, **extra):
     (tmp_path / "a.jsonl").write_text("{}\n")
-    data = {"dataset": "t", "sources": [{"name": "a", "format": "jsonl", "path": "a.jsonl"}],
-            "clean": {"pii": ["email"], "filters": {"min_words": 3, "max_words": 10, "languages": ["en"]}}, **extra}
+    data = {
+        "dataset": "t",
+        "sources": [{"name": "a", "format": "jsonl", "path": "a.jsonl"}],
+        "clean": {"pii": ["email"], "filters": {"min_words": 3, "max_words": 10, "languages": ["en"]}},
+        **extra,
+    }
     return parse_recipe(data, tmp_path)
 
 
 def _refined(tmp_path, **overrides):
-    data = {"doc_id": ["a", "b"], "text": ["hello there friend", "a fine day today"], "source": ["s", "s"],
-            "source_id": ["1", "2"], "source_uri": ["u", "u"], "n_words": [3, 4], "lang": ["en", "en"]}
+    data = {
+        "doc_id": ["a", "b"],
+        "text": ["hello there friend", "a fine day today"],
+        "source": ["s", "s"],
+        "source_id": ["1", "2"],
+        "source_uri": ["u", "u"],
+        "n_words": [3, 4],
+        "lang": ["en", "en"],
+    }
     path = tmp_path / "refined.parquet"
     pl.DataFrame({**data, **overrides}).write_parquet(path)
     return path
@@ -37,8 +48,13 @@ def test_clean_data_passes_and_evidence_is_written(tmp_path):
 
 
 def test_failures_name_the_expectation_and_show_examples(tmp_path):
-    path = _refined(tmp_path, doc_id=["a", "a"], text=["hello there friend", "write to x@y.org now"],
-                    lang=["en", "fr"], n_words=[3, 40])
+    path = _refined(
+        tmp_path,
+        doc_id=["a", "a"],
+        text=["hello there friend", "write to x@y.org now"],
+        lang=["en", "fr"],
+        n_words=[3, 40],
+    )
     report = validate([path], _recipe(tmp_path))
     failed = {(o.expectation, o.column): o for o in report.failed_errors}
     assert failed[("expect_column_values_to_be_unique", "doc_id")].examples == ["a", "a"]
@@ -49,8 +65,11 @@ def test_failures_name_the_expectation_and_show_examples(tmp_path):
 
 
 def test_recipe_expectations_with_severity(tmp_path):
-    warn = {"expectation": "expect_column_mean_to_be_between", "kwargs": {"column": "n_words", "min_value": 50},
-            "severity": "warn"}
+    warn = {
+        "expectation": "expect_column_mean_to_be_between",
+        "kwargs": {"column": "n_words", "min_value": 50},
+        "severity": "warn",
+    }
     report = validate([_refined(tmp_path)], _recipe(tmp_path, validate={"expectations": [warn]}))
     assert report.success and [o.expectation for o in report.warnings] == ["expect_column_mean_to_be_between"]
     error = {**warn, "severity": "error"}

@@ -61,10 +61,14 @@ def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
         rows_in += frame.height
         changed += frame.get_column("_changed").sum()
         rejected.update(frame.get_column("reason").drop_nulls().to_list())
-        pii.update({c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")})
+        pii.update(
+            {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
+        )
         if len(examples) < EXAMPLES:
             for i in frame.get_column("_changed").arg_true().head(EXAMPLES - len(examples)):
-                examples.append({"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]})
+                examples.append(
+                    {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
+                )
         good = frame.filter(pl.col("reason").is_null()).drop(*INTERNAL)
         bad = removed_frame(
             frame.lazy().filter(pl.col("reason").is_not_null()),

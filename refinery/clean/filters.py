@@ -17,7 +17,7 @@ Defaults and where they come from (recipe keys in `refinery.recipe.Filters`; nul
 | duplicate 5-gram share     | <= 0.15  | Gopher (share of 5-grams, by count) |
 | lines ending in punctuation| >= 0.12  | FineWeb (line_punct_thr) |
 | lorem ipsum, curly bracket | reject   | C4 (Raffel et al. 2020) |
-| javascript lines           | <= 0.5   | C4 drops such lines; Refinery keeps documents whole and rejects mostly-JS ones |
+| javascript lines           | <= 0.5   | C4 drops such lines; Refinery keeps documents whole, rejects mostly-JS ones |
 
 Gopher measures repetition by characters; the shares here are by count, which is cheaper and close in practice.
 """
@@ -43,9 +43,7 @@ def _share(lines: pl.Expr, condition: pl.Expr) -> pl.Expr:
 
 
 def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
-    return words.list.eval(
-        pl.concat_str([pl.element().shift(-k) for k in range(n)], separator=" ").drop_nulls()
-    )
+    return words.list.eval(pl.concat_str([pl.element().shift(-k) for k in range(n)], separator=" ").drop_nulls())
 
 
 def signals() -> list[pl.Expr]:
@@ -53,8 +51,11 @@ def signals() -> list[pl.Expr]:
     words = pl.col("text").str.to_lowercase().str.extract_all(r"\w+")
     n_words = pl.col("text").str.count_matches(r"\S+")
     lines = _lines()
-    paragraphs = pl.col("text").str.split("\n\n").list.eval(pl.element().str.strip_chars()).list.eval(
-        pl.element().filter(pl.element() != "")
+    paragraphs = (
+        pl.col("text")
+        .str.split("\n\n")
+        .list.eval(pl.element().str.strip_chars())
+        .list.eval(pl.element().filter(pl.element() != ""))
     )
     bigrams, fivegrams = _ngrams(words, 2), _ngrams(words, 5)
     return [
@@ -96,34 +97,70 @@ def rules(config: Filters) -> list[Rule]:
         ("min_words", "n_words", c.min_words is not None and col("n_words") < c.min_words),
         ("max_words", "n_words", c.max_words is not None and col("n_words") > c.max_words),
         ("languages", "lang_score", c.languages is not None and ~col("lang").is_in(c.languages or [])),
-        ("min_language_score", "lang_score", c.min_language_score is not None
-         and col("lang_score") < c.min_language_score),
+        (
+            "min_language_score",
+            "lang_score",
+            c.min_language_score is not None and col("lang_score") < c.min_language_score,
+        ),
         ("lorem_ipsum", "n_words", c.lorem_ipsum and col("text").str.contains(r"(?i)lorem ipsum")),
         ("curly_bracket", "n_words", c.curly_bracket and col("text").str.contains(r"[{}]")),
-        ("max_javascript_lines", "javascript_lines", c.max_javascript_lines is not None
-         and col("javascript_lines") > c.max_javascript_lines),
-        ("min_mean_word_length", "mean_word_length", c.min_mean_word_length is not None
-         and col("mean_word_length") < c.min_mean_word_length),
-        ("max_mean_word_length", "mean_word_length", c.max_mean_word_length is not None
-         and col("mean_word_length") > c.max_mean_word_length),
-        ("max_symbol_word_ratio", "symbol_word_ratio", c.max_symbol_word_ratio is not None
-         and col("symbol_word_ratio") > c.max_symbol_word_ratio),
-        ("max_bullet_lines", "bullet_lines", c.max_bullet_lines is not None
-         and col("bullet_lines") > c.max_bullet_lines),
-        ("max_ellipsis_lines", "ellipsis_lines", c.max_ellipsis_lines is not None
-         and col("ellipsis_lines") > c.max_ellipsis_lines),
-        ("min_punctuated_lines", "punctuated_lines", c.min_punctuated_lines is not None
-         and col("punctuated_lines") < c.min_punctuated_lines),
+        (
+            "max_javascript_lines",
+            "javascript_lines",
+            c.max_javascript_lines is not None and col("javascript_lines") > c.max_javascript_lines,
+        ),
+        (
+            "min_mean_word_length",
+            "mean_word_length",
+            c.min_mean_word_length is not None and col("mean_word_length") < c.min_mean_word_length,
+        ),
+        (
+            "max_mean_word_length",
+            "mean_word_length",
+            c.max_mean_word_length is not None and col("mean_word_length") > c.max_mean_word_length,
+        ),
+        (
+            "max_symbol_word_ratio",
+            "symbol_word_ratio",
+            c.max_symbol_word_ratio is not None and col("symbol_word_ratio") > c.max_symbol_word_ratio,
+        ),
+        (
+            "max_bullet_lines",
+            "bullet_lines",
+            c.max_bullet_lines is not None and col("bullet_lines") > c.max_bullet_lines,
+        ),
+        (
+            "max_ellipsis_lines",
+            "ellipsis_lines",
+            c.max_ellipsis_lines is not None and col("ellipsis_lines") > c.max_ellipsis_lines,
+        ),
+        (
+            "min_punctuated_lines",
+            "punctuated_lines",
+            c.min_punctuated_lines is not None and col("punctuated_lines") < c.min_punctuated_lines,
+        ),
         ("min_alpha_words", "alpha_words", c.min_alpha_words is not None and col("alpha_words") < c.min_alpha_words),
-        ("min_stop_words", "stop_words", c.min_stop_words is not None
-         and (col("lang") == "en") & (col("stop_words") < c.min_stop_words)),
-        ("max_duplicate_lines", "duplicate_lines", c.max_duplicate_lines is not None
-         and col("duplicate_lines") > c.max_duplicate_lines),
-        ("max_duplicate_paragraphs", "duplicate_paragraphs", c.max_duplicate_paragraphs is not None
-         and col("duplicate_paragraphs") > c.max_duplicate_paragraphs),
+        (
+            "min_stop_words",
+            "stop_words",
+            c.min_stop_words is not None and (col("lang") == "en") & (col("stop_words") < c.min_stop_words),
+        ),
+        (
+            "max_duplicate_lines",
+            "duplicate_lines",
+            c.max_duplicate_lines is not None and col("duplicate_lines") > c.max_duplicate_lines,
+        ),
+        (
+            "max_duplicate_paragraphs",
+            "duplicate_paragraphs",
+            c.max_duplicate_paragraphs is not None and col("duplicate_paragraphs") > c.max_duplicate_paragraphs,
+        ),
         ("max_top_2gram", "top_2gram", c.max_top_2gram is not None and col("top_2gram") > c.max_top_2gram),
-        ("max_duplicate_5grams", "duplicate_5grams", c.max_duplicate_5grams is not None
-         and col("duplicate_5grams") > c.max_duplicate_5grams),
+        (
+            "max_duplicate_5grams",
+            "duplicate_5grams",
+            c.max_duplicate_5grams is not None and col("duplicate_5grams") > c.max_duplicate_5grams,
+        ),
     ]
     return [Rule(name, signal, expr) for name, signal, expr in candidates if isinstance(expr, pl.Expr)]
 

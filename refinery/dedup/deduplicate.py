@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.dedup.lsh import band_frame, band_keys, bands, candidate_pairs, components, jaccard
+from refinery.dedup.lsh import band_frame, bands, candidate_pairs, components, jaccard
 from refinery.dedup.minhash import normalize_for_dedup, shingle_hashes, signatures
 from refinery.hashing import stable_id
 from refinery.recipe import Dedup
@@ -50,15 +50,25 @@ class DedupResult:
 def _stage_input(inputs: list[Path], reference: Reference | None, path: Path) -> int:
     """One table of all candidates with order (`_idx`), normalized text, its hash and length.
 
-    Reference rows come first, so that they are the earliest of every group; `_ref` marks them.
+    Documents of the previous version come first (`_prior`), so they are the earliest of every group and keep
+    their place across versions; `_ref` marks those that are only there for reference (not in the current ore).
     """
-    current = pl.scan_parquet(inputs).with_columns(_ref=pl.lit(False)) if inputs else None
-    frames = [current] if current is not None else []
+    current = pl.scan_parquet(inputs).with_columns(_ref=pl.lit(False))
+    frames = [current]
+    prior = pl.LazyFrame(schema={"doc_id": pl.String})
     if reference and reference.refined:
-        ids = current.select("doc_id") if current is not None else pl.LazyFrame(schema={"doc_id": pl.String})
-        old = pl.scan_parquet(reference.refined).select(list(INGESTED_SCHEMA)).join(ids, on="doc_id", how="anti")
-        frames.insert(0, old.with_columns(_ref=pl.lit(True)))
-    table = pl.concat(frames, how="vertical_relaxed").with_row_index("_idx").collect()
+        prior = pl.scan_parquet(reference.refined).select("doc_id")
+        old = pl.scan_parquet(reference.refined).select(list(INGESTED_SCHEMA))
+        frames.insert(0, old.join(current.select("doc_id"), on="doc_id", how="anti").with_columns(_ref=pl.lit(True)))
+    table = (
+        pl.concat(frames, how="vertical_relaxed")
+        .with_row_index("_ord")  # arrival order: outputs keep it, whatever the dedup priority
+        .join(prior.with_columns(_prior=pl.lit(True)), on="doc_id", how="left", maintain_order="left")
+        .with_columns(pl.col("_prior").fill_null(False))
+        .sort("_prior", descending=True, maintain_order=True)
+        .with_row_index("_idx")
+        .collect()
+    )
     table = table.with_columns(_idx=pl.col("_idx").cast(pl.Int64), _norm=normalize_for_dedup(pl.col("text")))
     table = table.with_columns(_len=pl.col("text").str.len_chars(), _nh=stable_id(table, ["_norm"]))
     table.write_parquet(path)
@@ -67,8 +77,8 @@ def _stage_input(inputs: list[Path], reference: Reference | None, path: Path) ->
 
 def _exact(staged: pl.LazyFrame) -> pl.LazyFrame:
     """Rows whose normalized text already appeared earlier, with the first one's doc_id."""
-    first = staged.sort("_idx").group_by("_nh").agg(
-        _keeper=pl.col("_idx").first(), duplicate_of=pl.col("doc_id").first()
+    first = (
+        staged.sort("_idx").group_by("_nh").agg(_keeper=pl.col("_idx").first(), duplicate_of=pl.col("doc_id").first())
     )
     return staged.join(first, on="_nh").filter(pl.col("_idx") != pl.col("_keeper")).drop("_keeper")
 
@@ -103,7 +113,9 @@ def _shingle_frame(docs: pl.DataFrame, ngram: int) -> pl.DataFrame:
     return pl.DataFrame({"idx": docs.get_column("_idx").to_numpy()[doc], "h": h}).unique()
 
 
-def _near(survivors: pl.DataFrame, stored: pl.DataFrame | None, config: Dedup, work: Path) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+def _near(
+    survivors: pl.DataFrame, stored: pl.DataFrame | None, config: Dedup, work: Path
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """(removed near-duplicates, signatures of survivors, parameters used)."""
     near = config.near
     b, r = bands(near.threshold, near.num_perm)
@@ -111,28 +123,39 @@ def _near(survivors: pl.DataFrame, stored: pl.DataFrame | None, config: Dedup, w
     band_files = []
     for start in range(0, len(idx), BATCH * 5):
         path = work / f"bands-{start // (BATCH * 5):05d}.parquet"
-        band_frame(idx[start : start + BATCH * 5], band_keys(sig[start : start + BATCH * 5], b, r)).write_parquet(path)
+        band_frame(idx[start : start + BATCH * 5], sig[start : start + BATCH * 5], b, r).write_parquet(path)
         band_files.append(path)
     pairs = candidate_pairs(band_files, work / "spill")
-    params = {"threshold": near.threshold, "num_perm": near.num_perm, "ngram": near.ngram, "bands": b, "rows": r,
-              "seed": near.seed, "verify": near.verify, "keep": near.keep, "candidate_pairs": pairs.height}
-    sig_frame = pl.DataFrame({"_idx": idx, "signature": sig}).join(
-        survivors.select("_idx", "doc_id", "_nh"), on="_idx"
-    )
+    params = {
+        "threshold": near.threshold,
+        "num_perm": near.num_perm,
+        "ngram": near.ngram,
+        "bands": b,
+        "rows": r,
+        "seed": near.seed,
+        "verify": near.verify,
+        "keep": near.keep,
+        "candidate_pairs": pairs.height,
+    }
+    sig_frame = pl.DataFrame({"_idx": idx, "signature": sig}).join(survivors.select("_idx", "doc_id", "_nh"), on="_idx")
     candidates = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique()
     docs = survivors.filter(pl.col("_idx").is_in(candidates.implode()))
     shingles = _shingle_frame(docs, near.ngram)
     if near.verify and pairs.height:
         pairs = pairs.filter(jaccard(pairs, shingles) >= near.threshold)
     params["verified_pairs"] = pairs.height
-    clusters = components(pairs).join(survivors.select("_idx", "doc_id", "_len", "_ref"), left_on="idx", right_on="_idx")
-    order = [pl.col("_ref"), pl.col("_len")] if near.keep == "longest" else [pl.col("_ref")]
+    clusters = components(pairs).join(
+        survivors.select("_idx", "doc_id", "_len", "_prior"), left_on="idx", right_on="_idx"
+    )
+    order = [pl.col("_prior"), pl.col("_len")] if near.keep == "longest" else [pl.col("_prior")]
     keepers = clusters.sort([*order, "idx"], descending=[True] * len(order) + [False]).group_by("cluster").first()
     members = clusters.join(keepers.select("cluster", keeper="idx", duplicate_of="doc_id"), on="cluster").filter(
         pl.col("idx") != pl.col("keeper")
     )
     members = members.with_columns(
-        similarity=jaccard(members.select(a="idx", b="keeper"), shingles) if members.height else pl.lit(None, pl.Float64)
+        similarity=jaccard(members.select(a="idx", b="keeper"), shingles)
+        if members.height
+        else pl.lit(None, pl.Float64)
     )
     removed = members.select(_idx="idx", duplicate_of="duplicate_of", similarity="similarity")
     return removed, sig_frame, params
@@ -147,8 +170,14 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     removed_parts = []
     if config.exact:
         exact = _exact(staged).filter(~pl.col("_ref"))
-        removed_parts.append(exact.select("_idx", "duplicate_of", similarity=pl.lit(1.0), reason=pl.lit("exact_duplicate")))
-    gone = pl.concat([p.select("_idx") for p in removed_parts]) if removed_parts else pl.LazyFrame(schema={"_idx": pl.Int64})
+        removed_parts.append(
+            exact.select("_idx", "duplicate_of", similarity=pl.lit(1.0), reason=pl.lit("exact_duplicate"))
+        )
+    gone = (
+        pl.concat([p.select("_idx") for p in removed_parts])
+        if removed_parts
+        else pl.LazyFrame(schema={"_idx": pl.Int64})
+    )
     survivors = staged.join(gone, on="_idx", how="anti").collect()
     params: dict = {"exact": config.exact, "near": config.near.enabled}
     stored = None
@@ -162,19 +191,35 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
             pl.col("_idx").is_in(survivors.filter(~pl.col("_ref")).get_column("_idx").implode())
         )
         removed_parts.append(near_removed.lazy().with_columns(reason=pl.lit("near_duplicate")))
-    removed_idx = pl.concat(removed_parts, how="diagonal_relaxed").collect() if removed_parts else pl.DataFrame(
-        schema={"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
+    removed_idx = (
+        pl.concat(removed_parts, how="diagonal_relaxed").collect()
+        if removed_parts
+        else pl.DataFrame(
+            schema={"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
+        )
     )
-    removed = staged.join(removed_idx.lazy(), on="_idx").sort("_idx")
-    removed_path, kept_path, sig_path = out_dir / "removed.parquet", out_dir / "kept.parquet", out_dir / "signatures.parquet"
+    removed = staged.join(removed_idx.lazy(), on="_idx").sort("_ord")
+    removed_path, kept_path, sig_path = (
+        out_dir / "removed.parquet",
+        out_dir / "kept.parquet",
+        out_dir / "signatures.parquet",
+    )
     removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path)
-    kept = staged.filter(~pl.col("_ref")).join(removed_idx.lazy().select("_idx"), on="_idx", how="anti").sort("_idx")
+    kept = staged.filter(~pl.col("_ref")).join(removed_idx.lazy().select("_idx"), on="_idx", how="anti").sort("_ord")
     kept.select(list(INGESTED_SCHEMA)).sink_parquet(kept_path)
     _write_signatures(sig_frame, kept, sig_path, config.near.num_perm)
     counts = Counter(removed_idx.get_column("reason").to_list())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows
-    return DedupResult(kept_path, removed_path, sig_path, rows_in, kept_rows, dict(counts), params,
-                       *_cluster_stats(removed_idx, staged))
+    return DedupResult(
+        kept_path,
+        removed_path,
+        sig_path,
+        rows_in,
+        kept_rows,
+        dict(counts),
+        params,
+        *_cluster_stats(removed_idx, staged),
+    )
 
 
 def _detail() -> pl.Expr:
@@ -186,8 +231,8 @@ def _write_signatures(sig_frame: pl.DataFrame | None, kept: pl.LazyFrame, path: 
     if sig_frame is None:
         pl.DataFrame(schema={"doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}).write_parquet(path)
         return
-    kept_ids = kept.select("_idx").collect()
-    sig_frame.join(kept_ids, on="_idx").sort("_idx").select("doc_id", "signature").write_parquet(path)
+    kept_ids = kept.select("_idx", "_ord").collect()
+    sig_frame.join(kept_ids, on="_idx").sort("_ord").select("doc_id", "signature").write_parquet(path)
 
 
 def _cluster_stats(removed: pl.DataFrame, staged: pl.LazyFrame) -> tuple[dict[int, int], list[dict]]:
@@ -202,6 +247,7 @@ def _cluster_stats(removed: pl.DataFrame, staged: pl.LazyFrame) -> tuple[dict[in
     for row in near.iter_rows(named=True):
         dup = texts.filter(pl.col("_idx") == row["_idx"]).row(0, named=True)
         kept = texts.filter(pl.col("doc_id") == row["duplicate_of"]).row(0, named=True)
-        examples.append({"similarity": round(row["similarity"] or 0, 3), "kept": kept["text"][:160],
-                         "removed": dup["text"][:160]})
+        examples.append(
+            {"similarity": round(row["similarity"] or 0, 3), "kept": kept["text"][:160], "removed": dup["text"][:160]}
+        )
     return histogram, examples

@@ -39,15 +39,24 @@ def band_keys(signatures: np.ndarray, b: int, r: int) -> np.ndarray:
     return keys
 
 
-def band_frame(idx: np.ndarray, keys: np.ndarray) -> pl.DataFrame:
-    b = keys.shape[1]
+def band_frame(idx: np.ndarray, signatures: np.ndarray, b: int, r: int) -> pl.DataFrame:
+    """(idx, band, key, rank) rows; `rank` hashes the whole signature, so a bucket's root depends on content only."""
+    keys = band_keys(signatures, b, r)
+    rank = band_keys(signatures, 1, signatures.shape[1])[:, 0]
     return pl.DataFrame(
-        {"idx": np.repeat(idx, b), "band": np.tile(np.arange(b, dtype=np.int16), len(idx)), "key": keys.ravel()}
+        {
+            "idx": np.repeat(idx, b),
+            "band": np.tile(np.arange(b, dtype=np.int16), len(idx)),
+            "key": keys.ravel(),
+            "rank": np.repeat(rank, b),
+        }
     )
 
 
 def candidate_pairs(band_files: list[Path], spill_dir: Path, memory_limit: str = "2GB") -> pl.DataFrame:
-    """(a, b) pairs with a < b sharing at least one band: each bucket's members joined to its smallest member."""
+    """(a, b) pairs with a < b sharing at least one band: each bucket's members joined to its root, the member
+    of lowest `rank`. Star edges keep the pair count linear in the bucket size; ranking by content (not by position)
+    makes the clusters the same whatever order the documents arrive in."""
     if not band_files:
         return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
     spill_dir.mkdir(parents=True, exist_ok=True)
@@ -56,9 +65,10 @@ def candidate_pairs(band_files: list[Path], spill_dir: Path, memory_limit: str =
     pairs = con.sql(
         f"""
         WITH buckets AS (
-            SELECT idx, min(idx) OVER (PARTITION BY band, key) AS root FROM read_parquet([{files}])
+            SELECT idx, first_value(idx) OVER (PARTITION BY band, key ORDER BY rank, idx) AS root
+            FROM read_parquet([{files}])
         )
-        SELECT DISTINCT root AS a, idx AS b FROM buckets WHERE idx <> root ORDER BY a, b
+        SELECT DISTINCT least(root, idx) AS a, greatest(root, idx) AS b FROM buckets WHERE idx <> root ORDER BY a, b
         """
     ).pl()
     return pairs.cast({"a": pl.Int64, "b": pl.Int64})
@@ -77,7 +87,7 @@ def jaccard(pairs: pl.DataFrame, shingles: pl.DataFrame) -> pl.Series:
         pairs.join(common, on=["a", "b"], how="left")
         .join(sizes.rename({"idx": "a", "n": "na"}), on="a", how="left")
         .join(sizes.rename({"idx": "b", "n": "nb"}), on="b", how="left")
-        .select((pl.col("common").fill_null(0) / (pl.col("na") + pl.col("nb") - pl.col("common").fill_null(0))))
+        .select(pl.col("common").fill_null(0) / (pl.col("na") + pl.col("nb") - pl.col("common").fill_null(0)))
     )
     return scored.to_series().fill_nan(0.0).fill_null(0.0).alias("similarity")
 
@@ -89,7 +99,9 @@ def components(pairs: pl.DataFrame) -> pl.DataFrame:
     nodes = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
     position = {"a": nodes.search_sorted(pairs.get_column("a")), "b": nodes.search_sorted(pairs.get_column("b"))}
     n = len(nodes)
-    graph = coo_matrix((np.ones(pairs.height, dtype=np.int8), (position["a"].to_numpy(), position["b"].to_numpy())), shape=(n, n))
+    graph = coo_matrix(
+        (np.ones(pairs.height, dtype=np.int8), (position["a"].to_numpy(), position["b"].to_numpy())), shape=(n, n)
+    )
     _, labels = connected_components(graph, directed=False)
     frame = pl.DataFrame({"idx": nodes, "label": labels})
     return frame.with_columns(cluster=pl.col("idx").min().over("label")).select("idx", "cluster")

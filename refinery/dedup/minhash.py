@@ -103,7 +103,9 @@ def shingle_hashes(normalized: pl.Series, ngram: int) -> tuple[np.ndarray, np.nd
         arr = arr.combine_chunks()
     n_docs = len(arr)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n_docs + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if n_docs else np.empty(0, np.uint8)
+    data = (
+        np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if n_docs else np.empty(0, np.uint8)
+    )
     offsets = offsets - offsets[0]
     size = len(data)
     if size == 0:

@@ -48,9 +48,7 @@ class IngestResult:
 
 def _raw(**columns: list) -> pl.DataFrame:
     n = len(next(iter(columns.values())))
-    return pl.DataFrame(
-        {name: columns.get(name, [None] * n) for name in RAW_SCHEMA}, schema=RAW_SCHEMA, strict=False
-    )
+    return pl.DataFrame({name: columns.get(name, [None] * n) for name in RAW_SCHEMA}, schema=RAW_SCHEMA, strict=False)
 
 
 def _decode(raw: list[bytes]) -> list[str | None]:
@@ -93,7 +91,11 @@ def read_jsonl(path: Path, source: Source) -> Iterator[pl.DataFrame]:
             failed = frame.filter(pl.col("text").is_null())
             problems = [_jsonl_problem(r, text_field) for r in failed.get_column("raw")]
             explained = pl.DataFrame(
-                {"line": failed.get_column("line"), "reason": [p[0] for p in problems], "detail": [p[1] for p in problems]},
+                {
+                    "line": failed.get_column("line"),
+                    "reason": [p[0] for p in problems],
+                    "detail": [p[1] for p in problems],
+                },
                 schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String},
             )
             yield frame.join(explained, on="line", how="left").select(list(RAW_SCHEMA))
@@ -110,7 +112,12 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
         if text_field not in header:
             raise IngestError(f"{path}:1: header has no column {text_field!r} (columns: {header})")
         index = {name: header.index(name) for name in header}
-        wanted = {"text": text_field, "native_id": source.id_field, "title": source.title_field, "url": source.url_field}
+        wanted = {
+            "text": text_field,
+            "native_id": source.id_field,
+            "title": source.title_field,
+            "url": source.url_field,
+        }
         cols: dict[str, list] = {k: [] for k in [*wanted, "line", "reason", "detail"]}
         start = reader.line_num + 1
         while True:
@@ -198,7 +205,8 @@ def _split(raw: pl.DataFrame, source: Source, uri: str) -> tuple[pl.DataFrame, p
         source_uri=pl.lit(uri),
         source_id=pl.coalesce(
             pl.col("native_id"),
-            pl.lit(uri) + pl.when(pl.col("line").is_not_null()).then(":" + pl.col("line").cast(pl.String)).otherwise(pl.lit("")),
+            pl.lit(uri)
+            + pl.when(pl.col("line").is_not_null()).then(":" + pl.col("line").cast(pl.String)).otherwise(pl.lit("")),
         ),
     )
     frame = frame.with_columns(
@@ -264,4 +272,3 @@ class _Writer:
             self._writer.close()
         else:
             pl.DataFrame(schema=self.schema).write_parquet(self.path)
-

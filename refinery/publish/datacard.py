@@ -20,7 +20,9 @@ def readiness_markdown(readiness: dict) -> str:
 def render_datacard(m: dict) -> str:
     counts, recipe = m["counts"], m["recipe"]
     removed_rows = [
-        [stage, reason, n] for stage, reasons in counts["removed"].items() for reason, n in reasons.items()
+        [stage, reason, n]
+        for stage, reasons in counts["removed"].items()
+        for reason, n in reasons.items()
         if reason != "total"
     ]
     validation = m["validation"]
@@ -32,10 +34,13 @@ def render_datacard(m: dict) -> str:
         "## AI-readiness",
         readiness_markdown(m["readiness"]),
         "## Sources and licences",
-        _table([[s["name"], s["format"], s["license"] or "unknown"] for s in m["sources"]],
-               ["source", "format", "licence"]),
-        _table([[o["source"], o["path"], o["bytes"], o["sha256"][:16]] for o in m["ore"]],
-               ["source", "ore file", "bytes", "sha256 (prefix)"]),
+        _table(
+            [[s["name"], s["format"], s["license"] or "unknown"] for s in m["sources"]], ["source", "format", "licence"]
+        ),
+        _table(
+            [[o["source"], o["path"], o["bytes"], o["sha256"][:16]] for o in m["ore"]],
+            ["source", "ore file", "bytes", "sha256 (prefix)"],
+        ),
         "## Counts",
         f"{counts['read']} records read, **{counts['refined']} refined**.",
         _table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
@@ -49,9 +54,15 @@ def render_datacard(m: dict) -> str:
         f"filters `{ {k: v for k, v in recipe['clean']['filters'].items() if v not in (None, False)} }`.",
         f"4. **validate**: GX Core suite, {validation['summary']['evaluated']} expectations "
         f"({validation['summary']['failed_errors']} failed errors, {validation['summary']['warnings']} warnings)."
-        + ("" if not failed else "\n\n" + _table(
-            [[r["expectation"], r["column"], r["severity"], r["unexpected_count"]] for r in failed],
-            ["failed expectation", "column", "severity", "unexpected"])),
+        + (
+            ""
+            if not failed
+            else "\n\n"
+            + _table(
+                [[r["expectation"], r["column"], r["severity"], r["unexpected_count"]] for r in failed],
+                ["failed expectation", "column", "severity", "unexpected"],
+            )
+        ),
         "5. **publish**: immutable version folder; checksums in `manifest.json`.",
         "## Files",
         _table([[f["path"], f["kind"], f["rows"], f["bytes"]] for f in m["files"]], ["file", "kind", "rows", "bytes"]),

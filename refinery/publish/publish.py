@@ -91,8 +91,13 @@ def _write_parts(scan: pl.LazyFrame, folder: Path, stem: str) -> list[Path]:
 
 def _file_entry(path: Path, root: Path, kind: str) -> dict:
     rows = pq.ParquetFile(path).metadata.num_rows if path.suffix == ".parquet" else None
-    return {"path": path.relative_to(root).as_posix(), "kind": kind, "rows": rows, "bytes": path.stat().st_size,
-            "sha256": sha256_file(path)}
+    return {
+        "path": path.relative_to(root).as_posix(),
+        "kind": kind,
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
 
 
 def _counts(refined: int, removed: pl.DataFrame) -> dict:

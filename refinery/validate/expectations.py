@@ -22,7 +22,7 @@ def make_expectation(name: str, kwargs: dict[str, Any]) -> Any:
 def check_declared(name: str, kwargs: dict[str, Any]) -> str | None:
     """None when `name(**kwargs)` is a valid GX expectation, else '<key>: <problem>' for the recipe error."""
     if expectation_class(name) is None:
-        return f"expectation: unknown GX expectation {name!r} (use its snake_case name, e.g. expect_column_values_to_not_be_null)"
+        return f"expectation: unknown GX expectation {name!r} (use its snake_case name, e.g. expect_column_to_exist)"
     try:
         make_expectation(name, kwargs)
     except Exception as err:  # GX raises pydantic errors of several kinds; the message is what matters

@@ -71,8 +71,9 @@ class ValidationReport:
         return cls(outcomes, data["summary"]["rows"], data["summary"]["seconds"])
 
     def to_json(self) -> str:
-        return json.dumps({"summary": self.summary(), "results": [asdict(o) for o in self.outcomes]}, indent=2,
-                          default=str)
+        return json.dumps(
+            {"summary": self.summary(), "results": [asdict(o) for o in self.outcomes]}, indent=2, default=str
+        )
 
 
 def build_suite(recipe: Recipe) -> list[Declared]:
@@ -86,16 +87,28 @@ def build_suite(recipe: Recipe) -> list[Declared]:
     filters = recipe.clean.filters
     if filters.min_words is not None or filters.max_words is not None:
         bounds = {"min_value": filters.min_words, "max_value": filters.max_words}
-        suite.append(Declared("expect_column_values_to_be_between", {"column": "n_words", **bounds}, "error", "builtin"))
+        suite.append(
+            Declared("expect_column_values_to_be_between", {"column": "n_words", **bounds}, "error", "builtin")
+        )
     for kind in recipe.clean.pii:
         if kind in PATTERNS:
             suite.append(
-                Declared("expect_column_values_to_not_match_regex", {"column": "text", "regex": PATTERNS[kind]},
-                         "error", "builtin")
+                Declared(
+                    "expect_column_values_to_not_match_regex",
+                    {"column": "text", "regex": PATTERNS[kind]},
+                    "error",
+                    "builtin",
+                )
             )
     if filters.languages:
-        suite.append(Declared("expect_column_values_to_be_in_set", {"column": "lang", "value_set": filters.languages},
-                              "error", "builtin"))
+        suite.append(
+            Declared(
+                "expect_column_values_to_be_in_set",
+                {"column": "lang", "value_set": filters.languages},
+                "error",
+                "builtin",
+            )
+        )
     suite += [Declared(e.expectation, dict(e.kwargs), e.severity, "recipe") for e in recipe.validate_.expectations]
     return suite
 

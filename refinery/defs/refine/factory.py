@@ -14,7 +14,7 @@ from refinery.catalog import Catalog
 from refinery.clean import clean
 from refinery.dedup import Reference, deduplicate
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata, md_table
-from refinery.defs.refine.staging import ore_entries, ore_fingerprint, staging_dir
+from refinery.defs.refine.staging import ore_entries, ore_fingerprint, prune_staging, staging_dir
 from refinery.errors import NotFoundError
 from refinery.ingest import ingest_source
 from refinery.publish import PublishInput, publish
@@ -66,18 +66,29 @@ def _source_assets(recipe: Recipe, source: Source, key: Callable[..., dg.AssetKe
         result = ingest_source(source, recipe.base_dir, out)
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined")
         quarantine = pl.read_parquet(result.quarantine)
-        value = {"records": str(result.records), "quarantine": str(result.quarantine),
-                 "read": result.rows + result.quarantined}
-        return dg.Output(value, metadata={
-            **frame_metadata(result.records),
-            "files": len(result.files),
-            "quarantined": result.quarantined,
-            "quarantine_examples": dg.MetadataValue.md(
-                md_table(quarantine.select("source_id", "reason", "detail").head(5).to_dicts())
-            ),
-        })
+        value = {
+            "records": str(result.records),
+            "quarantine": str(result.quarantine),
+            "read": result.rows + result.quarantined,
+        }
+        return dg.Output(
+            value,
+            metadata={
+                **frame_metadata(result.records),
+                "files": len(result.files),
+                "quarantined": result.quarantined,
+                "quarantine_examples": dg.MetadataValue.md(
+                    md_table(quarantine.select("source_id", "reason", "detail").head(5).to_dicts())
+                ),
+            },
+        )
 
     return [ore, ingested]
+
+
+def _run_finished(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is None or run.is_finished
 
 
 def recipe_definitions(recipe: Recipe) -> dg.Definitions:
@@ -101,12 +112,17 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
     def deduplicated(context: dg.AssetExecutionContext, **ingested: dict) -> dg.Output[dict]:
         inputs = [Path(ingested[f"ingested_{slug(s.name)}"]["records"]) for s in recipe.sources]
         quarantines = [ingested[f"ingested_{slug(s.name)}"]["quarantine"] for s in recipe.sources]
-        result = deduplicate(inputs, staging_dir(recipe, context.run_id, "deduplicated"), recipe.dedup,
-                             _previous(recipe))
+        result = deduplicate(
+            inputs, staging_dir(recipe, context.run_id, "deduplicated"), recipe.dedup, _previous(recipe)
+        )
         context.log.info(f"dedup: {result.rows_in} in, {result.rows_kept} kept, {result.removed_by_reason}")
-        value = {"records": str(result.kept), "removed": [*quarantines, str(result.removed)],
-                 "signatures": str(result.signatures), "params": result.params,
-                 "read": sum(ingested[f"ingested_{slug(s.name)}"]["read"] for s in recipe.sources)}
+        value = {
+            "records": str(result.kept),
+            "removed": [*quarantines, str(result.removed)],
+            "signatures": str(result.signatures),
+            "params": result.params,
+            "read": sum(ingested[f"ingested_{slug(s.name)}"]["read"] for s in recipe.sources),
+        }
         return dg.Output(value, metadata={**frame_metadata(result.kept), **dedup_metadata(result)})
 
     @dg.asset(
@@ -121,18 +137,26 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
     def cleaned(context: dg.AssetExecutionContext, deduplicated: dict) -> dg.Output[dict]:
         result = clean(Path(deduplicated["records"]), staging_dir(recipe, context.run_id, "cleaned"), recipe.clean)
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
-        langs = dict(pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows())
+        langs = dict(
+            pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
+        )
         value = {
             **deduplicated,
             "records": str(result.cleaned),
             "removed": [*deduplicated["removed"], str(result.removed)],
-            "stages": {"dedup": deduplicated["params"], "clean": {"rejected": result.rejected_by_filter,
-                                                                   "pii": result.pii_counts, "languages": langs}},
+            "stages": {
+                "dedup": deduplicated["params"],
+                "clean": {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs},
+            },
         }
         return dg.Output(value, metadata={**frame_metadata(result.cleaned), **clean_metadata(result)})
 
-    @dg.asset_check(asset=key("cleaned"), name="gx_suite", blocking=True,
-                    description="GX Core suite over refined records: schema, ids, lengths, PII, languages, recipe's own.")
+    @dg.asset_check(
+        asset=key("cleaned"),
+        name="gx_suite",
+        blocking=True,
+        description="GX Core suite over refined records: schema, ids, lengths, PII, languages, recipe's own.",
+    )
     def gx_suite(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
         report = validate([Path(cleaned["records"])], recipe, Path(cleaned["records"]).parent / "validation")
         failed = report.failed_errors + report.warnings
@@ -147,13 +171,18 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
                 **report.summary(),
                 "failures": dg.MetadataValue.md(
                     "| expectation | column | severity | unexpected | examples |\n|---|---|---|---|---|\n" + table
-                    if failed else "all expectations met"
+                    if failed
+                    else "all expectations met"
                 ),
             },
         )
 
-    @dg.asset_check(asset=key("cleaned"), name="accounting", blocking=True,
-                    description="Refined + removed = records read, exactly once; no doc_id in both.")
+    @dg.asset_check(
+        asset=key("cleaned"),
+        name="accounting",
+        blocking=True,
+        description="Refined + removed = records read, exactly once; no doc_id in both.",
+    )
     def accounting(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
         refined = pl.scan_parquet(cleaned["records"]).select("doc_id")
         removed = pl.scan_parquet(cleaned["removed"]).select("doc_id")
@@ -161,8 +190,9 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
         read = cleaned["read"]
         both = refined.join(removed, on="doc_id").select(pl.len()).collect().item()
         passed = n_refined + n_removed == read and both == 0
-        return dg.AssetCheckResult(passed=passed, metadata={"read": read, "refined": n_refined, "removed": n_removed,
-                                                            "in_both": both})
+        return dg.AssetCheckResult(
+            passed=passed, metadata={"read": read, "refined": n_refined, "removed": n_removed, "in_both": both}
+        )
 
     @dg.asset(
         key=key("published"),
@@ -176,16 +206,26 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
     def published(context: dg.AssetExecutionContext, cleaned: dict) -> dg.MaterializeResult:
         validation_dir = Path(cleaned["records"]).parent / "validation"
         report = ValidationReport.from_json((validation_dir / "summary.json").read_text())
-        outcome = publish(PublishInput(
-            recipe=recipe, cleaned=Path(cleaned["records"]), removed=[Path(p) for p in cleaned["removed"]],
-            signatures=Path(cleaned["signatures"]), validation=report, validation_dir=validation_dir,
-            ore=ore_entries(recipe), stages=cleaned["stages"], run_id=context.run_id,
-        ))
+        outcome = publish(
+            PublishInput(
+                recipe=recipe,
+                cleaned=Path(cleaned["records"]),
+                removed=[Path(p) for p in cleaned["removed"]],
+                signatures=Path(cleaned["signatures"]),
+                validation=report,
+                validation_dir=validation_dir,
+                ore=ore_entries(recipe),
+                stages=cleaned["stages"],
+                run_id=context.run_id,
+            )
+        )
         if outcome.created:
             pruned = Catalog(recipe.output_dir).prune(recipe.dataset, recipe.publish.keep)
-            context.log.info(f"published {outcome.version}; pruned {pruned}")
+            context.log.info(f"published {outcome.version}; pruned versions {pruned}")
         else:
             context.log.info(f"content unchanged: {outcome.version} stays LATEST, no new version")
+        in_use = [cleaned["records"], cleaned["signatures"], *cleaned["removed"]]
+        prune_staging(recipe, in_use, lambda run_id: _run_finished(context.instance, run_id))
         m = outcome.manifest
         return dg.MaterializeResult(
             data_version=dg.DataVersion(m["content_hash"]),
@@ -196,18 +236,34 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
                 "readiness": m["readiness"]["level"],
                 "datacard": dg.MetadataValue.md(readiness_markdown(m["readiness"])),
                 "counts": dg.MetadataValue.json(m["counts"]),
-                **frame_metadata(outcome.path / m["files"][0]["path"], rows=m["counts"]["refined"],
-                                 lineage_from=key("cleaned")),
+                **frame_metadata(
+                    outcome.path / m["files"][0]["path"], rows=m["counts"]["refined"], lineage_from=key("cleaned")
+                ),
             },
         )
 
-    job = dg.define_asset_job(f"refine_{ds}", selection=dg.AssetSelection.groups(group),
-                              description=f"Refine {recipe.dataset} end to end")
-    schedules = [dg.ScheduleDefinition(name=f"refine_{ds}_schedule", job=job, cron_schedule=recipe.schedule,
-                                       default_status=dg.DefaultScheduleStatus.RUNNING)] if recipe.schedule else []
+    job = dg.define_asset_job(
+        f"refine_{ds}", selection=dg.AssetSelection.groups(group), description=f"Refine {recipe.dataset} end to end"
+    )
+    schedules = (
+        [
+            dg.ScheduleDefinition(
+                name=f"refine_{ds}_schedule",
+                job=job,
+                cron_schedule=recipe.schedule,
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        ]
+        if recipe.schedule
+        else []
+    )
 
-    @dg.sensor(name=f"refine_{ds}_on_new_ore", job=job, minimum_interval_seconds=60,
-               description="Refine again when any ore file of the recipe is added or changed.")
+    @dg.sensor(
+        name=f"refine_{ds}_on_new_ore",
+        job=job,
+        minimum_interval_seconds=60,
+        description="Refine again when any ore file of the recipe is added or changed.",
+    )
     def ore_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         fingerprint = "".join(ore_fingerprint(recipe, s) for s in recipe.sources)
         if fingerprint == context.cursor:

@@ -62,8 +62,10 @@ def clean_metadata(result: CleanResult) -> dict:
         ).alias(s)
         for s in SIGNALS
     ).collect()
-    distribution = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in quantiles.get_column(s)[0].items()}
-                    for s in SIGNALS]
+    distribution = [
+        {k: (round(v, 3) if isinstance(v, float) else v) for k, v in quantiles.get_column(s)[0].items()}
+        for s in SIGNALS
+    ]
     return {
         "rows_in": result.rows_in,
         "rejected": sum(result.rejected_by_filter.values()),

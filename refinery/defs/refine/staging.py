@@ -6,6 +6,8 @@ Only `published` creates a version; a failed run leaves staging files behind for
 from __future__ import annotations
 
 import hashlib
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from refinery.hashing import sha256_file
@@ -31,8 +33,29 @@ def ore_fingerprint(recipe: Recipe, source: Source) -> str:
 def ore_entries(recipe: Recipe) -> list[dict]:
     """Every ore file used, with its size and sha256, for the manifest."""
     return [
-        {"source": s.name, "path": relative_uri(p, recipe.base_dir), "bytes": p.stat().st_size,
-         "sha256": sha256_file(p)}
+        {
+            "source": s.name,
+            "path": relative_uri(p, recipe.base_dir),
+            "bytes": p.stat().st_size,
+            "sha256": sha256_file(p),
+        }
         for s in recipe.sources
         for p in s.files(recipe.base_dir)
     ]
+
+
+def prune_staging(recipe: Recipe, in_use: list[str], is_finished: Callable[[str], bool]) -> list[str]:
+    """Delete staging folders of finished runs, except those holding `in_use` paths (the inputs of the last
+    publish, which a later partial re-materialization may load again)."""
+    root = recipe.output_dir / ".staging" / recipe.dataset
+    keep = {
+        Path(p).resolve().relative_to(root.resolve()).parts[0]
+        for p in in_use
+        if Path(p).resolve().is_relative_to(root.resolve())
+    }
+    removed = []
+    for run_dir in sorted(root.iterdir()) if root.exists() else []:
+        if run_dir.name not in keep and is_finished(run_dir.name):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            removed.append(run_dir.name)
+    return removed

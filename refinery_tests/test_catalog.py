@@ -1,0 +1,128 @@
+"""Versions trainers can pin, verify, diff, load and trace back to ore."""
+
+import json
+
+import duckdb
+import polars as pl
+import pytest
+
+from refinery.catalog import Catalog
+from refinery.cli import main
+from refinery.errors import NotFoundError, PublishError, VerifyError
+from refinery.publish.publish import dataset_lock
+
+
+@pytest.fixture
+def two_versions(small_recipe, write_recipe, small_ore, dagster_home, rng):
+    """Publish once, add a day's drop of ore (one new post, one copy of an old one), publish again."""
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    old_post = json.loads((small_ore / "forums" / "posts.jsonl").read_text().splitlines()[1])
+    fresh = (
+        "A brand new post about fixing the lawn mower with a borrowed spanner, which worked after an hour "
+        "of careful work, and I would recommend it to anyone who has the same problem this spring."
+    )
+    drop = [{"post_id": "n1", "body": fresh}, {"post_id": "n2", "body": old_post["body"]}]
+    (small_ore / "forums" / "posts-day2.jsonl").write_text("\n".join(json.dumps(p) for p in drop) + "\n")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    return Catalog(recipe_path.parent / "refined")
+
+
+def test_versions_are_listed_oldest_first_with_parent(two_versions):
+    cat = two_versions
+    first, second = cat.versions("small")
+    assert cat.datasets() == ["small"]
+    assert cat.version("small").id == second
+    assert cat.version("small", second).manifest["parent"] == first
+    with pytest.raises(NotFoundError):
+        cat.version("small", "20990101T000000Z-deadbeef")
+    with pytest.raises(NotFoundError):
+        cat.versions("nope")
+
+
+def test_incremental_drop_cannot_readmit_old_documents(two_versions):
+    cat = two_versions
+    first, second = cat.versions("small")
+    diff = cat.diff("small", first, second)
+    new_ids = cat.version("small").scan().filter(pl.col("source_id") == "n1").collect().get_column("doc_id")
+    assert diff["added"] == new_ids.to_list() and diff["removed"] == []
+    dup = cat.version("small").removed().filter(pl.col("source_id") == "n2").collect().row(0, named=True)
+    assert dup["reason"] == "exact_duplicate" and dup["duplicate_of"] is not None
+    assert diff["changed_counts"]["dedup/exact_duplicate"][1] == diff["changed_counts"]["dedup/exact_duplicate"][0] + 1
+
+
+def test_verify_detects_tampering(two_versions):
+    v = two_versions.version("small")
+    v.verify()
+    part = v.files[0]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(VerifyError, match=r"part-00000\.parquet: sha256 mismatch"):
+        v.verify()
+    assert main(["verify", f"small@{v.id}", "--root", str(two_versions.root)]) == 2
+
+
+def test_lineage_of_refined_removed_and_quarantined_records(two_versions):
+    cat = two_versions
+    v = cat.version("small")
+    removed = v.removed().collect()
+    dup = removed.filter(pl.col("reason") == "exact_duplicate").row(0, named=True)
+    kept = cat.lineage("small", dup["duplicate_of"])
+    assert kept["outcome"] == "refined" and kept["source_uri"].startswith("ore/")
+    assert dup["doc_id"] in [m["doc_id"] for m in kept["merged_duplicates"]]
+    gone = cat.lineage("small", dup["doc_id"])
+    assert (gone["outcome"], gone["stage"], gone["reason"]) == ("removed", "dedup", "exact_duplicate")
+    bad = removed.filter(pl.col("stage") == "ingest").row(0, named=True)
+    quarantined = cat.lineage("small", bad["doc_id"])
+    assert quarantined["stages"] == ["ingest"] and quarantined["line"] == bad["line"]
+    with pytest.raises(NotFoundError):
+        cat.lineage("small", "no-such-doc")
+
+
+def test_pin_and_prune(two_versions):
+    cat = two_versions
+    first, second = cat.versions("small")
+    cat.pin("small", first)
+    assert cat.prune("small", keep=1) == []
+    cat.unpin("small", first)
+    assert cat.prune("small", keep=1) == [first]
+    assert cat.versions("small") == [second]
+
+
+def test_loaders(two_versions):
+    v = two_versions.version("small")
+    rows = v.manifest["counts"]["refined"]
+    assert v.scan().select(pl.len()).collect().item() == rows
+    assert v.to_arrow().num_rows == rows
+    con = duckdb.connect()
+    view = v.to_duckdb(con)
+    assert con.execute(f'SELECT count(*) FROM "{view}"').fetchone()[0] == rows
+    batches = list(v.iter_batches(batch_size=16, columns=["doc_id", "text"]))
+    assert sum(b.num_rows for b in batches) == rows and max(b.num_rows for b in batches) <= 16
+    hf = v.to_hf()
+    assert len(hf) == rows and set(hf.column_names) >= {"doc_id", "text", "source"}
+
+
+def test_a_second_publisher_is_turned_away(tmp_path):
+    with (
+        dataset_lock(tmp_path / "ds"),
+        pytest.raises(PublishError, match="another run is publishing ds"),
+        dataset_lock(tmp_path / "ds"),
+    ):
+        pass
+
+
+def test_reading_commands(two_versions, capsys):
+    root = str(two_versions.root)
+    first, second = two_versions.versions("small")
+    assert main(["versions", "small", "--root", root]) == 0
+    assert main(["show", "small", "--root", root]) == 0
+    assert main(["verify", "small", "--root", root]) == 0
+    assert main(["diff", "small", first, second, "--root", root]) == 0
+    out = capsys.readouterr().out
+    assert second in out and "1 documents added" in out
+    assert main(["pin", f"small@{first}", "--root", root]) == 0
+    assert main(["prune", "small", "--keep", "1", "--root", root]) == 0
+    assert "removed 0 versions" in capsys.readouterr().out
+    assert main(["show", "small@nope", "--root", root]) == 2
