@@ -52,6 +52,13 @@ class NearDedup(Strict):
     seed: int = 1
     verify: bool = True  # exact Jaccard of candidate pairs, to cut LSH false positives
     keep: Literal["longest", "first"] = "longest"
+    # datasketch's (false positive, false negative) weights for choosing bands x rows; by default recall-leaning
+    # when verification removes the false positives, balanced otherwise
+    weights: tuple[float, float] | None = None
+
+    @property
+    def lsh_weights(self) -> tuple[float, float]:
+        return self.weights or ((0.1, 0.9) if self.verify else (0.5, 0.5))
 
 
 class Dedup(Strict):

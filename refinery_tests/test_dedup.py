@@ -45,9 +45,11 @@ def test_verification_drops_lsh_false_positives(tmp_path, rng):
     for _ in range(20):  # pairs sharing ~70% of their words: below 0.6 Jaccard, yet often in one LSH band
         words = document(rng, 14).split()
         texts += [" ".join(words), " ".join(words[: int(len(words) * 0.7)]) + " " + document(rng, 4)]
-    verified, _, _ = _run(tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6)), name="on")
+    verified, _, _ = _run(
+        tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6, weights=(0.5, 0.5))), name="on"
+    )
     unverified, _, _ = _run(
-        tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6, verify=False)), name="off"
+        tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6, verify=False, weights=(0.5, 0.5))), name="off"
     )
     assert verified.params["candidate_pairs"] == unverified.params["candidate_pairs"] > 0
     assert verified.params["verified_pairs"] < verified.params["candidate_pairs"]

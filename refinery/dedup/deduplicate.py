@@ -1,29 +1,40 @@
 """Exact then near-duplicate removal across all sources, optionally against the previous published version.
 
 Every duplicate lands in `removed.parquet` with the doc_id it duplicates and its similarity. Documents of the
-previous version ("reference" documents) always win a cluster, so a new drop cannot re-admit them, and their
-stored signatures are reused rather than recomputed.
+previous version win their group or cluster (`_prior`), so a new drop cannot re-admit them, and their stored
+signatures are reused rather than recomputed.
+
+One pass over the documents, a batch per task on both cores, normalizes, hashes and signs them and writes their
+LSH band keys. Then exact duplicates are grouped, band buckets are grouped in DuckDB (which spills to disk past
+its memory limit), candidate pairs are verified by exact Jaccard, and clusters are cut.
+
+Memory: what is held whole is per-document bookkeeping (ids, hashes and lengths, under 100 bytes a document),
+the candidate pairs and their clusters; text and signatures stream through in batches of `BATCH`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.dedup.lsh import band_frame, bands, candidate_pairs, components, jaccard
+from refinery.dedup.lsh import ShingleSets, band_frame, bands, candidate_pairs, components, jaccard
 from refinery.dedup.minhash import normalize_for_dedup, shingle_hashes, signatures
-from refinery.hashing import stable_id
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
 
-BATCH = 20_000
+BATCH = 10_000
+PAIR_CHUNK = 50_000
 WORKERS = 2
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -47,85 +58,150 @@ class DedupResult:
     examples: list[dict] = field(default_factory=list)
 
 
-def _stage_input(inputs: list[Path], reference: Reference | None, path: Path) -> int:
-    """One table of all candidates with order (`_idx`), normalized text, its hash and length.
+def _bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS) -> Iterator[R]:
+    """`map` over a thread pool, in order, with at most 2 x workers items in flight (bounded memory)."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
-    Documents of the previous version come first (`_prior`), so they are the earliest of every group and keep
-    their place across versions; `_ref` marks those that are only there for reference (not in the current ore).
-    """
-    current = pl.scan_parquet(inputs).with_columns(_ref=pl.lit(False))
-    frames = [current]
-    prior = pl.LazyFrame(schema={"doc_id": pl.String})
+
+@dataclass(frozen=True)
+class _Plan:
+    config: Dedup
+    bands: tuple[int, int]
+    prior_ids: pl.Series  # doc_ids of the previous version
+    current_ids: pl.Series  # doc_ids in the current ore
+    reuse_prior: bool  # previous signatures stored: do not recompute them
+
+
+def _inputs(inputs: list[Path], reference: Reference | None) -> Iterator[tuple[pl.DataFrame, bool]]:
+    """(batch, is_reference): reference-only documents of the previous version first, then the current ore."""
+    for path in reference.refined if reference else []:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=list(INGESTED_SCHEMA)):
+            yield pl.from_arrow(batch), True
+    for path in inputs:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
+            yield pl.from_arrow(batch).select(list(INGESTED_SCHEMA)), False
+
+
+def _prepare(plan: _Plan, work: Path, number: int, batch: pl.DataFrame, is_ref: bool, start: int) -> int:
+    """One batch, on a worker: staged rows (bookkeeping, no normalized text), and for near dedup its signatures and
+    band keys, each to its own Parquet part. Returns the number of current (not reference) rows."""
+    if is_ref:
+        batch = batch.filter(~pl.col("doc_id").is_in(plan.current_ids.implode()))
+    norm = normalize_for_dedup(batch.get_column("text"))
+    staged = batch.with_columns(
+        _idx=pl.int_range(start, start + batch.height, dtype=pl.Int64),
+        _ref=pl.lit(is_ref),
+        _prior=pl.col("doc_id").is_in(plan.prior_ids.implode()),
+        _len=pl.col("text").str.len_chars(),
+        _nh=norm.hash(seed=0),  # compared within this run only: Polars' hash will do
+    )
+    staged.write_parquet(work / f"staged-{number:05d}.parquet", compression="lz4")  # scratch: fast beats small
+    near = plan.config.near
+    todo = ~staged.get_column("_prior") if plan.reuse_prior else pl.repeat(True, staged.height, eager=True)
+    if near.enabled and todo.any():
+        sig = signatures(norm.filter(todo), near.num_perm, near.seed, near.ngram)
+        _write_signatures(staged.filter(todo).select("_idx", "doc_id"), sig, plan, work, f"{number:05d}")
+    return 0 if is_ref else staged.height
+
+
+def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Path, name: str) -> None:
+    """Signatures and their LSH band keys, as scratch parts: random hashes gain nothing from compression."""
+    ids.with_columns(signature=sig).write_parquet(
+        work / f"signatures-{name}.parquet", compression="uncompressed", statistics=False
+    )
+    band_frame(ids.get_column("_idx").to_numpy(), sig, *plan.bands).write_parquet(
+        work / f"bands-{name}.parquet", compression="uncompressed", statistics=False
+    )
+
+
+def _stage(inputs: list[Path], reference: Reference | None, config: Dedup, work: Path) -> int:
+    """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of current rows."""
+    current_ids = pl.scan_parquet(inputs).select("doc_id").collect().get_column("doc_id")
+    prior_ids = pl.Series("doc_id", [], pl.String)
     if reference and reference.refined:
-        prior = pl.scan_parquet(reference.refined).select("doc_id")
-        old = pl.scan_parquet(reference.refined).select(list(INGESTED_SCHEMA))
-        frames.insert(0, old.join(current.select("doc_id"), on="doc_id", how="anti").with_columns(_ref=pl.lit(True)))
-    table = (
-        pl.concat(frames, how="vertical_relaxed")
-        .with_row_index("_ord")  # arrival order: outputs keep it, whatever the dedup priority
-        .join(prior.with_columns(_prior=pl.lit(True)), on="doc_id", how="left", maintain_order="left")
-        .with_columns(pl.col("_prior").fill_null(False))
-        .sort("_prior", descending=True, maintain_order=True)
-        .with_row_index("_idx")
-        .collect()
+        prior_ids = pl.scan_parquet(reference.refined).select("doc_id").collect().get_column("doc_id")
+    stored = reference.signatures if reference and reference.signatures and reference.signatures.exists() else None
+    plan = _Plan(
+        config,
+        bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights),
+        prior_ids,
+        current_ids,
+        stored is not None,
     )
-    table = table.with_columns(_idx=pl.col("_idx").cast(pl.Int64), _norm=normalize_for_dedup(pl.col("text")))
-    table = table.with_columns(_len=pl.col("text").str.len_chars(), _nh=stable_id(table, ["_norm"]))
-    table.write_parquet(path)
-    return table.filter(~pl.col("_ref")).height
+
+    def numbered() -> Iterator[tuple[int, pl.DataFrame, bool, int]]:
+        start = 0
+        for number, (batch, is_ref) in enumerate(_inputs(inputs, reference)):
+            yield number, batch, is_ref, start
+            start += batch.height  # reference batches may shrink in _prepare; gaps in _idx are harmless
+
+    rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), numbered()))
+    if not list(work.glob("staged-*.parquet")):
+        _empty_staged().write_parquet(work / "staged-00000.parquet")
+    if config.near.enabled and stored is not None:  # previous version's documents: stored signatures, reused
+        index = pl.scan_parquet(work / "staged-*.parquet").filter(pl.col("_prior")).select("doc_id", "_idx").collect()
+        for number, batch in enumerate(pq.ParquetFile(stored).iter_batches(batch_size=BATCH)):
+            found = pl.from_arrow(batch).join(index, on="doc_id")
+            if found.height:
+                sig = found.get_column("signature").cast(pl.Array(pl.UInt32, config.near.num_perm)).to_numpy()
+                _write_signatures(found.select("_idx", "doc_id"), sig, plan, work, f"stored-{number:05d}")
+    return rows
 
 
-def _exact(staged: pl.LazyFrame) -> pl.LazyFrame:
-    """Rows whose normalized text already appeared earlier, with the first one's doc_id."""
+def _empty_staged() -> pl.DataFrame:
+    return pl.DataFrame(schema=INGESTED_SCHEMA).with_columns(
+        _idx=pl.lit(0, pl.Int64),
+        _ref=pl.lit(False),
+        _prior=pl.lit(False),
+        _norm=pl.lit(""),
+        _len=pl.lit(0, pl.UInt32),
+        _nh=pl.lit(0, pl.UInt64),
+    )
+
+
+def _exact(staged: pl.LazyFrame) -> pl.DataFrame:
+    """(_idx, duplicate_of) of rows whose normalized text came earlier (or is in the previous version)."""
+    priority = [~pl.col("_prior"), pl.col("_idx")]
     first = (
-        staged.sort("_idx").group_by("_nh").agg(_keeper=pl.col("_idx").first(), duplicate_of=pl.col("doc_id").first())
+        staged.select("_idx", "doc_id", "_nh", "_prior")
+        .group_by("_nh")
+        .agg(
+            pl.col("_idx").sort_by(priority).first().alias("_keeper"),
+            pl.col("doc_id").sort_by(priority).first().alias("duplicate_of"),
+        )
     )
-    return staged.join(first, on="_nh").filter(pl.col("_idx") != pl.col("_keeper")).drop("_keeper")
+    dupes = staged.select("_idx", "_nh", "_ref").join(first, on="_nh").filter(pl.col("_idx") != pl.col("_keeper"))
+    return dupes.filter(~pl.col("_ref")).select("_idx", "duplicate_of").collect(engine="streaming")
 
 
-def _signature_batches(
-    survivors: pl.DataFrame, stored: pl.DataFrame | None, config: Dedup
-) -> tuple[np.ndarray, np.ndarray]:
-    """Signatures for the survivors: stored ones reused, the rest computed in parallel batches."""
+def _similarity(pairs: pl.DataFrame, staged: str, ngram: int) -> pl.Series:
+    """Exact Jaccard of each (a, b) pair, chunks of pairs on both cores, re-shingling only the documents involved."""
+
+    def chunk_similarity(chunk: pl.DataFrame) -> np.ndarray:
+        ids = pl.concat([chunk.get_column("a"), chunk.get_column("b")]).unique()
+        docs = pl.scan_parquet(staged).filter(pl.col("_idx").is_in(ids.implode())).select("_idx", "text")
+        docs = docs.collect().sort("_idx")
+        norm = normalize_for_dedup(docs.get_column("text"))
+        sets = ShingleSets.build(docs.get_column("_idx").to_numpy(), *shingle_hashes(norm, ngram))
+        return jaccard(chunk.get_column("a").to_numpy(), chunk.get_column("b").to_numpy(), sets)
+
+    chunks = (pairs.slice(start, PAIR_CHUNK) for start in range(0, pairs.height, PAIR_CHUNK))
+    parts = list(_bounded_map(chunk_similarity, chunks))
+    return pl.Series("similarity", np.concatenate(parts) if parts else [], pl.Float64)
+
+
+def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[pl.DataFrame, dict]:
+    """(removed near-duplicates as _idx/duplicate_of/similarity, parameters used)."""
     near = config.near
-    idx = survivors.get_column("_idx").to_numpy()
-    out = np.empty((len(idx), near.num_perm), dtype=np.uint32)
-    todo = np.ones(len(idx), dtype=bool)
-    if stored is not None and stored.height:
-        hit = survivors.select("_idx", "doc_id").with_row_index("_pos").join(stored, on="doc_id")
-        if hit.height:
-            out[hit.get_column("_pos").to_numpy()] = np.vstack(hit.get_column("signature").to_numpy())
-            todo[hit.get_column("_pos").to_numpy()] = False
-    positions = np.flatnonzero(todo)
-    norms = survivors.get_column("_norm")
-
-    def work(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return chunk, signatures(norms.gather(chunk), near.num_perm, near.seed, near.ngram)
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for chunk, sig in pool.map(work, [positions[i : i + BATCH] for i in range(0, len(positions), BATCH)]):
-            out[chunk] = sig
-    return idx, out
-
-
-def _shingle_frame(docs: pl.DataFrame, ngram: int) -> pl.DataFrame:
-    doc, h = shingle_hashes(docs.get_column("_norm"), ngram)
-    return pl.DataFrame({"idx": docs.get_column("_idx").to_numpy()[doc], "h": h}).unique()
-
-
-def _near(
-    survivors: pl.DataFrame, stored: pl.DataFrame | None, config: Dedup, work: Path
-) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """(removed near-duplicates, signatures of survivors, parameters used)."""
-    near = config.near
-    b, r = bands(near.threshold, near.num_perm)
-    idx, sig = _signature_batches(survivors, stored, config)
-    band_files = []
-    for start in range(0, len(idx), BATCH * 5):
-        path = work / f"bands-{start // (BATCH * 5):05d}.parquet"
-        band_frame(idx[start : start + BATCH * 5], sig[start : start + BATCH * 5], b, r).write_parquet(path)
-        band_files.append(path)
-    pairs = candidate_pairs(band_files, work / "spill")
+    b, r = bands(near.threshold, near.num_perm, near.lsh_weights)
+    pairs = candidate_pairs(sorted(work.glob("bands-*.parquet")), work / "spill", exclude=exact.get_column("_idx"))
     params = {
         "threshold": near.threshold,
         "num_perm": near.num_perm,
@@ -134,80 +210,72 @@ def _near(
         "rows": r,
         "seed": near.seed,
         "verify": near.verify,
+        "lsh_weights": near.lsh_weights,
         "keep": near.keep,
         "candidate_pairs": pairs.height,
     }
-    sig_frame = pl.DataFrame({"_idx": idx, "signature": sig}).join(survivors.select("_idx", "doc_id", "_nh"), on="_idx")
-    candidates = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique()
-    docs = survivors.filter(pl.col("_idx").is_in(candidates.implode()))
-    shingles = _shingle_frame(docs, near.ngram)
     if near.verify and pairs.height:
-        pairs = pairs.filter(jaccard(pairs, shingles) >= near.threshold)
+        pairs = pairs.with_columns(similarity=_similarity(pairs, staged, near.ngram))
+        pairs = pairs.filter(pl.col("similarity") >= near.threshold)
     params["verified_pairs"] = pairs.height
-    clusters = components(pairs).join(
-        survivors.select("_idx", "doc_id", "_len", "_prior"), left_on="idx", right_on="_idx"
+    clusters = components(pairs)
+    info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior", "_ref")
+    clusters = clusters.join(
+        info.filter(pl.col("_idx").is_in(clusters.get_column("idx").implode())).collect(),
+        left_on="idx",
+        right_on="_idx",
     )
-    order = [pl.col("_prior"), pl.col("_len")] if near.keep == "longest" else [pl.col("_prior")]
+    longest = near.keep == "longest"
+    order = [pl.col("_prior"), pl.col("_len")] if longest else [pl.col("_prior")]
     keepers = clusters.sort([*order, "idx"], descending=[True] * len(order) + [False]).group_by("cluster").first()
     members = clusters.join(keepers.select("cluster", keeper="idx", duplicate_of="doc_id"), on="cluster").filter(
-        pl.col("idx") != pl.col("keeper")
+        (pl.col("idx") != pl.col("keeper")) & ~pl.col("_ref")
     )
-    members = members.with_columns(
-        similarity=jaccard(members.select(a="idx", b="keeper"), shingles)
-        if members.height
-        else pl.lit(None, pl.Float64)
-    )
-    removed = members.select(_idx="idx", duplicate_of="duplicate_of", similarity="similarity")
-    return removed, sig_frame, params
+    # similarity to the keeper: the verified edge's when there is one, computed otherwise (longer chains)
+    members = members.with_columns(a=pl.min_horizontal("idx", "keeper"), b=pl.max_horizontal("idx", "keeper"))
+    if "similarity" in pairs.columns:
+        members = members.join(pairs.select("a", "b", "similarity"), on=["a", "b"], how="left")
+    else:
+        members = members.with_columns(similarity=pl.lit(None, pl.Float64))
+    missing = members.filter(pl.col("similarity").is_null()).select("a", "b")
+    if missing.height:
+        missing = missing.with_columns(computed=_similarity(missing, staged, near.ngram))
+        members = members.join(missing, on=["a", "b"], how="left").with_columns(
+            similarity=pl.coalesce("similarity", "computed")
+        )
+    return members.select(_idx="idx", duplicate_of="duplicate_of", similarity="similarity"), params
 
 
 def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Reference | None = None) -> DedupResult:
     """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    staged_path = out_dir / "staged.parquet"
-    rows_in = _stage_input(inputs, reference, staged_path)
+    rows_in = _stage(inputs, reference, config, out_dir)
+    staged_path = str(out_dir / "staged-*.parquet")
     staged = pl.scan_parquet(staged_path)
-    removed_parts = []
+    schema = {"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
+    removed_idx = pl.DataFrame(schema=schema)
+    exact = _exact(staged) if config.exact else removed_idx.select("_idx", "duplicate_of")
     if config.exact:
-        exact = _exact(staged).filter(~pl.col("_ref"))
-        removed_parts.append(
-            exact.select("_idx", "duplicate_of", similarity=pl.lit(1.0), reason=pl.lit("exact_duplicate"))
-        )
-    gone = (
-        pl.concat([p.select("_idx") for p in removed_parts])
-        if removed_parts
-        else pl.LazyFrame(schema={"_idx": pl.Int64})
-    )
-    survivors = staged.join(gone, on="_idx", how="anti").collect()
+        exact_rows = exact.with_columns(similarity=pl.lit(1.0), reason=pl.lit("exact_duplicate"))
+        removed_idx = pl.concat([removed_idx, exact_rows], how="diagonal_relaxed")
     params: dict = {"exact": config.exact, "near": config.near.enabled}
-    stored = None
-    if reference and reference.signatures and reference.signatures.exists():
-        stored = pl.read_parquet(reference.signatures, columns=["doc_id", "signature"])
-    sig_frame = None
     if config.near.enabled:
-        near_removed, sig_frame, near_params = _near(survivors, stored, config, out_dir)
+        near_removed, near_params = _near(staged_path, exact, config, out_dir)
         params |= near_params
-        near_removed = near_removed.filter(
-            pl.col("_idx").is_in(survivors.filter(~pl.col("_ref")).get_column("_idx").implode())
-        )
-        removed_parts.append(near_removed.lazy().with_columns(reason=pl.lit("near_duplicate")))
-    removed_idx = (
-        pl.concat(removed_parts, how="diagonal_relaxed").collect()
-        if removed_parts
-        else pl.DataFrame(
-            schema={"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
-        )
-    )
-    removed = staged.join(removed_idx.lazy(), on="_idx").sort("_ord")
-    removed_path, kept_path, sig_path = (
-        out_dir / "removed.parquet",
-        out_dir / "kept.parquet",
-        out_dir / "signatures.parquet",
-    )
+        near_removed = near_removed.with_columns(reason=pl.lit("near_duplicate"))
+        removed_idx = pl.concat([removed_idx, near_removed], how="diagonal_relaxed")
+    gone = removed_idx.select("_idx").lazy()
+    kept_path, removed_path, sig_path = (out_dir / n for n in ("kept.parquet", "removed.parquet", "signatures.parquet"))
+    removed = staged.join(removed_idx.lazy(), on="_idx").sort("_idx")
     removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path)
-    kept = staged.filter(~pl.col("_ref")).join(removed_idx.lazy().select("_idx"), on="_idx", how="anti").sort("_ord")
-    kept.select(list(INGESTED_SCHEMA)).sink_parquet(kept_path)
-    _write_signatures(sig_frame, kept, sig_path, config.near.num_perm)
+    kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti").sort("_idx")
+    kept.select(list(INGESTED_SCHEMA)).sink_parquet(kept_path, compression="lz4")
+    num_perm = config.near.num_perm
+    sig_schema = {"_idx": pl.Int64, "doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}
+    parts = sorted(out_dir.glob("signatures-*.parquet"))
+    all_signatures = pl.scan_parquet(parts) if parts else pl.LazyFrame(schema=sig_schema)
+    kept_signatures = all_signatures.join(kept.select("_idx"), on="_idx").sort("_idx").select("doc_id", "signature")
+    kept_signatures.sink_parquet(sig_path, compression="lz4", statistics=False)
     counts = Counter(removed_idx.get_column("reason").to_list())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows
     return DedupResult(
@@ -226,23 +294,21 @@ def _detail() -> pl.Expr:
     return pl.format("{} of {}", pl.col("reason").str.replace("_", " "), pl.col("duplicate_of"))
 
 
-def _write_signatures(sig_frame: pl.DataFrame | None, kept: pl.LazyFrame, path: Path, num_perm: int) -> None:
-    """Signatures of the kept documents, stored with the version for the next run's incremental dedup."""
-    if sig_frame is None:
-        pl.DataFrame(schema={"doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}).write_parquet(path)
-        return
-    kept_ids = kept.select("_idx", "_ord").collect()
-    sig_frame.join(kept_ids, on="_idx").sort("_ord").select("doc_id", "signature").write_parquet(path)
-
-
 def _cluster_stats(removed: pl.DataFrame, staged: pl.LazyFrame) -> tuple[dict[int, int], list[dict]]:
     """Cluster-size histogram and a few near-duplicate example pairs, truncated, for the UI."""
     if removed.height == 0:
         return {}, []
     sizes = removed.group_by("duplicate_of").len("n").with_columns(size=pl.col("n") + 1).get_column("size")
     histogram = dict(sorted(Counter(sizes.to_list()).items()))
-    near = removed.filter(pl.col("reason") == "near_duplicate").sort("similarity").head(3)
-    texts = staged.select("_idx", "doc_id", "text").collect()
+    near = removed.filter(pl.col("reason") == "near_duplicate").sort("similarity", "_idx").head(3)
+    texts = (
+        staged.filter(
+            pl.col("_idx").is_in(near.get_column("_idx").implode())
+            | pl.col("doc_id").is_in(near.get_column("duplicate_of").implode())
+        )
+        .select("_idx", "doc_id", "text")
+        .collect()
+    )
     examples = []
     for row in near.iter_rows(named=True):
         dup = texts.filter(pl.col("_idx") == row["_idx"]).row(0, named=True)

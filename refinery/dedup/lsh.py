@@ -6,6 +6,7 @@ memory does not grow with the corpus beyond the edge list and one int per cluste
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -16,14 +17,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
+SMALL_BUCKET = 16  # buckets up to this size give all their pairs, larger ones star edges
 
 
 @cache
-def bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """datasketch's optimal (bands, rows) for this threshold, equal weights on false positives and negatives."""
+def bands(threshold: float, num_perm: int, weights: tuple[float, float] = (0.5, 0.5)) -> tuple[int, int]:
+    """datasketch's optimal (bands, rows) for this threshold and (false positive, false negative) weights."""
     from datasketch import MinHashLSH
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
     return lsh.b, lsh.r
 
 
@@ -53,43 +55,84 @@ def band_frame(idx: np.ndarray, signatures: np.ndarray, b: int, r: int) -> pl.Da
     )
 
 
-def candidate_pairs(band_files: list[Path], spill_dir: Path, memory_limit: str = "2GB") -> pl.DataFrame:
-    """(a, b) pairs with a < b sharing at least one band: each bucket's members joined to its root, the member
-    of lowest `rank`. Star edges keep the pair count linear in the bucket size; ranking by content (not by position)
-    makes the clusters the same whatever order the documents arrive in."""
+def candidate_pairs(
+    band_files: list[Path],
+    spill_dir: Path,
+    exclude: pl.Series | None = None,
+    memory_limit: str = "2GB",
+    all_pairs_up_to: int = SMALL_BUCKET,
+) -> pl.DataFrame:
+    """(a, b) pairs with a < b sharing at least one band bucket.
+
+    A bucket of up to `all_pairs_up_to` members gives all its pairs, so that verification can keep the edges that
+    hold whichever member arrived first; a larger one (templated boilerplate) gives star edges to its root, the
+    member of lowest `rank`, which keeps the pair count linear. Ranking by content, not by position, makes the
+    pairs the same whatever order the documents arrive in.
+    """
     if not band_files:
         return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
     spill_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill_dir)})
+    con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
     files = ", ".join(f"'{f}'" for f in band_files)
     pairs = con.sql(
         f"""
-        WITH buckets AS (
-            SELECT idx, first_value(idx) OVER (PARTITION BY band, key ORDER BY rank, idx) AS root
-            FROM read_parquet([{files}])
+        WITH rows AS (
+            SELECT idx, band, key, rank FROM read_parquet([{files}]) ANTI JOIN excluded USING (idx)
+        ), shared AS (
+            SELECT band, key, count(*) AS n, arg_min(idx, (rank, idx)) AS root
+            FROM rows GROUP BY band, key HAVING count(*) > 1
+        ), members AS (
+            SELECT r.idx, r.band, r.key, s.n, s.root FROM rows r JOIN shared s USING (band, key)
         )
-        SELECT DISTINCT least(root, idx) AS a, greatest(root, idx) AS b FROM buckets WHERE idx <> root ORDER BY a, b
+        SELECT DISTINCT x.idx AS a, y.idx AS b
+        FROM members x JOIN members y ON x.band = y.band AND x.key = y.key AND x.idx < y.idx
+        WHERE x.n <= {all_pairs_up_to}
+        UNION
+        SELECT least(root, idx), greatest(root, idx) FROM members WHERE n > {all_pairs_up_to} AND idx <> root
+        ORDER BY 1, 2
         """
     ).pl()
     return pairs.cast({"a": pl.Int64, "b": pl.Int64})
 
 
-def jaccard(pairs: pl.DataFrame, shingles: pl.DataFrame) -> pl.Series:
-    """Exact Jaccard similarity of each (a, b) pair, from `shingles` (idx, h) with unique rows per document."""
-    sizes = shingles.group_by("idx").len("n")
-    common = (
-        pairs.join(shingles, left_on="a", right_on="idx")
-        .join(shingles, left_on=["b", "h"], right_on=["idx", "h"])
-        .group_by("a", "b")
-        .len("common")
-    )
-    scored = (
-        pairs.join(common, on=["a", "b"], how="left")
-        .join(sizes.rename({"idx": "a", "n": "na"}), on="a", how="left")
-        .join(sizes.rename({"idx": "b", "n": "nb"}), on="b", how="left")
-        .select(pl.col("common").fill_null(0) / (pl.col("na") + pl.col("nb") - pl.col("common").fill_null(0)))
-    )
-    return scored.to_series().fill_nan(0.0).fill_null(0.0).alias("similarity")
+@dataclass(frozen=True)
+class ShingleSets:
+    """Unique shingle hashes of some documents, sorted and grouped: document `ids[i]` owns
+    `hashes[starts[i] : starts[i] + counts[i]]`."""
+
+    ids: np.ndarray
+    hashes: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def build(cls, ids: np.ndarray, doc: np.ndarray, hashes: np.ndarray) -> ShingleSets:
+        """From `shingle_hashes` output (`doc` indexes `ids`, which must be sorted)."""
+        keys = np.sort((doc.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # np.unique is far slower on numpy 2.4
+        owner = (keys >> np.uint64(32)).astype(np.int64)
+        counts = np.bincount(owner, minlength=len(ids))
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        return cls(ids, (keys & np.uint64(0xFFFFFFFF)).astype(np.uint64), starts, counts)
+
+    def _expand(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pair number, hash) for every shingle of the documents at `pos`, one block per pair."""
+        sizes = self.counts[pos]
+        pair = np.repeat(np.arange(len(pos), dtype=np.uint64), sizes)
+        first = np.repeat(self.starts[pos] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
+        return pair, self.hashes[first + np.arange(int(sizes.sum()))]
+
+
+def jaccard(a: np.ndarray, b: np.ndarray, sets: ShingleSets) -> np.ndarray:
+    """Exact Jaccard similarity of each document pair (a[i], b[i]), vectorized over all pairs."""
+    pa, pb = np.searchsorted(sets.ids, a), np.searchsorted(sets.ids, b)
+    pair_a, ha = sets._expand(pa)
+    pair_b, hb = sets._expand(pb)
+    common = np.intersect1d((pair_a << np.uint64(32)) | ha, (pair_b << np.uint64(32)) | hb, assume_unique=True)
+    inter = np.bincount((common >> np.uint64(32)).astype(np.int64), minlength=len(a))
+    union = sets.counts[pa] + sets.counts[pb] - inter
+    return np.divide(inter, union, out=np.zeros(len(a)), where=union > 0)
 
 
 def components(pairs: pl.DataFrame) -> pl.DataFrame:

@@ -1,12 +1,13 @@
 """MinHash signatures for a whole batch at once, bit-identical to datasketch's `MinHash` (scheme "affine32").
 
 Why not datasketch's own loop: it hashes every shingle with SHA-1 in Python and permutes one document at a time,
-about a thousand documents per second per core. Here the batch's UTF-8 buffer is hashed with NumPy:
+about a thousand documents per second per core. Here two compiled kernels (Numba, no GIL) walk the batch's UTF-8
+buffer directly:
 
-- a word's hash is the polynomial sum(b_i * P**i) mod 2**64 over its bytes, read off a prefix sum of the buffer;
-- a shingle (up to `ngram` consecutive words) hashes to fmix64(sum(word_k * Q**k)) >> 32;
-- each of `num_perm` permutations is datasketch's a*h + b mod 2**32 over the fmix32 pre-mixed hash, and the
-  minimum per document is one `np.minimum.reduceat` over the batch.
+- a word's hash is the polynomial sum(b_i * P**i) mod 2**64 over its bytes;
+- a shingle (up to `ngram` consecutive words) hashes to fmix64(sum(word_k * Q**k) mod 2**64) >> 32;
+- each of `num_perm` permutations is datasketch's a*h + b mod 2**32 over the fmix32 pre-mixed hash, and each
+  document keeps the minimum.
 
 `shingle_hash` is the same hash for one shingle, as a plain function: pass it as `hashfunc` to datasketch and the
 signatures interoperate (`MinHash`, `LeanMinHash`, `MinHashLSH`).
@@ -16,24 +17,31 @@ from __future__ import annotations
 
 from functools import cache
 
+import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-P = 0x100000001B3  # FNV-64 prime: odd, so invertible modulo 2**64
+P = 0x100000001B3  # FNV-64 prime: weights a byte by its position in the word
 Q = 0x9E3779B97F4A7C15  # golden-ratio constant: weights a word by its position in the shingle
 MASK64 = (1 << 64) - 1
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
-CHUNK_ELEMENTS = 1 << 22  # shingles x permutations per NumPy step: 16 MiB of uint32
+SPACE = 0x20
 
 
-def normalize_for_dedup(text: pl.Expr) -> pl.Expr:
-    """NFKC, lower case, punctuation and symbols to spaces, whitespace folded: what 'the same text' means."""
+def normalize_for_dedup(text: pl.Series) -> pl.Series:
+    """NFKC, lower case, punctuation and symbols to spaces, whitespace folded: what 'the same text' means.
+
+    ASCII text is its own NFKC form, so only the other documents pay for normalization; whitespace is rewritten
+    only where it is not already a single space.
+    """
+    needs_nfkc = text.str.contains(r"[^\x00-\x7F]").fill_null(False)
+    if needs_nfkc.any():
+        text = text.scatter(needs_nfkc.arg_true(), text.filter(needs_nfkc).str.normalize("NFKC"))
     return (
-        text.str.normalize("NFKC")
-        .str.to_lowercase()
+        text.str.to_lowercase()
         .str.replace_all(r"[\p{P}\p{S}]", " ")
-        .str.replace_all(r"\s+", " ")
+        .str.replace_all(r"\s{2,}|[^\S ]", " ")
         .str.strip_chars()
     )
 
@@ -67,83 +75,92 @@ def shingles(normalized: str, ngram: int) -> list[bytes]:
     return [b" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
 
 
-@cache
-def _powers(base: int, length: int) -> np.ndarray:
-    out = np.empty(length, dtype=np.uint64)
-    out[0] = 1
-    if length > 1:
-        out[1:] = np.cumprod(np.full(length - 1, base, dtype=np.uint64))
-    return out
+@numba.njit(nogil=True, cache=True)
+def _shingle_kernel(data, offsets, ngram, out_doc, out_hash):  # pragma: no cover - compiled
+    """Fill (document, 32-bit shingle hash) for every shingle; returns how many were written."""
+    p, q = np.uint64(P), np.uint64(Q)
+    m1, m2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+    s33 = np.uint64(33)
+    qpow = np.empty(ngram, dtype=np.uint64)
+    qpow[0] = np.uint64(1)
+    for k in range(1, ngram):
+        qpow[k] = qpow[k - 1] * q
+    words = np.empty(len(data) // 2 + 2, dtype=np.uint64)
+    n = 0
+    for d in range(len(offsets) - 1):
+        nw = 0
+        h = np.uint64(0)
+        weight = np.uint64(1)
+        inside = False
+        for j in range(offsets[d], offsets[d + 1]):
+            c = data[j]
+            if c == SPACE:
+                if inside:
+                    words[nw] = h
+                    nw += 1
+                    inside = False
+            else:
+                if not inside:
+                    h = np.uint64(0)
+                    weight = np.uint64(1)
+                    inside = True
+                h += np.uint64(c) * weight
+                weight *= p
+        if inside:
+            words[nw] = h
+            nw += 1
+        count = nw - ngram + 1 if nw >= ngram else (1 if nw > 0 else 0)
+        for i in range(count):
+            acc = np.uint64(0)
+            for k in range(min(ngram, nw - i)):
+                acc += words[i + k] * qpow[k]
+            acc ^= acc >> s33
+            acc *= m1
+            acc ^= acc >> s33
+            acc *= m2
+            acc ^= acc >> s33
+            out_doc[n] = d
+            out_hash[n] = np.uint32(acc >> np.uint64(32))
+            n += 1
+    return n
 
 
-def _capacity(n: int) -> int:
-    return 1 << max(16, int(n - 1).bit_length())
+@numba.njit(nogil=True, cache=True)
+def _minhash_kernel(doc, hashes, a, b, out):  # pragma: no cover - compiled
+    """out[d, k] = min over d's shingles of a[k] * fmix32(h) + b[k] mod 2**32 (datasketch's affine32)."""
+    mask = np.uint64(0xFFFFFFFF)
+    for n in range(len(hashes)):
+        h = np.uint64(hashes[n])
+        h ^= h >> np.uint64(16)
+        h = (h * np.uint64(0x85EBCA6B)) & mask
+        h ^= h >> np.uint64(13)
+        h = (h * np.uint64(0xC2B2AE35)) & mask
+        h ^= h >> np.uint64(16)
+        row = out[doc[n]]
+        for k in range(len(a)):
+            v = np.uint32((h * a[k] + b[k]) & mask)  # the modulo 2**32 of datasketch's uint32 arithmetic
+            row[k] = min(row[k], v)
 
 
-def _fmix64_array(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
-
-
-def _fmix32_array(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint32(16))
-    h *= np.uint32(0x85EBCA6B)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+def _buffer(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of a string column and each document's [start, end) offsets, without copying text."""
+    arr = normalized.fill_null("").to_arrow().cast(pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    if len(arr) == 0 or offsets[-1] == offsets[0]:
+        return np.zeros(1, np.uint8), np.zeros(len(arr) + 1, np.int64)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data, offsets - offsets[0]
 
 
 def shingle_hashes(normalized: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) for every shingle of a batch of normalized texts."""
-    arr = normalized.to_arrow().cast(pa.large_string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    n_docs = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n_docs + 1]
-    data = (
-        np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if n_docs else np.empty(0, np.uint8)
-    )
-    offsets = offsets - offsets[0]
-    size = len(data)
-    if size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.uint32)
-
-    letter = data != 0x20
-    doc_starts, doc_ends = offsets[:-1], offsets[1:]
-    nonempty = doc_ends > doc_starts
-    after_break = np.ones(size, dtype=bool)
-    after_break[1:] = ~letter[:-1]
-    after_break[doc_starts[nonempty]] = True
-    before_break = np.ones(size, dtype=bool)
-    before_break[:-1] = ~letter[1:]
-    before_break[doc_ends[nonempty] - 1] = True
-    starts = np.flatnonzero(letter & after_break)
-    ends = np.flatnonzero(letter & before_break) + 1
-
-    # word hash = sum(b_j * P**(j - start)) over the word, from a prefix sum of b_j * P**j
-    cap = _capacity(size)
-    prefix = np.cumsum(data.astype(np.uint64) * _powers(P, cap)[:size])
-    below = np.where(starts > 0, prefix[np.maximum(starts - 1, 0)], np.uint64(0))
-    words = (prefix[ends - 1] - below) * _powers(pow(P, -1, 1 << 64), cap)[starts]
-
-    per_doc = np.diff(np.searchsorted(starts, offsets))
-    word_doc = np.repeat(np.arange(n_docs), per_doc)
-    n_words = len(words)
-    first_word = np.zeros(n_words, dtype=bool)
-    first_word[np.cumsum(per_doc)[per_doc > 0] - per_doc[per_doc > 0]] = True
-
-    # shingle i = words i .. i+ngram-1 while they stay in one document
-    acc = words.copy()
-    whole = np.ones(n_words, dtype=bool)  # whether words i .. i+k all exist in the same document
-    for k in range(1, ngram):
-        whole[n_words - k :] = False
-        whole[: n_words - k] &= word_doc[k:] == word_doc[: n_words - k]
-        acc[: n_words - k] += np.where(whole[: n_words - k], words[k:] * np.uint64(pow(Q, k, 1 << 64)), np.uint64(0))
-    keep = whole | (first_word & (per_doc[word_doc] < ngram))
-    return word_doc[keep], (_fmix64_array(acc[keep]) >> np.uint64(32)).astype(np.uint32)
+    data, offsets = _buffer(normalized)
+    capacity = len(data) // 2 + len(normalized) + 1  # a shingle needs at least one byte and one space
+    doc, hashes = np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.uint32)
+    n = _shingle_kernel(data, offsets, ngram, doc, hashes)
+    return doc[:n], hashes[:n]
 
 
 @cache
@@ -158,20 +175,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def signatures(normalized: pl.Series, num_perm: int, seed: int, ngram: int) -> np.ndarray:
     """(documents x num_perm) uint32 MinHash signatures; a document with no words keeps the empty value."""
     doc, hashes = shingle_hashes(normalized, ngram)
-    a, b = permutations(num_perm, seed)
+    a, b = (x.astype(np.uint64) for x in permutations(num_perm, seed))
     out = np.full((len(normalized), num_perm), MAX_HASH32, dtype=np.uint32)
-    if len(hashes) == 0:
-        return out
-    mixed = _fmix32_array(hashes)
-    seg_start = np.flatnonzero(np.concatenate(([True], doc[1:] != doc[:-1])))
-    bounds = np.append(seg_start, len(doc))
-    step = max(1, CHUNK_ELEMENTS // num_perm)
-    lo = 0
-    while lo < len(seg_start):  # a chunk of whole documents, about `step` shingles
-        hi = max(lo + 1, int(np.searchsorted(bounds, bounds[lo] + step, side="right")) - 1)
-        s, e = bounds[lo], bounds[hi]
-        permuted = np.multiply.outer(a, mixed[s:e])  # permutations x shingles, contiguous per permutation
-        permuted += b[:, None]
-        out[doc[seg_start[lo:hi]]] = np.minimum.reduceat(permuted, seg_start[lo:hi] - s, axis=1).T
-        lo = hi
+    _minhash_kernel(doc, hashes, a, b, out)
     return out

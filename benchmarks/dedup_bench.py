@@ -1,0 +1,170 @@
+"""Near-duplicate removal: Refinery's dedup stage against the plain datasketch loop, on the same labelled
+documents with the same parameters, measured in the same run.
+
+    python benchmarks/dedup_bench.py                         # accuracy and speed, 20k documents
+    python benchmarks/dedup_bench.py --scale 1000000 3000000 # + throughput and peak memory at scale
+
+The baseline is what most pipelines run: per document, normalize and shingle in Python, `MinHash.update_batch`
+(SHA-1 per shingle), `MinHashLSH.insert`, then `query` for every document and a union-find over the answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpus import labelled_batches  # noqa: E402
+
+from refinery.dedup import deduplicate  # noqa: E402
+from refinery.dedup.lsh import components  # noqa: E402
+from refinery.recipe import Dedup, NearDedup  # noqa: E402
+
+THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
+RESULTS = Path(__file__).parent / "results"
+PUNCT = re.compile(r"[^\w\s]")
+
+
+def datasketch_loop(texts: list[str]) -> list[int]:
+    """Cluster label per document, the plain way."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    sketches = []
+    for i, text in enumerate(texts):
+        words = PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).split()
+        grams = [" ".join(words[j : j + NGRAM]) for j in range(max(1, len(words) - NGRAM + 1))]
+        m = MinHash(num_perm=NUM_PERM)
+        m.update_batch([g.encode() for g in grams])
+        lsh.insert(i, m)
+        sketches.append(m)
+    parent = list(range(len(texts)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, m in enumerate(sketches):
+        for j in lsh.query(m):
+            a, b = find(i), find(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return [find(i) for i in range(len(texts))]
+
+
+def refinery_clusters(path: Path, work: Path) -> tuple[list[int], object]:
+    result = deduplicate([path], work, Dedup(near=NearDedup(threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM)))
+    ids = pl.read_parquet(path, columns=["doc_id"]).with_row_index("i")
+    removed = pl.read_parquet(result.removed, columns=["doc_id", "duplicate_of"])
+    edges = removed.join(ids, on="doc_id").join(ids.rename({"doc_id": "duplicate_of", "i": "j"}), on="duplicate_of")
+    groups = dict(components(edges.select(a=pl.col("i").cast(pl.Int64), b=pl.col("j").cast(pl.Int64))).rows())
+    return [groups.get(i, i) for i in range(ids.height)], result
+
+
+def pair_scores(predicted: list[int], truth: list[int]) -> dict[str, float]:
+    """Pairwise precision, recall and F1: a pair is a duplicate when both documents share a cluster."""
+    frame = pl.DataFrame({"p": predicted, "t": truth})
+
+    def pairs(*keys: str) -> int:
+        n = frame.group_by(*keys).len().get_column("len").cast(pl.Int64)
+        return int((n * (n - 1) // 2).sum())
+
+    tp, predicted_pairs, true_pairs = pairs("p", "t"), pairs("p"), pairs("t")
+    precision = tp / predicted_pairs if predicted_pairs else 1.0
+    recall = tp / true_pairs if true_pairs else 1.0
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall or 1)}
+
+
+def write_corpus(n: int, path: Path) -> Path:
+    if path.exists() and pq.ParquetFile(path).metadata.num_rows == n:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for batch in labelled_batches(n):
+        table = batch.to_arrow()
+        writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+        writer.write_table(table)
+    writer.close()
+    return path
+
+
+def compare(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_corpus(n, Path(tmp) / "corpus.parquet")
+        frame = pl.read_parquet(path)
+        truth = frame.get_column("cluster").to_list()
+        texts = frame.get_column("text").to_list()
+        started = time.perf_counter()
+        baseline = datasketch_loop(texts)
+        baseline_s = time.perf_counter() - started
+        started = time.perf_counter()
+        ours, result = refinery_clusters(path, Path(tmp) / "work")
+        ours_s = time.perf_counter() - started
+    b, o = pair_scores(baseline, truth), pair_scores(ours, truth)
+    print(
+        f"documents: {n}, about {frame.get_column('text').str.len_bytes().mean():.0f} bytes each; "
+        f"threshold {THRESHOLD}, num_perm {NUM_PERM}, {NGRAM}-word shingles; {os.cpu_count()} cores"
+    )
+    print(f"{'':22}{'docs/s':>10}{'precision':>11}{'recall':>8}{'F1':>7}")
+    print(f"{'datasketch loop':22}{n / baseline_s:10.0f}{b['precision']:11.3f}{b['recall']:8.3f}{b['f1']:7.3f}")
+    print(f"{'refinery dedup':22}{n / ours_s:10.0f}{o['precision']:11.3f}{o['recall']:8.3f}{o['f1']:7.3f}")
+    print(
+        f"speed-up: {baseline_s / ours_s:.1f}x the plain loop's documents per second "
+        f"({n / ours_s / (os.cpu_count() or 1):.0f} docs/s per core); removed {result.removed_by_reason}"
+    )
+
+
+def run_scale(path: Path) -> None:
+    """Child process: dedup one corpus, print wall time and this process's peak RSS."""
+    n = pq.ParquetFile(path).metadata.num_rows
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        started = time.perf_counter()
+        result = deduplicate([path], Path(tmp), Dedup(near=NearDedup(threshold=THRESHOLD, num_perm=NUM_PERM)))
+        seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{n}\t{seconds:.1f}\t{peak_mb:.0f}\t{sum(result.removed_by_reason.values())}")
+
+
+def scale(sizes: list[int]) -> None:
+    print(f"{'documents':>10}{'seconds':>9}{'docs/s':>9}{'docs/s/core':>12}{'peak RSS MB':>12}{'removed':>9}")
+    for n in sizes:
+        path = write_corpus(n, RESULTS / f"corpus-{n}.parquet")
+        out = subprocess.run(
+            [sys.executable, __file__, "--run-scale", str(path)], check=True, capture_output=True, text=True
+        ).stdout.split()
+        rows, seconds, peak, removed = int(out[0]), float(out[1]), float(out[2]), int(out[3])
+        print(
+            f"{rows:>10}{seconds:>9.1f}{rows / seconds:>9.0f}{rows / seconds / (os.cpu_count() or 1):>12.0f}"
+            f"{peak:>12.0f}{removed:>9}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=20_000, help="documents for the head-to-head comparison")
+    parser.add_argument("--scale", type=int, nargs="*", default=[], help="corpus sizes for throughput and memory")
+    parser.add_argument("--run-scale", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_scale:
+        run_scale(args.run_scale)
+        return
+    compare(args.docs)
+    if args.scale:
+        scale(args.scale)
+
+
+if __name__ == "__main__":
+    main()
