@@ -25,11 +25,11 @@ import polars as pl
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import labelled_batches  # noqa: E402
+from corpus import labelled_batches
 
-from refinery.dedup import deduplicate  # noqa: E402
-from refinery.dedup.lsh import components  # noqa: E402
-from refinery.recipe import Dedup, NearDedup  # noqa: E402
+from refinery.dedup import deduplicate
+from refinery.dedup.lsh import components
+from refinery.recipe import Dedup, NearDedup
 
 THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
 RESULTS = Path(__file__).parent / "results"

@@ -31,7 +31,7 @@ from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
 
 BATCH = 10_000
-PAIR_CHUNK = 50_000
+PAIR_CHUNK = 10_000
 WORKERS = 2
 T = TypeVar("T")
 R = TypeVar("R")

@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import numba
 import numpy as np
 import polars as pl
 from scipy.sparse import coo_matrix
@@ -96,6 +97,50 @@ def candidate_pairs(
     return pairs.cast({"a": pl.Int64, "b": pl.Int64})
 
 
+@numba.njit(nogil=True, cache=True)
+def _dedupe_sorted_segments(doc, hashes, n_docs):  # pragma: no cover - compiled
+    """Sort each document's hashes (documents are contiguous in `doc`) and drop repeats, in place.
+    Returns (starts, counts) of every document's unique run."""
+    starts = np.zeros(n_docs, dtype=np.int64)
+    counts = np.zeros(n_docs, dtype=np.int64)
+    i, out = 0, 0
+    while i < len(doc):
+        d, j = doc[i], i
+        while j < len(doc) and doc[j] == d:
+            j += 1
+        run = np.sort(hashes[i:j])
+        starts[d] = out
+        for k in range(len(run)):
+            if k == 0 or run[k] != run[k - 1]:
+                hashes[out] = run[k]
+                out += 1
+        counts[d] = out - starts[d]
+        i = j
+    return starts, counts
+
+
+@numba.njit(nogil=True, cache=True)
+def _jaccard_kernel(hashes, starts, counts, pa, pb):  # pragma: no cover - compiled
+    """Merge-intersect the sorted unique sets of each pair."""
+    out = np.zeros(len(pa), dtype=np.float64)
+    for n in range(len(pa)):
+        i, iend = starts[pa[n]], starts[pa[n]] + counts[pa[n]]
+        j, jend = starts[pb[n]], starts[pb[n]] + counts[pb[n]]
+        common = 0
+        while i < iend and j < jend:
+            if hashes[i] == hashes[j]:
+                common += 1
+                i += 1
+                j += 1
+            elif hashes[i] < hashes[j]:
+                i += 1
+            else:
+                j += 1
+        union = counts[pa[n]] + counts[pb[n]] - common
+        out[n] = common / union if union > 0 else 0.0
+    return out
+
+
 @dataclass(frozen=True)
 class ShingleSets:
     """Unique shingle hashes of some documents, sorted and grouped: document `ids[i]` owns
@@ -108,31 +153,16 @@ class ShingleSets:
 
     @classmethod
     def build(cls, ids: np.ndarray, doc: np.ndarray, hashes: np.ndarray) -> ShingleSets:
-        """From `shingle_hashes` output (`doc` indexes `ids`, which must be sorted)."""
-        keys = np.sort((doc.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # np.unique is far slower on numpy 2.4
-        owner = (keys >> np.uint64(32)).astype(np.int64)
-        counts = np.bincount(owner, minlength=len(ids))
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        return cls(ids, (keys & np.uint64(0xFFFFFFFF)).astype(np.uint64), starts, counts)
-
-    def _expand(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(pair number, hash) for every shingle of the documents at `pos`, one block per pair."""
-        sizes = self.counts[pos]
-        pair = np.repeat(np.arange(len(pos), dtype=np.uint64), sizes)
-        first = np.repeat(self.starts[pos] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
-        return pair, self.hashes[first + np.arange(int(sizes.sum()))]
+        """From `shingle_hashes` output (`doc` indexes `ids`, which must be sorted; a document's rows together)."""
+        hashes = hashes.copy()
+        starts, counts = _dedupe_sorted_segments(doc, hashes, len(ids))
+        return cls(ids, hashes, starts, counts)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray, sets: ShingleSets) -> np.ndarray:
-    """Exact Jaccard similarity of each document pair (a[i], b[i]), vectorized over all pairs."""
+    """Exact Jaccard similarity of each document pair (a[i], b[i])."""
     pa, pb = np.searchsorted(sets.ids, a), np.searchsorted(sets.ids, b)
-    pair_a, ha = sets._expand(pa)
-    pair_b, hb = sets._expand(pb)
-    common = np.intersect1d((pair_a << np.uint64(32)) | ha, (pair_b << np.uint64(32)) | hb, assume_unique=True)
-    inter = np.bincount((common >> np.uint64(32)).astype(np.int64), minlength=len(a))
-    union = sets.counts[pa] + sets.counts[pb] - inter
-    return np.divide(inter, union, out=np.zeros(len(a)), where=union > 0)
+    return _jaccard_kernel(sets.hashes, sets.starts, sets.counts, pa, pb)
 
 
 def components(pairs: pl.DataFrame) -> pl.DataFrame:
