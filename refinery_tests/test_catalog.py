@@ -17,7 +17,13 @@ def two_versions(small_recipe, write_recipe, small_ore, dagster_home, rng):
     """Publish once, add a day's drop of ore (one new post, one copy of an old one), publish again."""
     recipe_path = write_recipe(small_recipe)
     assert main(["run", "--recipe", str(recipe_path)]) == 0
-    old_post = json.loads((small_ore / "forums" / "posts.jsonl").read_text().splitlines()[1])
+    first = Catalog(recipe_path.parent / "refined").version("small").scan()
+    old_id = first.filter(pl.col("source") == "forums").select("source_id").head(1).collect().item()
+    old_post = next(
+        json.loads(line)
+        for line in (small_ore / "forums" / "posts.jsonl").read_text().splitlines()
+        if f'"post_id": "{old_id}"' in line
+    )
     fresh = (
         "A brand new post about fixing the lawn mower with a borrowed spanner, which worked after an hour "
         "of careful work, and I would recommend it to anyone who has the same problem this spring."

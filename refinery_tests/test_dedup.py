@@ -23,12 +23,14 @@ def test_exact_and_near_duplicates_are_removed_with_what_they_duplicate(tmp_path
     result, kept, removed = _run(tmp_path, texts)
     assert kept.get_column("doc_id").to_list() == ["d2", "d3", "d4"]  # the longest of the cluster is kept
     rows = {r["doc_id"]: r for r in removed.to_dicts()}
-    assert rows["d1"]["reason"] == "exact_duplicate" and rows["d1"]["duplicate_of"] == "d0"
+    # d1 duplicates d0 exactly, d0 was then merged into d2: d1 points on to the document that was kept
+    assert rows["d1"]["reason"] == "exact_duplicate" and rows["d1"]["duplicate_of"] == "d2"
+    assert rows["d1"]["similarity"] == rows["d0"]["similarity"]
     assert rows["d0"]["reason"] == "near_duplicate" and rows["d0"]["duplicate_of"] == "d2"
     assert 0.8 <= rows["d0"]["similarity"] < 1
     assert set(removed.get_column("stage")) == {"dedup"}
     assert result.rows_in == kept.height + removed.height
-    assert result.cluster_sizes == {2: 2}
+    assert result.cluster_sizes == {3: 1}
 
 
 def test_keep_first_and_switches(tmp_path, rng):

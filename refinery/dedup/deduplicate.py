@@ -263,6 +263,7 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
         near_removed, near_params = _near(staged_path, exact, config, out_dir)
         params |= near_params
         near_removed = near_removed.with_columns(reason=pl.lit("near_duplicate"))
+        removed_idx = _repoint(removed_idx, near_removed, staged)
         removed_idx = pl.concat([removed_idx, near_removed], how="diagonal_relaxed")
     gone = removed_idx.select("_idx").lazy()
     kept_path, removed_path, sig_path = (out_dir / n for n in ("kept.parquet", "removed.parquet", "signatures.parquet"))
@@ -287,6 +288,20 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
         dict(counts),
         params,
         *_cluster_stats(removed_idx, staged),
+    )
+
+
+def _repoint(exact: pl.DataFrame, near: pl.DataFrame, staged: pl.LazyFrame) -> pl.DataFrame:
+    """Exact duplicates of a document that near dedup then removed point on to the document that was kept, with
+    that document's similarity (their normalized texts are the same)."""
+    ids = staged.select("_idx", "doc_id").filter(pl.col("_idx").is_in(near.get_column("_idx").implode())).collect()
+    moved = near.join(ids, on="_idx").select(
+        pl.col("doc_id").alias("duplicate_of"), pl.col("duplicate_of").alias("to"), pl.col("similarity").alias("sim")
+    )
+    return (
+        exact.join(moved, on="duplicate_of", how="left")
+        .with_columns(duplicate_of=pl.coalesce("to", "duplicate_of"), similarity=pl.coalesce("sim", "similarity"))
+        .drop("to", "sim")
     )
 
 
