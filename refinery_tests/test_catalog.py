@@ -9,7 +9,7 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import NotFoundError, PublishError, VerifyError
-from refinery.publish.publish import dataset_lock
+from refinery.publish.stage import dataset_lock
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from refinery.clean import clean
-from refinery.clean.clean import clean_batch
+from refinery.clean.stage import clean_batch
 from refinery.clean.pii import luhn_valid, redact
 from refinery.clean.text import repair_text
 from refinery.recipe import Clean, Filters

@@ -43,7 +43,9 @@ def test_builtin_suite_follows_the_recipe(tmp_path):
 def test_clean_data_passes_and_evidence_is_written(tmp_path):
     report = validate([_refined(tmp_path)], _recipe(tmp_path), tmp_path / "v")
     assert report.success and not report.warnings
-    assert json.loads((tmp_path / "v" / "gx_results.json").read_text())["success"] is True
+    runs = json.loads((tmp_path / "v" / "gx_results.json").read_text())
+    assert runs and all(run["success"] for run in runs)
+    assert (tmp_path / "v" / "data_docs" / "index.html").exists()
     assert json.loads((tmp_path / "v" / "summary.json").read_text())["summary"]["success"] is True
 
 
@@ -62,6 +64,17 @@ def test_failures_name_the_expectation_and_show_examples(tmp_path):
     assert failed[("expect_column_values_to_be_in_set", "lang")].examples == ["fr"]
     assert failed[("expect_column_values_to_be_between", "n_words")].examples == [40]
     assert not report.success
+
+
+def test_row_wise_text_checks_run_in_batches(tmp_path, monkeypatch):
+    from refinery.validate import suite as suite_module
+
+    monkeypatch.setattr(suite_module, "BATCH_ROWS", 1)
+    path = _refined(tmp_path, text=["mail a@b.org", "and c@d.org too"])
+    report = validate([path], _recipe(tmp_path), tmp_path / "v")
+    (pii,) = [o for o in report.failed_errors if o.expectation == "expect_column_values_to_not_match_regex"]
+    assert pii.unexpected_count == 2 and pii.examples == ["mail a@b.org", "and c@d.org too"]
+    assert len(json.loads((tmp_path / "v" / "gx_results.json").read_text())) == 3  # columns + 2 text batches
 
 
 def test_recipe_expectations_with_severity(tmp_path):

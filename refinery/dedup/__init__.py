@@ -3,6 +3,6 @@
 Pure functions over Parquet; see `deduplicate`.
 """
 
-from refinery.dedup.deduplicate import DedupResult, Reference, deduplicate
+from refinery.dedup.stage import DedupResult, Reference, deduplicate
 
 __all__ = ["DedupResult", "Reference", "deduplicate"]

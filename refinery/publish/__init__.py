@@ -1,5 +1,5 @@
 """Publish: an immutable, versioned folder of Parquet with its manifest, datacard and validation evidence."""
 
-from refinery.publish.publish import PublishInput, PublishOutcome, publish
+from refinery.publish.stage import PublishInput, PublishOutcome, publish
 
 __all__ = ["PublishInput", "PublishOutcome", "publish"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,58 +115,110 @@ def build_suite(recipe: Recipe) -> list[Declared]:
     return suite
 
 
-def _columns(suite: list[Declared], available: list[str]) -> list[str]:
+BATCH_ROWS = 250_000  # row-wise expectations on `text` run a batch at a time: memory stays bounded
+
+
+def _columns(suite: list[Declared]) -> set[str]:
     wanted = {d.kwargs[k] for d in suite for k in ("column", "column_A", "column_B") if k in d.kwargs}
-    wanted |= {c for d in suite for c in d.kwargs.get("column_list", [])}
-    return [c for c in available if c in wanted]
+    return wanted | {c for d in suite for c in d.kwargs.get("column_list", [])}
+
+
+def _row_wise_on_text(declared: Declared) -> bool:
+    """Checks of each `text` value on its own can run batch by batch; everything else sees whole columns."""
+    from great_expectations.expectations.expectation import ColumnMapExpectation
+
+    from refinery.validate.expectations import expectation_class
+
+    on_text = declared.kwargs.get("column") == "text"
+    return on_text and issubclass(expectation_class(declared.name), ColumnMapExpectation)
+
+
+class _Runner:
+    """An ephemeral GX context with one checkpoint per group of expectations; results also go to Data Docs."""
+
+    def __init__(self, name: str):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx, self.name = gx, name
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.batches = self.context.data_sources.add_pandas("refinery").add_dataframe_asset("refined")
+        self.batch_definition = self.batches.add_batch_definition_whole_dataframe("refined")
+
+    def checkpoint(self, group: str, suite: list[Declared]):
+        gx = self.gx
+        gx_suite = self.context.suites.add(gx.ExpectationSuite(name=f"{self.name}.{group}"))
+        by_id = {gx_suite.add_expectation(make_expectation(d.name, dict(d.kwargs))).id: d for d in suite}
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{self.name}.{group}", data=self.batch_definition, suite=gx_suite)
+        )
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{self.name}.{group}",
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+            )
+        )
+        return checkpoint, by_id
+
+    def docs_dir(self) -> Path:
+        url = self.context.get_docs_sites_urls()[0]["site_url"]
+        return Path(url.removeprefix("file://")).parent
+
+
+def _merge(outcomes: dict[int, ExpectationOutcome], key: int, declared: Declared, res) -> None:
+    info = res.result or {}
+    outcome = outcomes.setdefault(
+        key, ExpectationOutcome(declared.name, declared.kwargs.get("column"), declared.severity, declared.origin, True)
+    )
+    outcome.success = outcome.success and bool(res.success)
+    if info.get("unexpected_count") is not None:
+        outcome.unexpected_count = (outcome.unexpected_count or 0) + info["unexpected_count"]
+    outcome.examples = (outcome.examples + [_short(v) for v in info.get("partial_unexpected_list", [])])[:5]
+    if info.get("observed_value") is not None:
+        outcome.observed = _short(info["observed_value"])
 
 
 def validate(parquet: list[Path], recipe: Recipe, out_dir: Path | None = None) -> ValidationReport:
-    """Run the suite on the refined rows; write GX's JSON results (and Data Docs) to `out_dir` when given."""
-    import time
+    """Run the suite on the refined rows; write GX's JSON results and Data Docs to `out_dir` when given.
 
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
+    Row-wise checks on `text` run a batch of `BATCH_ROWS` at a time; the others see only their own (small)
+    columns, whole. GX gets pandas frames of exactly those columns.
+    """
     started = time.perf_counter()
     suite = build_suite(recipe)
     scan = pl.scan_parquet(parquet)
     available = scan.collect_schema().names()
-    columns = _columns(suite, available)
-    frame = scan.select(columns).collect().to_pandas()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("refinery")
-        .add_dataframe_asset("refined")
-        .add_batch_definition_whole_dataframe("all")
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=f"{recipe.dataset}.refined"))
-    by_id = {}
-    for declared in suite:
-        by_id[gx_suite.add_expectation(make_expectation(declared.name, dict(declared.kwargs))).id] = declared
-    result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
-    outcomes = []
-    for res in result.results:
-        declared, info = by_id[res.expectation_config.id], res.result or {}
-        outcomes.append(
-            ExpectationOutcome(
-                expectation=declared.name,
-                column=declared.kwargs.get("column"),
-                severity=declared.severity,
-                origin=declared.origin,
-                success=bool(res.success),
-                unexpected_count=info.get("unexpected_count"),
-                examples=[_short(v) for v in info.get("partial_unexpected_list", [])[:5]],
-                observed=_short(info.get("observed_value")),
-            )
-        )
-    report = ValidationReport(outcomes, len(frame), time.perf_counter() - started)
+    row_wise = [d for d in suite if _row_wise_on_text(d) and "text" in available]
+    whole = [d for d in suite if d not in row_wise]
+    runner = _Runner(recipe.dataset)
+    outcomes: dict[int, ExpectationOutcome] = {}
+    raw: list[dict] = []
+    index = {id(d): i for i, d in enumerate(suite)}
+
+    def run(group: str, declared: list[Declared], frame) -> None:
+        checkpoint, by_id = runner.checkpoint(group, declared)
+        result = checkpoint.run(batch_parameters={"dataframe": frame})
+        for validation in result.run_results.values():
+            raw.append(validation.to_json_dict())
+            for res in validation.results:
+                d = by_id[res.expectation_config.id]
+                _merge(outcomes, index[id(d)], d, res)
+
+    columns = [c for c in available if c in _columns(whole)]
+    run("columns", whole, scan.select(columns).collect().to_pandas())
+    rows = scan.select(pl.len()).collect().item()
+    if row_wise:
+        for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS)):
+            run(f"text-{number:04d}", row_wise, scan.select("text").slice(start, BATCH_ROWS).collect().to_pandas())
+    report = ValidationReport([outcomes[i] for i in sorted(outcomes)], rows, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "gx_results.json").write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
+        (out_dir / "gx_results.json").write_text(json.dumps(raw, indent=2, default=str))
         (out_dir / "summary.json").write_text(report.to_json())
+        shutil.copytree(runner.docs_dir(), out_dir / "data_docs", dirs_exist_ok=True)
     return report
 
 

@@ -78,14 +78,31 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def _write_parts(scan: pl.LazyFrame, folder: Path, stem: str) -> list[Path]:
+def _write_parts(sources: list[Path], folder: Path, schema: dict | None = None) -> list[Path]:
+    """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, streaming a batch at a time."""
     folder.mkdir(parents=True, exist_ok=True)
-    frame = scan.collect()
-    parts = []
-    for i in range(max(1, -(-frame.height // PART_ROWS))):
-        path = folder / f"{stem}-{i:05d}.parquet"
-        frame.slice(i * PART_ROWS, PART_ROWS).write_parquet(path, compression="zstd", statistics=True)
-        parts.append(path)
+    parts: list[Path] = []
+    writer, rows_in_part = None, PART_ROWS
+    for source in sources:
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=50_000):
+            frame = pl.from_arrow(batch)
+            frame = frame.select(pl.col(c).cast(t) for c, t in schema.items()) if schema else frame
+            while frame.height:
+                if rows_in_part == PART_ROWS:
+                    if writer:
+                        writer.close()
+                    parts.append(folder / f"part-{len(parts):05d}.parquet")
+                    writer, rows_in_part = pq.ParquetWriter(parts[-1], frame.to_arrow().schema, compression="zstd"), 0
+                take = frame.head(PART_ROWS - rows_in_part)
+                writer.write_table(take.to_arrow())
+                rows_in_part += take.height
+                frame = frame.slice(take.height)
+    if writer:
+        writer.close()
+    if not parts:  # no rows at all: one empty part with the schema
+        parts.append(folder / "part-00000.parquet")
+        empty = pl.read_parquet(sources[0]).head(0) if sources else pl.DataFrame(schema=schema)
+        (empty.select(pl.col(c).cast(t) for c, t in schema.items()) if schema else empty).write_parquet(parts[0])
     return parts
 
 
@@ -126,11 +143,8 @@ def publish(inp: PublishInput) -> PublishOutcome:
 
 def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path) -> PublishOutcome:
     recipe = inp.recipe
-    refined_files = _write_parts(pl.scan_parquet(inp.cleaned), tmp, "part")
-    removed_scan = pl.concat([pl.scan_parquet(p) for p in inp.removed], how="vertical_relaxed").select(
-        [pl.col(c).cast(t) for c, t in REMOVED_SCHEMA.items()]
-    )
-    removed_files = _write_parts(removed_scan, tmp / "removed", "part")
+    refined_files = _write_parts([inp.cleaned], tmp)
+    removed_files = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA)
     (tmp / "dedup").mkdir()
     shutil.copyfile(inp.signatures, tmp / "dedup" / "signatures.parquet")
     shutil.copytree(inp.validation_dir, tmp / "validation")
@@ -147,7 +161,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path) -> PublishO
 
     now = datetime.now(UTC)
     version = f"{now:%Y%m%dT%H%M%SZ}-{content_hash[:8]}"
-    removed = pl.scan_parquet(removed_files).select("stage", "reason").collect()
+    removed = pl.scan_parquet(removed_files).select("stage", "reason").collect(engine="streaming")
     manifest = {
         "dataset": recipe.dataset,
         "version": version,
