@@ -4,8 +4,8 @@ import polars as pl
 import pytest
 
 from refinery.clean import clean
-from refinery.clean.stage import clean_batch
 from refinery.clean.pii import luhn_valid, redact
+from refinery.clean.stage import clean_batch
 from refinery.clean.text import repair_text
 from refinery.recipe import Clean, Filters
 from refinery.synth import document, mojibake

@@ -42,14 +42,49 @@ def _share(lines: pl.Expr, condition: pl.Expr) -> pl.Expr:
     return lines.list.eval(condition.cast(pl.Float64).mean()).list.first().fill_null(0.0)
 
 
-def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
-    return words.list.eval(pl.concat_str([pl.element().shift(-k) for k in range(n)], separator=" ").drop_nulls())
+def _gram_counts(tokens: pl.DataFrame, n: int) -> pl.DataFrame:
+    """(row, len): how often each n-gram of consecutive tokens occurs in its row. One 64-bit key per n-gram, the
+    row in its top 24 bits and a 40-bit hash of the n tokens below, makes this a single-column count."""
+    h, row = pl.col("h"), pl.col("row").cast(pl.UInt64)
+    key = h
+    for k in range(1, n):
+        key = key * 0x100000001B3 + h.shift(-k)
+    same_row = (pl.col("row").shift(-(n - 1)) == pl.col("row")).fill_null(False)
+    keys = tokens.select(k=row * (1 << 40) + (key & ((1 << 40) - 1)), same=same_row).filter("same")
+    runs = keys.get_column("k").sort().rle().struct.unnest()  # sorted run lengths: faster than a hash count
+    return runs.select(row=(pl.col("value") // (1 << 40)).cast(pl.UInt32), len=pl.col("len"))
 
 
-def signals() -> list[pl.Expr]:
+def token_signals(text: pl.Series) -> pl.DataFrame:
+    """Word-level signals, one row per text (at most 2**24 per call), from exploded (row, token) tables:
+    vectorized counts rather than per-row list evaluation."""
+    rows = pl.DataFrame({"text": text}).with_row_index("row")
+    spaced = pl.col("text").str.replace_all(r"[\t\n\r\x0B\x0C]", " ")
+    words = rows.select("row", w=spaced.str.split(" ")).explode("w").filter(pl.col("w").str.len_bytes() > 0)
+    per_row = words.group_by("row").agg(
+        n_words=pl.len().cast(pl.Int64),
+        mean_word_length=pl.col("w").str.len_chars().mean(),
+        alpha_words=pl.col("w").str.contains(r"\p{L}").mean(),
+    )
+    tokens = rows.select("row", t=pl.col("text").str.to_lowercase().str.extract_all(r"\w+")).explode("t")
+    tokens = tokens.drop_nulls("t").with_columns(h=pl.col("t").hash(seed=0))
+    top = _gram_counts(tokens, 2).group_by("row").agg(top_2gram=pl.col("len").max() / pl.col("len").sum())
+    repeated = (
+        _gram_counts(tokens, 5)
+        .group_by("row")
+        .agg(duplicate_5grams=pl.col("len").filter(pl.col("len") > 1).sum() / pl.col("len").sum())
+    )
+    out = rows.select("row")
+    for part in (per_row, top, repeated):
+        out = out.join(part, on="row", how="left", maintain_order="left")
+    return out.drop("row").with_columns(
+        pl.col("n_words").fill_null(0),
+        pl.col("mean_word_length", "alpha_words", "top_2gram", "duplicate_5grams").cast(pl.Float64).fill_null(0.0),
+    )
+
+
+def add_signals(frame: pl.DataFrame) -> pl.DataFrame:
     """Signal columns, kept on refined rows so trainers can re-filter without re-running."""
-    words = pl.col("text").str.to_lowercase().str.extract_all(r"\w+")
-    n_words = pl.col("text").str.count_matches(r"\S+")
     lines = _lines()
     paragraphs = (
         pl.col("text")
@@ -57,30 +92,19 @@ def signals() -> list[pl.Expr]:
         .list.eval(pl.element().str.strip_chars())
         .list.eval(pl.element().filter(pl.element() != ""))
     )
-    bigrams, fivegrams = _ngrams(words, 2), _ngrams(words, 5)
-    return [
-        n_words.cast(pl.Int64).alias("n_words"),
-        (pl.col("text").str.count_matches(r"\S").cast(pl.Float64) / n_words).fill_nan(0).alias("mean_word_length"),
-        (pl.col("text").str.count_matches(r"#|\.\.\.|…") / n_words).fill_nan(0).alias("symbol_word_ratio"),
+    frame = pl.concat([frame, token_signals(frame.get_column("text"))], how="horizontal")
+    return frame.with_columns(
+        (pl.col("text").str.count_matches(r"#|\.\.\.|…") / pl.col("n_words")).fill_nan(0).alias("symbol_word_ratio"),
         _share(lines, pl.element().str.contains(BULLET)).alias("bullet_lines"),
         _share(lines, pl.element().str.contains(r"(?:\.\.\.|…)\s*$")).alias("ellipsis_lines"),
         _share(lines, pl.element().str.contains(r"[.!?\"'”’)]\s*$")).alias("punctuated_lines"),
-        (pl.col("text").str.count_matches(r"\S*\p{L}\S*") / n_words).fill_nan(0).alias("alpha_words"),
         pl.col("text").str.count_matches(STOP_WORDS).cast(pl.Int64).alias("stop_words"),
         _share(lines, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias("duplicate_lines"),
         _share(paragraphs, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias(
             "duplicate_paragraphs"
         ),
-        (bigrams.list.eval(pl.element().unique_counts().max()).list.first() / bigrams.list.len())
-        .fill_nan(0)
-        .fill_null(0)
-        .alias("top_2gram"),
-        fivegrams.list.eval(pl.element().is_duplicated().cast(pl.Float64).mean())
-        .list.first()
-        .fill_null(0)
-        .alias("duplicate_5grams"),
         _share(lines, pl.element().str.contains(r"(?i)javascript")).alias("javascript_lines"),
-    ]
+    )
 
 
 @dataclass(frozen=True)

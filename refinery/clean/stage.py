@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.clean.filters import first_failure, signals
+from refinery.clean.filters import add_signals, first_failure
 from refinery.clean.langid import detect
 from refinery.clean.pii import redact
 from refinery.clean.text import normalize_text, repair_text
@@ -37,10 +37,10 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     """Ingested rows in, the same rows out with cleaned text, signals, and `reason`/`value` of a failed filter."""
     original = frame.get_column("text")
     text = repair_text(original) if config.normalize.fix_text else original
-    frame = frame.with_columns(text=text).with_columns(normalize_text(pl.col("text"), config.normalize))
+    frame = frame.with_columns(text=normalize_text(text, config.normalize))
     frame = redact(frame, list(config.pii), dict(config.pii_tokens))
     frame = pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
-    frame = frame.with_columns(signals())
+    frame = add_signals(frame)
     return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 
