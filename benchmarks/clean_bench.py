@@ -70,7 +70,7 @@ def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
         if kind == "card":
             text = re.sub(CARD_CANDIDATE, lambda m: TOKENS["card"] if luhn_valid(m.group()) else m.group(), text)
         else:
-            text = PY_PII[kind].sub(lambda m: m.group(1) + TOKENS[kind] + m.group(2), text)
+            text = PY_PII[kind].sub(r"\g<1>" + TOKENS[kind] + r"\g<2>", text)
     label = _model().f.predict(re.sub(r"\s+", " ", text[:MAX_CHARS]) + "\n", 1, 0.0, "strict")
     lang, score = label[0][1].removeprefix("__label__"), float(label[0][0])
     words = text.split()

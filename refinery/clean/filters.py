@@ -114,79 +114,47 @@ class Rule:
     failed: pl.Expr
 
 
+# recipe key -> the signal it bounds; `min_` rejects below the value, `max_` above. Listed in checking order.
+BOUNDS = {
+    "min_words": "n_words",
+    "max_words": "n_words",
+    "min_language_score": "lang_score",
+    "max_javascript_lines": "javascript_lines",
+    "min_mean_word_length": "mean_word_length",
+    "max_mean_word_length": "mean_word_length",
+    "max_symbol_word_ratio": "symbol_word_ratio",
+    "max_bullet_lines": "bullet_lines",
+    "max_ellipsis_lines": "ellipsis_lines",
+    "min_punctuated_lines": "punctuated_lines",
+    "min_alpha_words": "alpha_words",
+    "min_stop_words": "stop_words",
+    "max_duplicate_lines": "duplicate_lines",
+    "max_duplicate_paragraphs": "duplicate_paragraphs",
+    "max_top_2gram": "top_2gram",
+    "max_duplicate_5grams": "duplicate_5grams",
+}
+
+
 def rules(config: Filters) -> list[Rule]:
     """The enabled filters, in the order they are checked; a row is rejected by the first that fails."""
-    c, col = config, pl.col
-    candidates = [
-        ("min_words", "n_words", c.min_words is not None and col("n_words") < c.min_words),
-        ("max_words", "n_words", c.max_words is not None and col("n_words") > c.max_words),
-        ("languages", "lang_score", c.languages is not None and ~col("lang").is_in(c.languages or [])),
-        (
-            "min_language_score",
-            "lang_score",
-            c.min_language_score is not None and col("lang_score") < c.min_language_score,
-        ),
-        ("lorem_ipsum", "n_words", c.lorem_ipsum and col("text").str.contains(r"(?i)lorem ipsum")),
-        ("curly_bracket", "n_words", c.curly_bracket and col("text").str.contains(r"[{}]")),
-        (
-            "max_javascript_lines",
-            "javascript_lines",
-            c.max_javascript_lines is not None and col("javascript_lines") > c.max_javascript_lines,
-        ),
-        (
-            "min_mean_word_length",
-            "mean_word_length",
-            c.min_mean_word_length is not None and col("mean_word_length") < c.min_mean_word_length,
-        ),
-        (
-            "max_mean_word_length",
-            "mean_word_length",
-            c.max_mean_word_length is not None and col("mean_word_length") > c.max_mean_word_length,
-        ),
-        (
-            "max_symbol_word_ratio",
-            "symbol_word_ratio",
-            c.max_symbol_word_ratio is not None and col("symbol_word_ratio") > c.max_symbol_word_ratio,
-        ),
-        (
-            "max_bullet_lines",
-            "bullet_lines",
-            c.max_bullet_lines is not None and col("bullet_lines") > c.max_bullet_lines,
-        ),
-        (
-            "max_ellipsis_lines",
-            "ellipsis_lines",
-            c.max_ellipsis_lines is not None and col("ellipsis_lines") > c.max_ellipsis_lines,
-        ),
-        (
-            "min_punctuated_lines",
-            "punctuated_lines",
-            c.min_punctuated_lines is not None and col("punctuated_lines") < c.min_punctuated_lines,
-        ),
-        ("min_alpha_words", "alpha_words", c.min_alpha_words is not None and col("alpha_words") < c.min_alpha_words),
-        (
-            "min_stop_words",
-            "stop_words",
-            c.min_stop_words is not None and (col("lang") == "en") & (col("stop_words") < c.min_stop_words),
-        ),
-        (
-            "max_duplicate_lines",
-            "duplicate_lines",
-            c.max_duplicate_lines is not None and col("duplicate_lines") > c.max_duplicate_lines,
-        ),
-        (
-            "max_duplicate_paragraphs",
-            "duplicate_paragraphs",
-            c.max_duplicate_paragraphs is not None and col("duplicate_paragraphs") > c.max_duplicate_paragraphs,
-        ),
-        ("max_top_2gram", "top_2gram", c.max_top_2gram is not None and col("top_2gram") > c.max_top_2gram),
-        (
-            "max_duplicate_5grams",
-            "duplicate_5grams",
-            c.max_duplicate_5grams is not None and col("duplicate_5grams") > c.max_duplicate_5grams,
-        ),
-    ]
-    return [Rule(name, signal, expr) for name, signal, expr in candidates if isinstance(expr, pl.Expr)]
+    col = pl.col
+    found = []
+    if config.languages is not None:
+        found.append(Rule("languages", "lang_score", ~col("lang").is_in(config.languages)))
+    if config.lorem_ipsum:
+        found.append(Rule("lorem_ipsum", "n_words", col("text").str.contains(r"(?i)lorem ipsum")))
+    if config.curly_bracket:
+        found.append(Rule("curly_bracket", "n_words", col("text").str.contains(r"[{}]")))
+    for name, signal in BOUNDS.items():
+        bound = getattr(config, name)
+        if bound is None:
+            continue
+        failed = col(signal) < bound if name.startswith("min_") else col(signal) > bound
+        if name == "min_stop_words":  # the stop-word list is English
+            failed = failed & (col("lang") == "en")
+        found.append(Rule(name, signal, failed))
+    order = ["min_words", "max_words", "languages", "min_language_score", "lorem_ipsum", "curly_bracket"]
+    return sorted(found, key=lambda r: order.index(r.name) if r.name in order else len(order))
 
 
 def first_failure(config: Filters) -> dict[str, pl.Expr]:

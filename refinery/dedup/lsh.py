@@ -60,7 +60,7 @@ def candidate_pairs(
     band_files: list[Path],
     spill_dir: Path,
     exclude: pl.Series | None = None,
-    memory_limit: str = "2GB",
+    memory_limit: str = "1GB",
     all_pairs_up_to: int = SMALL_BUCKET,
 ) -> pl.DataFrame:
     """(a, b) pairs with a < b sharing at least one band bucket.
@@ -70,31 +70,41 @@ def candidate_pairs(
     member of lowest `rank`, which keeps the pair count linear. Ranking by content, not by position, makes the
     pairs the same whatever order the documents arrive in.
     """
+    empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
     if not band_files:
-        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
+        return empty
     spill_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill_dir)})
     con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
     files = ", ".join(f"'{f}'" for f in band_files)
-    pairs = con.sql(
+    rows = con.sql(
         f"""
-        WITH rows AS (
-            SELECT idx, band, key, rank FROM read_parquet([{files}]) ANTI JOIN excluded USING (idx)
-        ), shared AS (
-            SELECT band, key, count(*) AS n, arg_min(idx, (rank, idx)) AS root
-            FROM rows GROUP BY band, key HAVING count(*) > 1
-        ), members AS (
-            SELECT r.idx, r.band, r.key, s.n, s.root FROM rows r JOIN shared s USING (band, key)
-        )
-        SELECT DISTINCT x.idx AS a, y.idx AS b
-        FROM members x JOIN members y ON x.band = y.band AND x.key = y.key AND x.idx < y.idx
-        WHERE x.n <= {all_pairs_up_to}
-        UNION
-        SELECT least(root, idx), greatest(root, idx) FROM members WHERE n > {all_pairs_up_to} AND idx <> root
-        ORDER BY 1, 2
+        WITH rows AS (SELECT idx, band, key, rank FROM read_parquet([{files}]) ANTI JOIN excluded USING (idx)),
+        shared AS (SELECT band, key FROM rows GROUP BY band, key HAVING count(*) > 1)
+        SELECT band, key, idx FROM rows SEMI JOIN shared USING (band, key) ORDER BY band, key, rank, idx
         """
-    ).pl()
-    return pairs.cast({"a": pl.Int64, "b": pl.Int64})
+    ).to_arrow_table()
+    if rows.num_rows == 0:
+        return empty
+    band, key = rows.column("band").to_numpy(), rows.column("key").to_numpy()
+    members = rows.column("idx").to_numpy().astype(np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], (band[1:] != band[:-1]) | (key[1:] != key[:-1]))))
+    offsets = np.append(starts, len(members))
+    sizes = np.diff(offsets)
+    a_parts, b_parts = [], []
+    for size in np.unique(sizes):  # one vectorized step per bucket size
+        block = members[offsets[:-1][sizes == size][:, None] + np.arange(size)]
+        if size <= all_pairs_up_to:
+            i, j = np.triu_indices(size, 1)
+        else:  # the root (lowest rank, first) with every other member
+            i, j = np.zeros(size - 1, dtype=np.int64), np.arange(1, size)
+        a_parts.append(block[:, i].ravel())
+        b_parts.append(block[:, j].ravel())
+    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+    keys = np.sort((np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64))
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    low = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return pl.DataFrame({"a": (keys >> np.uint64(32)).astype(np.int64), "b": low})
 
 
 @numba.njit(nogil=True, cache=True)

@@ -31,7 +31,6 @@ from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
 
 BATCH = 10_000
-PAIR_CHUNK = 10_000
 WORKERS = 2
 T = TypeVar("T")
 R = TypeVar("R")
@@ -181,20 +180,30 @@ def _exact(staged: pl.LazyFrame) -> pl.DataFrame:
     return dupes.filter(~pl.col("_ref")).select("_idx", "duplicate_of").collect(engine="streaming")
 
 
-def _similarity(pairs: pl.DataFrame, staged: str, ngram: int) -> pl.Series:
-    """Exact Jaccard of each (a, b) pair, chunks of pairs on both cores, re-shingling only the documents involved."""
+def _candidate_sets(work: Path, pairs: pl.DataFrame, ngram: int) -> ShingleSets:
+    """Shingle sets of every document in some candidate pair, in one pass over the staged parts (both cores).
+    Held whole for verification: about 4 bytes a shingle of each candidate document."""
+    ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
 
-    def chunk_similarity(chunk: pl.DataFrame) -> np.ndarray:
-        ids = pl.concat([chunk.get_column("a"), chunk.get_column("b")]).unique()
-        docs = pl.scan_parquet(staged).filter(pl.col("_idx").is_in(ids.implode())).select("_idx", "text")
-        docs = docs.collect().sort("_idx")
-        norm = normalize_for_dedup(docs.get_column("text"))
-        sets = ShingleSets.build(docs.get_column("_idx").to_numpy(), *shingle_hashes(norm, ngram))
-        return jaccard(chunk.get_column("a").to_numpy(), chunk.get_column("b").to_numpy(), sets)
+    def part_sets(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        docs = pl.scan_parquet(path).filter(pl.col("_idx").is_in(ids.implode())).select("_idx", "text").collect()
+        doc, hashes = shingle_hashes(normalize_for_dedup(docs.get_column("text")), ngram)
+        return docs.get_column("_idx").to_numpy(), doc, hashes
 
-    chunks = (pairs.slice(start, PAIR_CHUNK) for start in range(0, pairs.height, PAIR_CHUNK))
-    parts = list(_bounded_map(chunk_similarity, chunks))
-    return pl.Series("similarity", np.concatenate(parts) if parts else [], pl.Float64)
+    found, docs, hashes, offset = [], [], [], 0
+    for part_ids, doc, h in _bounded_map(part_sets, sorted(work.glob("staged-*.parquet"))):
+        found.append(part_ids)
+        docs.append(doc + offset)
+        hashes.append(h)
+        offset += len(part_ids)
+    if not found:
+        return ShingleSets.build(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint32))
+    return ShingleSets.build(np.concatenate(found), np.concatenate(docs), np.concatenate(hashes))
+
+
+def _similarity(pairs: pl.DataFrame, sets: ShingleSets) -> pl.Series:
+    """Exact Jaccard of each (a, b) pair."""
+    return pl.Series("similarity", jaccard(pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy(), sets))
 
 
 def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[pl.DataFrame, dict]:
@@ -214,8 +223,9 @@ def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[
         "keep": near.keep,
         "candidate_pairs": pairs.height,
     }
+    sets = _candidate_sets(work, pairs, near.ngram)
     if near.verify and pairs.height:
-        pairs = pairs.with_columns(similarity=_similarity(pairs, staged, near.ngram))
+        pairs = pairs.with_columns(similarity=_similarity(pairs, sets))
         pairs = pairs.filter(pl.col("similarity") >= near.threshold)
     params["verified_pairs"] = pairs.height
     clusters = components(pairs)
@@ -239,7 +249,7 @@ def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[
         members = members.with_columns(similarity=pl.lit(None, pl.Float64))
     missing = members.filter(pl.col("similarity").is_null()).select("a", "b")
     if missing.height:
-        missing = missing.with_columns(computed=_similarity(missing, staged, near.ngram))
+        missing = missing.with_columns(computed=_similarity(missing, sets))
         members = members.join(missing, on=["a", "b"], how="left").with_columns(
             similarity=pl.coalesce("similarity", "computed")
         )
@@ -267,15 +277,17 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
         removed_idx = pl.concat([removed_idx, near_removed], how="diagonal_relaxed")
     gone = removed_idx.select("_idx").lazy()
     kept_path, removed_path, sig_path = (out_dir / n for n in ("kept.parquet", "removed.parquet", "signatures.parquet"))
-    removed = staged.join(removed_idx.lazy(), on="_idx").sort("_idx")
+    # staged parts are in _idx order: joins that keep the left order stream, a sort would hold everything
+    removed = staged.join(removed_idx.lazy(), on="_idx", maintain_order="left")
     removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path)
-    kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti").sort("_idx")
+    kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti", maintain_order="left")
     kept.select(list(INGESTED_SCHEMA)).sink_parquet(kept_path, compression="lz4")
     num_perm = config.near.num_perm
     sig_schema = {"_idx": pl.Int64, "doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}
     parts = sorted(out_dir.glob("signatures-*.parquet"))
     all_signatures = pl.scan_parquet(parts) if parts else pl.LazyFrame(schema=sig_schema)
-    kept_signatures = all_signatures.join(kept.select("_idx"), on="_idx").sort("_idx").select("doc_id", "signature")
+    kept_signatures = all_signatures.join(kept.select("_idx"), on="_idx", maintain_order="left")
+    kept_signatures = kept_signatures.select("doc_id", "signature")
     kept_signatures.sink_parquet(sig_path, compression="lz4", statistics=False)
     counts = Counter(removed_idx.get_column("reason").to_list())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows

@@ -159,22 +159,20 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
     )
     def gx_suite(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
         report = validate([Path(cleaned["records"])], recipe, Path(cleaned["records"]).parent / "validation")
-        failed = report.failed_errors + report.warnings
-        table = "\n".join(
-            f"| {o.expectation} | {o.column} | {o.severity} | {o.unexpected_count} | {str(o.examples)[:120]} |"
-            for o in failed
-        )
+        failed = [
+            {
+                "expectation": o.expectation,
+                "column": o.column,
+                "severity": o.severity,
+                "unexpected": o.unexpected_count,
+                "examples": str(o.examples)[:120],
+            }
+            for o in report.failed_errors + report.warnings
+        ]
         return dg.AssetCheckResult(
             passed=report.success,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                **report.summary(),
-                "failures": dg.MetadataValue.md(
-                    "| expectation | column | severity | unexpected | examples |\n|---|---|---|---|---|\n" + table
-                    if failed
-                    else "all expectations met"
-                ),
-            },
+            metadata={**report.summary(), "failures": dg.MetadataValue.md(md_table(failed))},
         )
 
     @dg.asset_check(
