@@ -109,8 +109,8 @@ def candidate_pairs(
 
 @numba.njit(nogil=True, cache=True)
 def _dedupe_sorted_segments(doc, hashes, n_docs):  # pragma: no cover - compiled
-    """Sort each document's hashes (documents are contiguous in `doc`) and drop repeats, in place.
-    Returns (starts, counts) of every document's unique run."""
+    """Sort each document's hashes (documents are contiguous and increasing in `doc`) and drop repeats, in place:
+    the distinct hashes end up back to back at the front. Returns (starts, counts) of every document's run."""
     starts = np.zeros(n_docs, dtype=np.int64)
     counts = np.zeros(n_docs, dtype=np.int64)
     i, out = 0, 0
@@ -166,7 +166,20 @@ class ShingleSets:
         """From `shingle_hashes` output (`doc` indexes `ids`, which must be sorted; a document's rows together)."""
         hashes = hashes.copy()
         starts, counts = _dedupe_sorted_segments(doc, hashes, len(ids))
-        return cls(ids, hashes, starts, counts)
+        return cls(ids, hashes[: counts.sum()].copy(), starts, counts)  # the distinct hashes, back to back
+
+    @staticmethod
+    def concat(parts: list[ShingleSets]) -> ShingleSets:
+        """Compact sets of disjoint, increasing id ranges, joined."""
+        if not parts:
+            return ShingleSets(
+                np.empty(0, np.int64), np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64)
+            )
+        counts = np.concatenate([p.counts for p in parts])
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        return ShingleSets(
+            np.concatenate([p.ids for p in parts]), np.concatenate([p.hashes for p in parts]), starts, counts
+        )
 
 
 def jaccard(a: np.ndarray, b: np.ndarray, sets: ShingleSets) -> np.ndarray:

@@ -157,8 +157,8 @@ def _buffer(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def shingle_hashes(normalized: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) for every shingle of a batch of normalized texts."""
     data, offsets = _buffer(normalized)
-    capacity = len(data) // 2 + len(normalized) + 1  # a shingle needs at least one byte and one space
-    doc, hashes = np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.uint32)
+    capacity = int(np.count_nonzero(data == SPACE)) + len(normalized) + 1  # at most one shingle per word
+    doc, hashes = np.empty(capacity, dtype=np.int32), np.empty(capacity, dtype=np.uint32)
     n = _shingle_kernel(data, offsets, ngram, doc, hashes)
     return doc[:n], hashes[:n]
 

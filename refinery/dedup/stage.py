@@ -182,23 +182,15 @@ def _exact(staged: pl.LazyFrame) -> pl.DataFrame:
 
 def _candidate_sets(work: Path, pairs: pl.DataFrame, ngram: int) -> ShingleSets:
     """Shingle sets of every document in some candidate pair, in one pass over the staged parts (both cores).
-    Held whole for verification: about 4 bytes a shingle of each candidate document."""
+    Held whole for verification: about 4 bytes per distinct shingle of each candidate document."""
     ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
 
-    def part_sets(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def part_sets(path: Path) -> ShingleSets:
         docs = pl.scan_parquet(path).filter(pl.col("_idx").is_in(ids.implode())).select("_idx", "text").collect()
         doc, hashes = shingle_hashes(normalize_for_dedup(docs.get_column("text")), ngram)
-        return docs.get_column("_idx").to_numpy(), doc, hashes
+        return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes)
 
-    found, docs, hashes, offset = [], [], [], 0
-    for part_ids, doc, h in _bounded_map(part_sets, sorted(work.glob("staged-*.parquet"))):
-        found.append(part_ids)
-        docs.append(doc + offset)
-        hashes.append(h)
-        offset += len(part_ids)
-    if not found:
-        return ShingleSets.build(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint32))
-    return ShingleSets.build(np.concatenate(found), np.concatenate(docs), np.concatenate(hashes))
+    return ShingleSets.concat(list(_bounded_map(part_sets, sorted(work.glob("staged-*.parquet")))))
 
 
 def _similarity(pairs: pl.DataFrame, sets: ShingleSets) -> pl.Series:
