@@ -16,10 +16,10 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dedup_bench import RESULTS, write_corpus  # noqa: E402
+from dedup_bench import RESULTS, write_corpus
 
-from refinery.recipe import parse_recipe  # noqa: E402
-from refinery.validate import validate  # noqa: E402
+from refinery.recipe import parse_recipe
+from refinery.validate import validate
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
@@ -275,12 +276,9 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti", maintain_order="left")
     kept.select(list(INGESTED_SCHEMA)).sink_parquet(kept_path, compression="lz4")
     num_perm = config.near.num_perm
-    sig_schema = {"_idx": pl.Int64, "doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}
-    parts = sorted(out_dir.glob("signatures-*.parquet"))
-    all_signatures = pl.scan_parquet(parts) if parts else pl.LazyFrame(schema=sig_schema)
-    kept_signatures = all_signatures.join(kept.select("_idx"), on="_idx", maintain_order="left")
-    kept_signatures = kept_signatures.select("doc_id", "signature")
-    kept_signatures.sink_parquet(sig_path, compression="lz4", statistics=False)
+    _write_kept_signatures(
+        sorted(out_dir.glob("signatures-*.parquet")), kept.select("_idx"), sig_path, num_perm, out_dir / "spill"
+    )
     counts = Counter(removed_idx.get_column("reason").to_list())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows
     return DedupResult(
@@ -306,6 +304,22 @@ def _repoint(exact: pl.DataFrame, near: pl.DataFrame, staged: pl.LazyFrame) -> p
         exact.join(moved, on="duplicate_of", how="left")
         .with_columns(duplicate_of=pl.coalesce("to", "duplicate_of"), similarity=pl.coalesce("sim", "similarity"))
         .drop("to", "sim")
+    )
+
+
+def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, num_perm: int, spill: Path) -> None:
+    """Signatures of the kept documents in document order, whether computed or reused (a DuckDB sort, which
+    spills to disk): the same ore gives the same file."""
+    if not parts:
+        pl.DataFrame(schema={"doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}).write_parquet(path)
+        return
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": "1GB", "temp_directory": str(spill), "preserve_insertion_order": True})
+    con.register("kept", kept.collect())
+    files = ", ".join(f"'{p}'" for p in parts)
+    con.execute(
+        f"""COPY (SELECT doc_id, signature FROM read_parquet([{files}]) SEMI JOIN kept USING (_idx) ORDER BY _idx)
+        TO '{path}' (FORMAT parquet, COMPRESSION lz4)"""
     )
 
 
