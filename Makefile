@@ -28,9 +28,10 @@ lint: $(STAMP)
 ui: $(STAMP)  ## the Dagster UI on the same instance as `make run`, at http://127.0.0.1:3000
 	$(BIN)/refinery ui
 
-bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run
+bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run (minutes; see README)
 	$(BIN)/python benchmarks/dedup_bench.py
 	$(BIN)/python benchmarks/clean_bench.py
+	$(BIN)/python benchmarks/gate_bench.py
 
 sample-ore: $(STAMP)  ## regenerate data/ore (deterministic: same bytes every time)
 	$(BIN)/python -m refinery.synth data/ore
