@@ -18,7 +18,6 @@ from refinery.defs.refine.staging import ore_entries, ore_fingerprint, prune_sta
 from refinery.errors import NotFoundError
 from refinery.ingest import ingest_source
 from refinery.publish import PublishInput, publish
-from refinery.publish.datacard import readiness_markdown
 from refinery.recipe import Recipe, Source, slug
 from refinery.validate import validate
 from refinery.validate.suite import ValidationReport
@@ -232,7 +231,7 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
                 "path": dg.MetadataValue.path(str(outcome.path)),
                 "new_version": outcome.created,
                 "readiness": m["readiness"]["level"],
-                "datacard": dg.MetadataValue.md(readiness_markdown(m["readiness"])),
+                "datacard": dg.MetadataValue.md((outcome.path / "DATACARD.md").read_text()),
                 "counts": dg.MetadataValue.json(m["counts"]),
                 **frame_metadata(
                     outcome.path / m["files"][0]["path"], rows=m["counts"]["refined"], lineage_from=key("cleaned")
