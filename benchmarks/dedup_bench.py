@@ -103,7 +103,7 @@ def write_corpus(n: int, path: Path) -> Path:
 
 def compare(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_corpus(n, Path(tmp) / "corpus.parquet")
+        path = write_corpus(n, RESULTS / f"corpus-{n}.parquet")
         frame = pl.read_parquet(path)
         truth = frame.get_column("cluster").to_list()
         texts = frame.get_column("text").to_list()
