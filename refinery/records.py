@@ -31,7 +31,6 @@ REMOVED_SCHEMA: dict[str, pl.DataType] = {
     "similarity": pl.Float64(),
 }
 
-STAGES = ("ingest", "dedup", "clean")
 
 
 def removed_frame(lf: pl.LazyFrame, **columns: pl.Expr) -> pl.LazyFrame:
