@@ -32,7 +32,6 @@ REMOVED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-
 def removed_frame(lf: pl.LazyFrame, **columns: pl.Expr) -> pl.LazyFrame:
     """Project `lf` onto the removed schema: `columns` override, columns of `lf` pass through, the rest are null."""
     present = set(lf.collect_schema().names())

@@ -124,3 +124,13 @@ def test_manifest_is_json_and_written_last(small_recipe, write_recipe, dagster_h
     newest = max(p.stat().st_mtime_ns for p in v.path.rglob("*") if p.is_file())
     assert (v.path / "manifest.json").stat().st_mtime_ns == newest
     assert json.loads((v.path / "manifest.json").read_text())["version"] == v.id
+
+
+def test_stored_signatures_are_reused_only_when_compatible(small_recipe, write_recipe, dagster_home):
+    from refinery.defs.refine.factory import _previous
+
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    assert _previous(load_recipe(recipe_path)).signatures is not None
+    changed = write_recipe({**small_recipe, "dedup": {"near": {"num_perm": 64}}})
+    assert _previous(load_recipe(changed)).signatures is None

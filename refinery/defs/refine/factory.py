@@ -30,14 +30,21 @@ def _code_version(*parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
+SIGNATURE_PARAMS = ("num_perm", "seed", "ngram")
+
+
 def _previous(recipe: Recipe) -> Reference | None:
+    """LATEST as the reference for incremental dedup; its stored signatures only if made with the same
+    permutations and shingles (otherwise they are recomputed from its text)."""
     if not recipe.dedup.against_previous:
         return None
     try:
         v = Catalog(recipe.output_dir).version(recipe.dataset)
     except NotFoundError:
         return None
-    return Reference(v.files, v.signatures())
+    then = v.manifest["recipe"]["dedup"]["near"]
+    same = all(then.get(k) == getattr(recipe.dedup.near, k) for k in SIGNATURE_PARAMS)
+    return Reference(v.files, v.signatures() if same else None)
 
 
 def _source_assets(recipe: Recipe, source: Source, key: Callable[..., dg.AssetKey]) -> list:
