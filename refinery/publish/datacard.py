@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 
-def _table(rows: list[list[object]], header: list[str]) -> str:
+def markdown_table(rows: list[list[object]], header: list[str]) -> str:
+    """A Markdown table; pipes and line breaks inside cells are escaped."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -34,18 +39,18 @@ def render_datacard(m: dict) -> str:
         "## AI-readiness",
         readiness_markdown(m["readiness"]),
         "## Sources and licences",
-        _table(
+        markdown_table(
             [[s["name"], s["format"], s["license"] or "unknown"] for s in m["sources"]], ["source", "format", "licence"]
         ),
-        _table(
+        markdown_table(
             [[o["source"], o["path"], o["bytes"], o["sha256"][:16]] for o in m["ore"]],
             ["source", "ore file", "bytes", "sha256 (prefix)"],
         ),
         "## Counts",
         f"{counts['read']} records read, **{counts['refined']} refined**.",
-        _table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
+        markdown_table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
         "## Language mix",
-        _table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",
+        markdown_table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",
         "## Processing steps",
         "1. **ingest**: read each source; unparseable records quarantined with file, line and error.",
         f"2. **dedup**: exact (normalized text) {'on' if recipe['dedup']['exact'] else 'off'}; near-duplicate "
@@ -58,14 +63,16 @@ def render_datacard(m: dict) -> str:
             ""
             if not failed
             else "\n\n"
-            + _table(
+            + markdown_table(
                 [[r["expectation"], r["column"], r["severity"], r["unexpected_count"]] for r in failed],
                 ["failed expectation", "column", "severity", "unexpected"],
             )
         ),
         "5. **publish**: immutable version folder; checksums in `manifest.json`.",
         "## Files",
-        _table([[f["path"], f["kind"], f["rows"], f["bytes"]] for f in m["files"]], ["file", "kind", "rows", "bytes"]),
+        markdown_table(
+            [[f["path"], f["kind"], f["rows"], f["bytes"]] for f in m["files"]], ["file", "kind", "rows", "bytes"]
+        ),
         "## Known limitations",
         "- Quality filters are heuristics tuned for English web and forum text; other languages and code-heavy "
         "text are filtered less reliably.\n"

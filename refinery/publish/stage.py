@@ -9,6 +9,7 @@ same content hash, and then no new version is made.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -193,8 +194,6 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path) -> PublishO
 
 
 def _content_hash(files: list[dict]) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for f in sorted(files, key=lambda f: f["path"]):
         digest.update(f"{f['path']}\0{f['sha256']}\n".encode())

@@ -9,19 +9,14 @@ import polars as pl
 
 from refinery.clean import CleanResult
 from refinery.dedup import DedupResult
+from refinery.publish.datacard import markdown_table
 
 SIGNALS = ["n_words", "mean_word_length", "punctuated_lines", "duplicate_5grams", "lang_score"]
 
 
 def md_table(rows: list[dict]) -> str:
-    if not rows:
-        return "none"
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [str(row[h]).replace("|", "\\|").replace("\n", " ") for h in header]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """Records (dicts with the same keys) as a Markdown table, or "none"."""
+    return markdown_table([list(r.values()) for r in rows], list(rows[0])) if rows else "none"
 
 
 def frame_metadata(path: Path, rows: int | None = None, lineage_from: dg.AssetKey | None = None) -> dict:
