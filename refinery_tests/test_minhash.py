@@ -13,6 +13,10 @@ TEXTS = [
     "two words",
     "Ünïcödé text — with ‘quotes’ and emoji 🎉 in a sentence of several words",
     "ＦＵＬＬＷＩＤＴＨ letters and\ttabs\nand newlines   everywhere in this one",
+    "  C++/C# & snake_case: a=b+c; [x]{y}(z) <tag> 50% $5 ~ok~ `code` ^hat| \\path ",
+    "ctrl\x00chars\x1fand\x0bvertical\x0cfeed\rreturn\x7fdel plus...trailing!!!",
+    "non\u00a0breaking\u2009thin\u3000ideographic\u2028line and Dashes—en–dash ＡＳＣＩＩ！",
+    "?!.,;:",
 ]
 
 
@@ -24,19 +28,26 @@ def _normalized(texts: list[str]) -> pl.Series:
 @pytest.mark.parametrize("num_perm", [64, 128])
 def test_signatures_equal_datasketch_minhash(rng, ngram, num_perm):
     texts = TEXTS + [document(rng) for _ in range(20)]
-    norm = _normalized(texts)
-    ours = signatures(norm, num_perm, 42, ngram)
-    for i, text in enumerate(norm):
+    ours = signatures(pl.Series(texts), num_perm, 42, ngram)  # raw text: the kernels normalize as they go
+    for i, text in enumerate(_normalized(texts)):
         theirs = MinHash(num_perm=num_perm, seed=42, hashfunc=shingle_hash)
         theirs.update_batch(shingles(text, ngram))
         np.testing.assert_array_equal(ours[i], theirs.hashvalues)
 
 
 def test_vectorized_shingle_hashes_match_the_scalar_function():
-    norm = _normalized(TEXTS)
-    doc, hashes = shingle_hashes(norm, 3)
-    for i, text in enumerate(norm):
+    doc, hashes, _ = shingle_hashes(pl.Series(TEXTS), 3)
+    for i, text in enumerate(_normalized(TEXTS)):
         assert sorted(hashes[doc == i].tolist()) == sorted(shingle_hash(s) for s in shingles(text, 3))
+
+
+def test_text_hash_is_equal_exactly_when_normalized_texts_are():
+    texts = [*TEXTS, "HELLO, world", "hello world!", "hello  world", "hello worlds", "world hello", None]
+    _, _, text_hash = shingle_hashes(pl.Series(texts), 5)
+    norm = _normalized(texts).fill_null("").to_list()
+    for i in range(len(texts)):
+        for j in range(len(texts)):
+            assert (text_hash[i] == text_hash[j]) == (norm[i] == norm[j]), (texts[i], texts[j])
 
 
 def test_normalization_folds_case_punctuation_and_width():
@@ -46,8 +57,8 @@ def test_normalization_folds_case_punctuation_and_width():
 
 def test_signatures_work_in_datasketch_lsh(rng):
     base = document(rng, 12)
-    norm = _normalized([base, near_variant(rng, base) + " extra words at the end", document(rng, 12)])
-    sig = signatures(norm, 128, 1, 5)
+    texts = pl.Series([base, near_variant(rng, base) + " extra words at the end", document(rng, 12)])
+    sig = signatures(texts, 128, 1, 5)
     lsh = MinHashLSH(threshold=0.5, num_perm=128)
     for i, s in enumerate(sig):
         lsh.insert(str(i), LeanMinHash(seed=1, hashvalues=s, scheme="affine32"))

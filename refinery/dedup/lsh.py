@@ -30,22 +30,30 @@ def bands(threshold: float, num_perm: int, weights: tuple[float, float] = (0.5, 
     return lsh.b, lsh.r
 
 
-def band_keys(signatures: np.ndarray, b: int, r: int) -> np.ndarray:
-    """(documents x b) 64-bit keys, one per band of r signature values."""
-    keys = np.zeros((len(signatures), b), dtype=np.uint64)
-    for band in range(b):
-        h = np.zeros(len(signatures), dtype=np.uint64)
-        for value in signatures[:, band * r : (band + 1) * r].T:
-            h = (h ^ value.astype(np.uint64)) * MIX
-            h ^= h >> np.uint64(29)
-        keys[:, band] = h
-    return keys
+@numba.njit(nogil=True, cache=True)
+def _band_kernel(signatures, b, r, keys, rank):  # pragma: no cover - compiled
+    """keys[d, band]: a 64-bit hash of each band's r values; rank[d]: the same hash over the whole signature."""
+    mix, shift = np.uint64(MIX), np.uint64(29)
+    for d in range(signatures.shape[0]):
+        row = signatures[d]
+        whole = np.uint64(0)
+        for band in range(b):
+            h = np.uint64(0)
+            for k in range(band * r, (band + 1) * r):
+                h = (h ^ np.uint64(row[k])) * mix
+                h ^= h >> shift
+            keys[d, band] = h
+        for k in range(len(row)):
+            whole = (whole ^ np.uint64(row[k])) * mix
+            whole ^= whole >> shift
+        rank[d] = whole
 
 
 def band_frame(idx: np.ndarray, signatures: np.ndarray, b: int, r: int) -> pl.DataFrame:
     """(idx, band, key, rank) rows; `rank` hashes the whole signature, so a bucket's root depends on content only."""
-    keys = band_keys(signatures, b, r)
-    rank = band_keys(signatures, 1, signatures.shape[1])[:, 0]
+    keys = np.empty((len(idx), b), dtype=np.uint64)
+    rank = np.empty(len(idx), dtype=np.uint64)
+    _band_kernel(signatures, b, r, keys, rank)
     return pl.DataFrame(
         {
             "idx": np.repeat(idx, b),

@@ -1,8 +1,8 @@
 """MinHash signatures for a whole batch at once, bit-identical to datasketch's `MinHash` (scheme "affine32").
 
 Why not datasketch's own loop: it hashes every shingle with SHA-1 in Python and permutes one document at a time,
-about a thousand documents per second per core. Here two compiled kernels (Numba, no GIL) walk the batch's UTF-8
-buffer directly:
+about a thousand documents per second per core. Here compiled kernels (Numba, no GIL) walk the batch's UTF-8
+buffer directly, normalizing as they go (ASCII byte by byte; other documents pass through Polars first):
 
 - a word's hash is the polynomial sum(b_i * P**i) mod 2**64 over its bytes;
 - a shingle (up to `ngram` consecutive words) hashes to fmix64(sum(word_k * Q**k) mod 2**64) >> 32;
@@ -26,24 +26,40 @@ P = 0x100000001B3  # FNV-64 prime: weights a byte by its position in the word
 Q = 0x9E3779B97F4A7C15  # golden-ratio constant: weights a word by its position in the shingle
 MASK64 = (1 << 64) - 1
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
-SPACE = 0x20
+FOLDED = r"[\p{P}\p{S}\s]"  # what normalization turns into spaces
+
+
+def _fold_unicode(text: pl.Series) -> pl.Series:
+    """NFKC, lower case, and every punctuation, symbol or whitespace character to a space."""
+    return text.str.normalize("NFKC").str.to_lowercase().str.replace_all(FOLDED, " ")
 
 
 def normalize_for_dedup(text: pl.Series) -> pl.Series:
-    """NFKC, lower case, punctuation and symbols to spaces, whitespace folded: what 'the same text' means.
+    """What 'the same text' means: NFKC, lower case, punctuation and symbols to spaces, whitespace folded, as
+    words joined by single spaces. The kernels apply the same rule without building this text (`_kernel_text`)."""
+    return _fold_unicode(text).str.replace_all(" {2,}", " ").str.strip_chars(" ")
 
-    ASCII text is its own NFKC form, so only the other documents pay for normalization; whitespace is rewritten
-    only where it is not already a single space.
-    """
-    needs_nfkc = text.str.contains(r"[^\x00-\x7F]").fill_null(False)
-    if needs_nfkc.any():
-        text = text.scatter(needs_nfkc.arg_true(), text.filter(needs_nfkc).str.normalize("NFKC"))
-    return (
-        text.str.to_lowercase()
-        .str.replace_all(r"[\p{P}\p{S}]", " ")
-        .str.replace_all(r"\s{2,}|[^\S ]", " ")
-        .str.strip_chars()
-    )
+
+@cache
+def _ascii_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per byte: whether it separates words, and its lower case. ASCII separators are asked of the same regex
+    that `_fold_unicode` uses, so the two cannot disagree; bytes of multi-byte characters are word bytes."""
+    ascii_chars = pl.Series([chr(c) for c in range(128)])
+    separator = np.zeros(256, dtype=np.bool_)
+    separator[:128] = ascii_chars.str.contains(FOLDED).to_numpy()
+    lower = np.arange(256, dtype=np.uint8)
+    lower[ord("A") : ord("Z") + 1] += ord("a") - ord("A")
+    return separator, lower
+
+
+def _kernel_text(text: pl.Series) -> pl.Series:
+    """The text the kernels read: ASCII documents as they are (the kernels fold case, punctuation and spaces
+    byte by byte), the others through `_fold_unicode`, which only those pay for."""
+    text = text.fill_null("")
+    wide = text.str.len_bytes() != text.str.len_chars()
+    if wide.any():
+        text = text.scatter(wide.arg_true(), _fold_unicode(text.filter(wide)))
+    return text
 
 
 def _fmix64(h: int) -> int:
@@ -75,76 +91,95 @@ def shingles(normalized: str, ngram: int) -> list[bytes]:
     return [b" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
 
 
-@numba.njit(nogil=True, cache=True)
-def _shingle_kernel(data, offsets, ngram, out_doc, out_hash):  # pragma: no cover - compiled
-    """Fill (document, 32-bit shingle hash) for every shingle; returns how many were written."""
-    p, q = np.uint64(P), np.uint64(Q)
-    m1, m2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+@numba.njit(inline="always")
+def _fmix64_kernel(h):  # pragma: no cover - compiled
     s33 = np.uint64(33)
+    h ^= h >> s33
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> s33
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> s33)
+
+
+@numba.njit(nogil=True, cache=True)
+def _word_hashes(doc, separator, lower, powers, words):  # pragma: no cover - compiled
+    """Hash every word of one document into `words`; return how many. Branch-free on purpose: a branch per
+    byte mispredicts at every word boundary, which costs twice the hashing itself."""
+    n, pos, h = 0, 0, np.uint64(0)
+    for j in range(len(doc)):
+        c = doc[j]
+        s = np.int64(separator[c])
+        inside = s - 1  # all ones within a word, zero on a separator
+        words[n] = h  # the word so far; kept when this byte ends it
+        n += s & np.int64(pos != 0)
+        h = (h + np.uint64(lower[c]) * powers[pos]) & np.uint64(inside)
+        pos = (pos + 1) & inside
+    words[n] = h
+    return n + np.int64(pos != 0)
+
+
+@numba.njit(nogil=True, cache=True)
+def _shingle_kernel(data, offsets, ngram, separator, lower):  # pragma: no cover - compiled
+    """(document, 32-bit shingle hash) of every shingle, and a 64-bit hash of each document's word sequence.
+
+    Words are runs of non-separator bytes, lower-cased: on ASCII text that is `normalize_for_dedup`'s rule."""
+    n_docs = len(offsets) - 1
+    capacity, run, longest_word, longest_doc = n_docs, 0, 0, 0
+    for j in range(len(data)):  # a document has at most one shingle per word, and one word per separator + 1
+        s = np.int64(separator[data[j]])
+        capacity += s
+        run = (run + 1) & (s - 1)
+        longest_word = max(longest_word, run)
+    for d in range(n_docs):
+        longest_doc = max(longest_doc, offsets[d + 1] - offsets[d])
+    powers = np.empty(longest_word + 1, dtype=np.uint64)  # P**i for every byte position in a word
+    powers[0] = np.uint64(1)
+    for i in range(1, len(powers)):
+        powers[i] = powers[i - 1] * np.uint64(P)
     qpow = np.empty(ngram, dtype=np.uint64)
     qpow[0] = np.uint64(1)
     for k in range(1, ngram):
-        qpow[k] = qpow[k - 1] * q
-    words = np.empty(len(data) // 2 + 2, dtype=np.uint64)
+        qpow[k] = qpow[k - 1] * np.uint64(Q)
+    out_doc, out_hash = np.empty(capacity, dtype=np.int32), np.empty(capacity, dtype=np.uint32)
+    text_hash = np.empty(n_docs, dtype=np.uint64)
+    words = np.empty(longest_doc // 2 + 2, dtype=np.uint64)
     n = 0
-    for d in range(len(offsets) - 1):
-        nw = 0
-        h = np.uint64(0)
-        weight = np.uint64(1)
-        inside = False
-        for j in range(offsets[d], offsets[d + 1]):
-            c = data[j]
-            if c == SPACE:
-                if inside:
-                    words[nw] = h
-                    nw += 1
-                    inside = False
-            else:
-                if not inside:
-                    h = np.uint64(0)
-                    weight = np.uint64(1)
-                    inside = True
-                h += np.uint64(c) * weight
-                weight *= p
-        if inside:
-            words[nw] = h
-            nw += 1
+    for d in range(n_docs):
+        nw = _word_hashes(data[offsets[d] : offsets[d + 1]], separator, lower, powers, words)
+        th = np.uint64(nw)
+        for i in range(nw):
+            th = _fmix64_kernel(th ^ words[i])
+        text_hash[d] = th
         count = nw - ngram + 1 if nw >= ngram else (1 if nw > 0 else 0)
         for i in range(count):
             acc = np.uint64(0)
             for k in range(min(ngram, nw - i)):
                 acc += words[i + k] * qpow[k]
-            acc ^= acc >> s33
-            acc *= m1
-            acc ^= acc >> s33
-            acc *= m2
-            acc ^= acc >> s33
             out_doc[n] = d
-            out_hash[n] = np.uint32(acc >> np.uint64(32))
+            out_hash[n] = np.uint32(_fmix64_kernel(acc) >> np.uint64(32))
             n += 1
-    return n
+    return out_doc[:n], out_hash[:n], text_hash
 
 
 @numba.njit(nogil=True, cache=True)
 def _minhash_kernel(doc, hashes, a, b, out):  # pragma: no cover - compiled
-    """out[d, k] = min over d's shingles of a[k] * fmix32(h) + b[k] mod 2**32 (datasketch's affine32)."""
-    mask = np.uint64(0xFFFFFFFF)
+    """out[d, k] = min over d's shingles of a[k] * fmix32(h) + b[k] mod 2**32 (datasketch's affine32).
+    All in uint32, whose wrap-around is the modulo: the permutation loop vectorizes."""
     for n in range(len(hashes)):
-        h = np.uint64(hashes[n])
-        h ^= h >> np.uint64(16)
-        h = (h * np.uint64(0x85EBCA6B)) & mask
-        h ^= h >> np.uint64(13)
-        h = (h * np.uint64(0xC2B2AE35)) & mask
-        h ^= h >> np.uint64(16)
+        h = np.uint32(hashes[n])
+        h ^= h >> np.uint32(16)
+        h = np.uint32(h * np.uint32(0x85EBCA6B))
+        h ^= h >> np.uint32(13)
+        h = np.uint32(h * np.uint32(0xC2B2AE35))
+        h ^= h >> np.uint32(16)
         row = out[doc[n]]
         for k in range(len(a)):
-            v = np.uint32((h * a[k] + b[k]) & mask)  # the modulo 2**32 of datasketch's uint32 arithmetic
-            row[k] = min(row[k], v)
+            row[k] = min(row[k], np.uint32(h * a[k] + b[k]))
 
 
-def _buffer(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of a string column and each document's [start, end) offsets, without copying text."""
-    arr = normalized.fill_null("").to_arrow().cast(pa.large_string())
+def _buffer(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of a string column and each document's [start, end) offsets."""
+    arr = text.to_arrow().cast(pa.large_string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
@@ -154,13 +189,10 @@ def _buffer(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets - offsets[0]
 
 
-def shingle_hashes(normalized: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """(document index, 32-bit shingle hash) for every shingle of a batch of normalized texts."""
-    data, offsets = _buffer(normalized)
-    capacity = int(np.count_nonzero(data == SPACE)) + len(normalized) + 1  # at most one shingle per word
-    doc, hashes = np.empty(capacity, dtype=np.int32), np.empty(capacity, dtype=np.uint32)
-    n = _shingle_kernel(data, offsets, ngram, doc, hashes)
-    return doc[:n], hashes[:n]
+def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(document index, 32-bit shingle hash) for every shingle of a batch of raw texts, normalized as
+    `normalize_for_dedup` says, and a 64-bit hash of each normalized text (equal texts, equal hashes)."""
+    return _shingle_kernel(*_buffer(_kernel_text(text)), ngram, *_ascii_tables())
 
 
 @cache
@@ -172,10 +204,15 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(np.uint32), b.astype(np.uint32)
 
 
-def signatures(normalized: pl.Series, num_perm: int, seed: int, ngram: int) -> np.ndarray:
-    """(documents x num_perm) uint32 MinHash signatures; a document with no words keeps the empty value."""
-    doc, hashes = shingle_hashes(normalized, ngram)
-    a, b = (x.astype(np.uint64) for x in permutations(num_perm, seed))
-    out = np.full((len(normalized), num_perm), MAX_HASH32, dtype=np.uint32)
-    _minhash_kernel(doc, hashes, a, b, out)
+def minhash(doc: np.ndarray, hashes: np.ndarray, n_docs: int, num_perm: int, seed: int) -> np.ndarray:
+    """(n_docs x num_perm) uint32 MinHash signatures from `shingle_hashes`' (document, hash) pairs; a document
+    with no shingles keeps the empty signature."""
+    out = np.full((n_docs, num_perm), MAX_HASH32, dtype=np.uint32)
+    _minhash_kernel(doc, hashes, *permutations(num_perm, seed), out)
     return out
+
+
+def signatures(text: pl.Series, num_perm: int, seed: int, ngram: int) -> np.ndarray:
+    """(documents x num_perm) uint32 MinHash signatures of raw texts."""
+    doc, hashes, _ = shingle_hashes(text, ngram)
+    return minhash(doc, hashes, len(text), num_perm, seed)

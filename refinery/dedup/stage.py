@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.dedup.lsh import ShingleSets, band_frame, bands, candidate_pairs, components, jaccard
-from refinery.dedup.minhash import normalize_for_dedup, shingle_hashes, signatures
+from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
 
@@ -79,36 +79,59 @@ class _Plan:
     reuse_prior: bool  # previous signatures stored: do not recompute them
 
 
-def _inputs(inputs: list[Path], reference: Reference | None) -> Iterator[tuple[pl.DataFrame, bool]]:
-    """(batch, is_reference): reference-only documents of the previous version first, then the current ore."""
-    for path in reference.refined if reference else []:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=list(INGESTED_SCHEMA)):
-            yield pl.from_arrow(batch), True
-    for path in inputs:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
-            yield pl.from_arrow(batch).select(list(INGESTED_SCHEMA)), False
+@dataclass(frozen=True)
+class _Source:
+    """A file of documents: rows are numbered from `offset` on, across all sources (`_idx`)."""
+
+    path: Path
+    is_ref: bool
+    offset: int
 
 
-def _prepare(plan: _Plan, work: Path, number: int, batch: pl.DataFrame, is_ref: bool, start: int) -> int:
-    """One batch, on a worker: staged rows (bookkeeping, no normalized text), and for near dedup its signatures and
-    band keys, each to its own Parquet part. Returns the number of current (not reference) rows."""
-    if is_ref:
+def _sources(inputs: list[Path], reference: Reference | None) -> list[_Source]:
+    """The previous version's refined files first, then the current ore, numbered end to end."""
+    paths = [(p, True) for p in (reference.refined if reference else [])] + [(p, False) for p in inputs]
+    sources, offset = [], 0
+    for path, is_ref in paths:
+        sources.append(_Source(path, is_ref, offset))
+        offset += pq.ParquetFile(path).metadata.num_rows
+    return sources
+
+
+def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, pl.DataFrame, _Source, int]]:
+    """(number, batch, its source, the `_idx` of its first row), `BATCH` rows at a time."""
+    number = 0
+    for source in sources:
+        start = source.offset
+        for batch in pq.ParquetFile(source.path).iter_batches(batch_size=BATCH, columns=columns):
+            yield number, pl.from_arrow(batch), source, start
+            number += 1
+            start += batch.num_rows
+
+
+def _prepare(plan: _Plan, work: Path, number: int, batch: pl.DataFrame, source: _Source, start: int) -> int:
+    """One batch, on a worker: its bookkeeping rows (no text: that stays in the sources), and for near dedup its
+    signatures and band keys, each to its own Parquet part. Returns the number of current (not reference) rows."""
+    batch = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
+    if source.is_ref:
         batch = batch.filter(~pl.col("doc_id").is_in(plan.current_ids.implode()))
-    norm = normalize_for_dedup(batch.get_column("text"))
-    staged = batch.with_columns(
-        _idx=pl.int_range(start, start + batch.height, dtype=pl.Int64),
-        _ref=pl.lit(is_ref),
+    near = plan.config.near
+    text = batch.get_column("text")
+    doc, hashes, text_hash = shingle_hashes(text, near.ngram)
+    staged = batch.drop("text").with_columns(
+        _ref=pl.lit(source.is_ref),
         _prior=pl.col("doc_id").is_in(plan.prior_ids.implode()),
-        _len=pl.col("text").str.len_chars(),
-        _nh=norm.hash(seed=0),  # compared within this run only: Polars' hash will do
+        _len=text.str.len_chars(),
+        _nh=pl.Series(text_hash),  # equal exactly when the normalized texts are
     )
     staged.write_parquet(work / f"staged-{number:05d}.parquet", compression="lz4")  # scratch: fast beats small
-    near = plan.config.near
-    todo = ~staged.get_column("_prior") if plan.reuse_prior else pl.repeat(True, staged.height, eager=True)
+    todo = ~staged.get_column("_prior").to_numpy() if plan.reuse_prior else np.ones(staged.height, dtype=bool)
     if near.enabled and todo.any():
-        sig = signatures(norm.filter(todo), near.num_perm, near.seed, near.ngram)
+        row = np.cumsum(todo) - 1  # a document's row among those to sign
+        keep = todo[doc]
+        sig = minhash(row[doc[keep]], hashes[keep], int(todo.sum()), near.num_perm, near.seed)
         _write_signatures(staged.filter(todo).select("_idx", "doc_id"), sig, plan, work, f"{number:05d}")
-    return 0 if is_ref else staged.height
+    return 0 if source.is_ref else staged.height
 
 
 def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Path, name: str) -> None:
@@ -121,9 +144,10 @@ def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Pat
     )
 
 
-def _stage(inputs: list[Path], reference: Reference | None, config: Dedup, work: Path) -> int:
+def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path) -> int:
     """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of current rows."""
-    current_ids = pl.scan_parquet(inputs).select("doc_id").collect().get_column("doc_id")
+    current = [s.path for s in sources if not s.is_ref]
+    current_ids = pl.scan_parquet(current).select("doc_id").collect().get_column("doc_id")
     prior_ids = pl.Series("doc_id", [], pl.String)
     if reference and reference.refined:
         prior_ids = pl.scan_parquet(reference.refined).select("doc_id").collect().get_column("doc_id")
@@ -135,14 +159,8 @@ def _stage(inputs: list[Path], reference: Reference | None, config: Dedup, work:
         current_ids,
         stored is not None,
     )
-
-    def numbered() -> Iterator[tuple[int, pl.DataFrame, bool, int]]:
-        start = 0
-        for number, (batch, is_ref) in enumerate(_inputs(inputs, reference)):
-            yield number, batch, is_ref, start
-            start += batch.height  # reference batches may shrink in _prepare; gaps in _idx are harmless
-
-    rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), numbered()))
+    batches = _batches(sources, [c for c in INGESTED_SCHEMA])
+    rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), batches))
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
     if config.near.enabled and stored is not None:  # previous version's documents: stored signatures, reused
@@ -156,13 +174,16 @@ def _stage(inputs: list[Path], reference: Reference | None, config: Dedup, work:
 
 
 def _empty_staged() -> pl.DataFrame:
-    return pl.DataFrame(schema=INGESTED_SCHEMA).with_columns(
-        _idx=pl.lit(0, pl.Int64),
-        _ref=pl.lit(False),
-        _prior=pl.lit(False),
-        _norm=pl.lit(""),
-        _len=pl.lit(0, pl.UInt32),
-        _nh=pl.lit(0, pl.UInt64),
+    return (
+        pl.DataFrame(schema=INGESTED_SCHEMA)
+        .drop("text")
+        .with_columns(
+            _idx=pl.lit(0, pl.Int64),
+            _ref=pl.lit(False),
+            _prior=pl.lit(False),
+            _len=pl.lit(0, pl.UInt32),
+            _nh=pl.lit(0, pl.UInt64),
+        )
     )
 
 
@@ -181,17 +202,19 @@ def _exact(staged: pl.LazyFrame) -> pl.DataFrame:
     return dupes.filter(~pl.col("_ref")).select("_idx", "duplicate_of").collect(engine="streaming")
 
 
-def _candidate_sets(work: Path, pairs: pl.DataFrame, ngram: int) -> ShingleSets:
-    """Shingle sets of every document in some candidate pair, in one pass over the staged parts (both cores).
+def _candidate_sets(sources: list[_Source], pairs: pl.DataFrame, ngram: int) -> ShingleSets:
+    """Shingle sets of every document in some candidate pair, in one more pass over the sources (both cores).
     Held whole for verification: about 4 bytes per distinct shingle of each candidate document."""
     ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
 
-    def part_sets(path: Path) -> ShingleSets:
-        docs = pl.scan_parquet(path).filter(pl.col("_idx").is_in(ids.implode())).select("_idx", "text").collect()
-        doc, hashes = shingle_hashes(normalize_for_dedup(docs.get_column("text")), ngram)
+    def batch_sets(item: tuple[int, pl.DataFrame, _Source, int]) -> ShingleSets:
+        _, batch, _, start = item
+        docs = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
+        docs = docs.filter(pl.col("_idx").is_in(ids.implode()))
+        doc, hashes, _ = shingle_hashes(docs.get_column("text"), ngram)
         return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes)
 
-    return ShingleSets.concat(list(_bounded_map(part_sets, sorted(work.glob("staged-*.parquet")))))
+    return ShingleSets.concat(list(_bounded_map(batch_sets, _batches(sources, ["text"]))))
 
 
 def _similarity(pairs: pl.DataFrame, sets: ShingleSets) -> pl.Series:
@@ -199,7 +222,9 @@ def _similarity(pairs: pl.DataFrame, sets: ShingleSets) -> pl.Series:
     return pl.Series("similarity", jaccard(pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy(), sets))
 
 
-def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[pl.DataFrame, dict]:
+def _near(
+    staged: str, sources: list[_Source], exact: pl.DataFrame, config: Dedup, work: Path
+) -> tuple[pl.DataFrame, dict]:
     """(removed near-duplicates as _idx/duplicate_of/similarity, parameters used)."""
     near = config.near
     b, r = bands(near.threshold, near.num_perm, near.lsh_weights)
@@ -216,7 +241,7 @@ def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[
         "keep": near.keep,
         "candidate_pairs": pairs.height,
     }
-    sets = _candidate_sets(work, pairs, near.ngram)
+    sets = _candidate_sets(sources, pairs, near.ngram)
     if near.verify and pairs.height:
         pairs = pairs.with_columns(similarity=_similarity(pairs, sets))
         pairs = pairs.filter(pl.col("similarity") >= near.threshold)
@@ -252,7 +277,8 @@ def _near(staged: str, exact: pl.DataFrame, config: Dedup, work: Path) -> tuple[
 def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Reference | None = None) -> DedupResult:
     """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows_in = _stage(inputs, reference, config, out_dir)
+    sources = _sources(inputs, reference)
+    rows_in = _stage(sources, reference, config, out_dir)
     staged_path = str(out_dir / "staged-*.parquet")
     staged = pl.scan_parquet(staged_path)
     schema = {"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
@@ -263,7 +289,7 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
         removed_idx = pl.concat([removed_idx, exact_rows], how="diagonal_relaxed")
     params: dict = {"exact": config.exact, "near": config.near.enabled}
     if config.near.enabled:
-        near_removed, near_params = _near(staged_path, exact, config, out_dir)
+        near_removed, near_params = _near(staged_path, sources, exact, config, out_dir)
         params |= near_params
         near_removed = near_removed.with_columns(reason=pl.lit("near_duplicate"))
         removed_idx = _repoint(removed_idx, near_removed, staged)
@@ -273,12 +299,12 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     # staged parts are in _idx order: joins that keep the left order stream, a sort would hold everything
     removed = staged.join(removed_idx.lazy(), on="_idx", maintain_order="left")
     removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path)
-    kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti", maintain_order="left")
-    kept.select(list(INGESTED_SCHEMA)).sink_parquet(kept_path, compression="lz4")
-    num_perm = config.near.num_perm
-    _write_kept_signatures(
-        sorted(out_dir.glob("signatures-*.parquet")), kept.select("_idx"), sig_path, num_perm, out_dir / "spill"
+    _documents([s for s in sources if not s.is_ref], removed_idx.get_column("_idx")).sink_parquet(
+        kept_path, compression="lz4"
     )
+    kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti").select("_idx")
+    num_perm = config.near.num_perm
+    _write_kept_signatures(sorted(out_dir.glob("signatures-*.parquet")), kept, sig_path, num_perm, out_dir / "spill")
     counts = Counter(removed_idx.get_column("reason").to_list())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows
     return DedupResult(
@@ -289,8 +315,22 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
         kept_rows,
         dict(counts),
         params,
-        *_cluster_stats(removed_idx, staged),
+        *_cluster_stats(removed_idx, staged, sources),
     )
+
+
+def _documents(sources: list[_Source], removed: pl.Series) -> pl.LazyFrame:
+    """The sources' rows, in order, but those removed: the kept documents, read again rather than staged."""
+    frames = [
+        pl.scan_parquet(s.path).select(list(INGESTED_SCHEMA)).with_row_index("_idx", offset=s.offset) for s in sources
+    ]
+    return pl.concat(frames).filter(~pl.col("_idx").cast(pl.Int64).is_in(removed.implode())).drop("_idx")
+
+
+def _text(sources: list[_Source], idx: int) -> str:
+    """One document's text, read by position: a slice that Parquet answers from one row group."""
+    source = next(s for s in reversed(sources) if s.offset <= idx)
+    return pl.scan_parquet(source.path).slice(idx - source.offset, 1).select("text").collect().item()
 
 
 def _repoint(exact: pl.DataFrame, near: pl.DataFrame, staged: pl.LazyFrame) -> pl.DataFrame:
@@ -327,26 +367,24 @@ def _detail() -> pl.Expr:
     return pl.format("{} of {}", pl.col("reason").str.replace("_", " "), pl.col("duplicate_of"))
 
 
-def _cluster_stats(removed: pl.DataFrame, staged: pl.LazyFrame) -> tuple[dict[int, int], list[dict]]:
+def _cluster_stats(
+    removed: pl.DataFrame, staged: pl.LazyFrame, sources: list[_Source]
+) -> tuple[dict[int, int], list[dict]]:
     """Cluster-size histogram and a few near-duplicate example pairs, truncated, for the UI."""
     if removed.height == 0:
         return {}, []
     sizes = removed.group_by("duplicate_of").len("n").with_columns(size=pl.col("n") + 1).get_column("size")
     histogram = dict(sorted(Counter(sizes.to_list()).items()))
     near = removed.filter(pl.col("reason") == "near_duplicate").sort("similarity", "_idx").head(3)
-    texts = (
-        staged.filter(
-            pl.col("_idx").is_in(near.get_column("_idx").implode())
-            | pl.col("doc_id").is_in(near.get_column("duplicate_of").implode())
-        )
-        .select("_idx", "doc_id", "text")
-        .collect()
-    )
+    keepers = staged.filter(pl.col("doc_id").is_in(near.get_column("duplicate_of").implode()))
+    keeper_idx = dict(keepers.select("doc_id", "_idx").collect().iter_rows())
     examples = []
     for row in near.iter_rows(named=True):
-        dup = texts.filter(pl.col("_idx") == row["_idx"]).row(0, named=True)
-        kept = texts.filter(pl.col("doc_id") == row["duplicate_of"]).row(0, named=True)
         examples.append(
-            {"similarity": round(row["similarity"] or 0, 3), "kept": kept["text"][:160], "removed": dup["text"][:160]}
+            {
+                "similarity": round(row["similarity"] or 0, 3),
+                "kept": _text(sources, keeper_idx[row["duplicate_of"]])[:160],
+                "removed": _text(sources, row["_idx"])[:160],
+            }
         )
     return histogram, examples
