@@ -91,11 +91,11 @@ def candidate_pairs(
         shared AS (SELECT band, key FROM rows GROUP BY band, key HAVING count(*) > 1)
         SELECT band, key, idx FROM rows SEMI JOIN shared USING (band, key) ORDER BY band, key, rank, idx
         """
-    ).to_arrow_table()
-    if rows.num_rows == 0:
+    ).pl()
+    if rows.height == 0:
         return empty
-    band, key = rows.column("band").to_numpy(), rows.column("key").to_numpy()
-    members = rows.column("idx").to_numpy().astype(np.int64)
+    band, key = rows.get_column("band").to_numpy(), rows.get_column("key").to_numpy()
+    members = rows.get_column("idx").to_numpy().astype(np.int64)
     starts = np.flatnonzero(np.concatenate(([True], (band[1:] != band[:-1]) | (key[1:] != key[:-1]))))
     offsets = np.append(starts, len(members))
     sizes = np.diff(offsets)
