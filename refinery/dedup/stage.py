@@ -324,6 +324,8 @@ def _documents(sources: list[_Source], removed: pl.Series) -> pl.LazyFrame:
     frames = [
         pl.scan_parquet(s.path).select(list(INGESTED_SCHEMA)).with_row_index("_idx", offset=s.offset) for s in sources
     ]
+    if not frames:
+        return pl.LazyFrame(schema=INGESTED_SCHEMA)
     return pl.concat(frames).filter(~pl.col("_idx").cast(pl.Int64).is_in(removed.implode())).drop("_idx")
 
 
@@ -349,24 +351,25 @@ def _repoint(exact: pl.DataFrame, near: pl.DataFrame, staged: pl.LazyFrame) -> p
 
 def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, num_perm: int, spill: Path) -> None:
     """Signatures of the kept documents in document order, whether computed or reused: the same ore gives the
-    same file. Computed parts are already in order and stream through; reused ones need a sort (in DuckDB, which
-    spills to disk)."""
+    same file. Computed parts are already in order; reused ones are sorted in first (by DuckDB, which spills)."""
+    schema = {"doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}
     if not parts:
-        pl.DataFrame(schema={"doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}).write_parquet(path)
+        pl.DataFrame(schema=schema).write_parquet(path)
         return
     kept_idx = kept.collect().get_column("_idx")
-    if not any(p.name.startswith("signatures-stored-") for p in parts):
-        ordered = sorted(parts)  # batch number order, which is _idx order
-        scan = pl.scan_parquet(ordered).filter(pl.col("_idx").is_in(kept_idx.implode()))
-        scan.select("doc_id", "signature").sink_parquet(path, compression="lz4")
-        return
-    spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": "1GB", "temp_directory": str(spill), "preserve_insertion_order": True})
-    con.register("kept", kept_idx.to_frame())
-    files = ", ".join(f"'{p}'" for p in parts)
-    con.execute(
-        f"""COPY (SELECT doc_id, signature FROM read_parquet([{files}]) SEMI JOIN kept USING (_idx) ORDER BY _idx)
-        TO '{path}' (FORMAT parquet, COMPRESSION lz4)"""
+    ordered: list[Path] | Path = sorted(parts)  # batch number order, which is _idx order
+    if any(p.name.startswith("signatures-stored-") for p in parts):
+        spill.mkdir(parents=True, exist_ok=True)
+        ordered = spill / "signatures-ordered.parquet"
+        con = duckdb.connect(config={"memory_limit": "1GB", "temp_directory": str(spill)})
+        files = ", ".join(f"'{p}'" for p in parts)
+        con.execute(
+            f"""COPY (SELECT _idx, doc_id, signature FROM read_parquet([{files}]) ORDER BY _idx)
+            TO '{ordered}' (FORMAT parquet, COMPRESSION uncompressed)"""
+        )
+    scan = pl.scan_parquet(ordered).filter(pl.col("_idx").is_in(kept_idx.implode()))
+    scan.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).sink_parquet(
+        path, compression="lz4", row_group_size=BATCH * 10
     )
 
 
