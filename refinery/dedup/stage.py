@@ -101,12 +101,12 @@ def _sources(inputs: list[Path], reference: Reference | None) -> list[_Source]:
 def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, pl.DataFrame, _Source, int]]:
     """(number, batch, its source, the `_idx` of its first row), `BATCH` rows at a time."""
     number = 0
-    for source in sources:
+    for source in sources:  # Polars' reader: pyarrow's leaves its allocator holding memory that grows with the file
         start = source.offset
-        for batch in pq.ParquetFile(source.path).iter_batches(batch_size=BATCH, columns=columns):
-            yield number, pl.from_arrow(batch), source, start
+        for batch in pl.scan_parquet(source.path).select(columns).collect_batches(chunk_size=BATCH):
+            yield number, batch, source, start
             number += 1
-            start += batch.num_rows
+            start += batch.height
 
 
 def _prepare(plan: _Plan, work: Path, number: int, batch: pl.DataFrame, source: _Source, start: int) -> int:
@@ -165,8 +165,8 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
         _empty_staged().write_parquet(work / "staged-00000.parquet")
     if config.near.enabled and stored is not None:  # previous version's documents: stored signatures, reused
         index = pl.scan_parquet(work / "staged-*.parquet").filter(pl.col("_prior")).select("doc_id", "_idx").collect()
-        for number, batch in enumerate(pq.ParquetFile(stored).iter_batches(batch_size=BATCH)):
-            found = pl.from_arrow(batch).join(index, on="doc_id")
+        for number, batch in enumerate(pl.scan_parquet(stored).collect_batches(chunk_size=BATCH)):
+            found = batch.join(index, on="doc_id")
             if found.height:
                 sig = found.get_column("signature").cast(pl.Array(pl.UInt32, config.near.num_perm)).to_numpy()
                 _write_signatures(found.select("_idx", "doc_id"), sig, plan, work, f"stored-{number:05d}")
