@@ -90,3 +90,21 @@ def test_candidate_pairs_components_and_exact_jaccard(tmp_path):
     doc, hashes = np.array([0, 0, 0, 0, 1, 1, 2]), np.array([1, 2, 3, 3, 2, 3, 9], dtype=np.uint32)
     sets = ShingleSets.build(np.array([0, 1, 4]), doc, hashes)  # documents 0, 1 and 4; a repeated shingle
     assert jaccard(np.array([0, 0, 1]), np.array([1, 4, 1]), sets).tolist() == pytest.approx([2 / 3, 0.0, 1.0])
+
+
+def test_candidate_pairs_do_not_depend_on_how_buckets_stream_back(tmp_path):
+    rng = np.random.default_rng(7)
+    n = 3000
+    frame = pl.DataFrame(
+        {
+            "idx": np.tile(np.arange(n), 3),
+            "band": np.repeat(np.arange(3, dtype=np.int16), n),
+            "key": rng.integers(0, 700, 3 * n).astype(np.uint64),  # buckets of every size, a few past 16
+            "rank": np.tile(rng.integers(0, 1 << 60, n).astype(np.uint64), 3),
+        }
+    )
+    frame.write_parquet(tmp_path / "b.parquet")
+    whole = candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill", batch_rows=1 << 20)
+    for rows in (1, 7, 1000):
+        assert candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill", batch_rows=rows).equals(whole)
+    assert whole.height > n and (whole.get_column("a") < whole.get_column("b")).all()

@@ -68,8 +68,9 @@ def candidate_pairs(
     band_files: list[Path],
     spill_dir: Path,
     exclude: pl.Series | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = "512MB",
     all_pairs_up_to: int = SMALL_BUCKET,
+    batch_rows: int = 1 << 20,
 ) -> pl.DataFrame:
     """(a, b) pairs with a < b sharing at least one band bucket.
 
@@ -77,25 +78,51 @@ def candidate_pairs(
     hold whichever member arrived first; a larger one (templated boilerplate) gives star edges to its root, the
     member of lowest `rank`, which keeps the pair count linear. Ranking by content, not by position, makes the
     pairs the same whatever order the documents arrive in.
+
+    DuckDB groups and sorts within `memory_limit`, spilling past it; the shared buckets stream back in batches,
+    so what is held is the pairs themselves.
     """
-    empty = pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
     if not band_files:
-        return empty
+        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
     spill_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill_dir)})
     con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
     files = ", ".join(f"'{f}'" for f in band_files)
-    rows = con.sql(
+    shared = con.sql(
         f"""
         WITH rows AS (SELECT idx, band, key, rank FROM read_parquet([{files}]) ANTI JOIN excluded USING (idx)),
         shared AS (SELECT band, key FROM rows GROUP BY band, key HAVING count(*) > 1)
         SELECT band, key, idx FROM rows SEMI JOIN shared USING (band, key) ORDER BY band, key, rank, idx
         """
-    ).pl()
-    if rows.height == 0:
-        return empty
-    band, key = rows.get_column("band").to_numpy(), rows.get_column("key").to_numpy()
-    members = rows.get_column("idx").to_numpy().astype(np.int64)
+    )
+    found: list[np.ndarray] = []
+    carried = (np.empty(0, np.int16), np.empty(0, np.uint64), np.empty(0, np.int64))
+    with shared.to_arrow_reader(batch_size=batch_rows) as reader:
+        for batch in reader:
+            band, key, members = (
+                np.concatenate((held, batch.column(name).to_numpy()))
+                for held, name in zip(carried, ("band", "key", "idx"), strict=True)
+            )
+            last = (band == band[-1]) & (key == key[-1])  # the last bucket may go on in the next batch
+            cut = len(band) - int(np.argmin(last[::-1])) if not last.all() else 0
+            found.append(_bucket_pairs(band[:cut], key[:cut], members[:cut], all_pairs_up_to))
+            carried = (band[cut:], key[cut:], members[cut:])
+    found.append(_bucket_pairs(*carried, all_pairs_up_to))
+    keys = _unique_sorted(np.concatenate(found))
+    return pl.DataFrame(
+        {"a": (keys >> np.uint64(32)).astype(np.int64), "b": (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)}
+    )
+
+
+def _unique_sorted(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
+def _bucket_pairs(band: np.ndarray, key: np.ndarray, members: np.ndarray, all_pairs_up_to: int) -> np.ndarray:
+    """Distinct pairs of whole buckets (rows sorted by band, key, rank), packed as (low idx << 32 | high idx)."""
+    if len(members) == 0:
+        return np.empty(0, np.uint64)
     starts = np.flatnonzero(np.concatenate(([True], (band[1:] != band[:-1]) | (key[1:] != key[:-1]))))
     offsets = np.append(starts, len(members))
     sizes = np.diff(offsets)
@@ -109,10 +136,7 @@ def candidate_pairs(
         a_parts.append(block[:, i].ravel())
         b_parts.append(block[:, j].ravel())
     a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    keys = np.sort((np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64))
-    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    low = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    return pl.DataFrame({"a": (keys >> np.uint64(32)).astype(np.int64), "b": low})
+    return _unique_sorted((np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64))
 
 
 @numba.njit(nogil=True, cache=True)
