@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from refinery.dedup.lsh import ShingleSets, bands, candidate_pairs, components, jaccard
+from refinery.dedup.lsh import ShingleSets, bands, candidate_pairs, components, jaccard, windowed_jaccard
 from refinery.dedup.minhash import normalize_for_dedup, shingle_hash, shingle_hashes, shingles, signatures
 from refinery.synth import document, near_variant
 
@@ -108,3 +108,22 @@ def test_candidate_pairs_do_not_depend_on_how_buckets_stream_back(tmp_path):
     for rows in (1, 7, 1000):
         assert candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill", batch_rows=rows).equals(whole)
     assert whole.height > n and (whole.get_column("a") < whole.get_column("b")).all()
+
+
+def test_windowed_jaccard_holds_a_window_and_agrees_with_holding_everything(tmp_path, rng):
+    texts = [document(rng, 3) for _ in range(60)]
+    texts += [near_variant(rng, t) for t in texts[:30]]
+    doc, hashes, _ = shingle_hashes(pl.Series(texts), 3)
+    everything = ShingleSets.build(np.arange(len(texts)), doc, hashes)
+    parts = []
+    for first in range(0, len(texts), 9):  # parts of 9 documents, saved as the dedup stage saves them
+        keep = (doc >= first) & (doc < first + 9)
+        ids = np.arange(first, min(first + 9, len(texts)))
+        parts.append(ShingleSets.build(ids, doc[keep] - first, hashes[keep]).save(tmp_path / f"{first}.npz"))
+    a = np.repeat(np.arange(len(texts)), 3)
+    b = (a + np.tile([1, 31, 60], len(texts))) % len(texts)
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    direct = jaccard(a, b, everything)
+    assert (direct[(b - a == 60) & (a < 30)] > 0.3).all()  # the variants are there to find
+    for budget in (1, 200, 1 << 30):  # a part per window, a few parts, all of them
+        np.testing.assert_array_equal(windowed_jaccard(a, b, parts, budget), direct)

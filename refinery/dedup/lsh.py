@@ -6,6 +6,7 @@ memory does not grow with the corpus beyond the edge list and one int per cluste
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,6 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 SMALL_BUCKET = 16  # buckets up to this size give all their pairs, larger ones star edges
+VERIFY_BUDGET = 1 << 25  # shingle hashes held at once to verify candidate pairs (128 MB)
 
 
 @cache
@@ -162,25 +164,29 @@ def _dedupe_sorted_segments(doc, hashes, n_docs):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _jaccard_kernel(hashes, starts, counts, pa, pb):  # pragma: no cover - compiled
-    """Merge-intersect the sorted unique sets of each pair."""
+def _jaccard_kernel(hashes_a, starts_a, counts_a, pa, hashes_b, starts_b, counts_b, pb):  # pragma: no cover
+    """Merge-intersect the sorted unique sets of each pair, a's from one group of sets and b's from another."""
     out = np.zeros(len(pa), dtype=np.float64)
     for n in range(len(pa)):
-        i, iend = starts[pa[n]], starts[pa[n]] + counts[pa[n]]
-        j, jend = starts[pb[n]], starts[pb[n]] + counts[pb[n]]
+        i, iend = starts_a[pa[n]], starts_a[pa[n]] + counts_a[pa[n]]
+        j, jend = starts_b[pb[n]], starts_b[pb[n]] + counts_b[pb[n]]
         common = 0
         while i < iend and j < jend:
-            if hashes[i] == hashes[j]:
+            if hashes_a[i] == hashes_b[j]:
                 common += 1
                 i += 1
                 j += 1
-            elif hashes[i] < hashes[j]:
+            elif hashes_a[i] < hashes_b[j]:
                 i += 1
             else:
                 j += 1
-        union = counts[pa[n]] + counts[pb[n]] - common
+        union = counts_a[pa[n]] + counts_b[pb[n]] - common
         out[n] = common / union if union > 0 else 0.0
     return out
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -208,16 +214,66 @@ class ShingleSets:
                 np.empty(0, np.int64), np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64)
             )
         counts = np.concatenate([p.counts for p in parts])
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         return ShingleSets(
-            np.concatenate([p.ids for p in parts]), np.concatenate([p.hashes for p in parts]), starts, counts
+            np.concatenate([p.ids for p in parts]), np.concatenate([p.hashes for p in parts]), _starts(counts), counts
         )
 
+    def save(self, path: Path) -> SetPart:
+        """Write these (compact) sets to `path`, to be held again only while they are needed."""
+        np.savez(path, ids=self.ids, hashes=self.hashes, counts=self.counts)
+        return SetPart(path, int(self.ids[0]) if len(self.ids) else 0, len(self.hashes))
 
-def jaccard(a: np.ndarray, b: np.ndarray, sets: ShingleSets) -> np.ndarray:
-    """Exact Jaccard similarity of each document pair (a[i], b[i])."""
-    pa, pb = np.searchsorted(sets.ids, a), np.searchsorted(sets.ids, b)
-    return _jaccard_kernel(sets.hashes, sets.starts, sets.counts, pa, pb)
+    @classmethod
+    def load(cls, path: Path) -> ShingleSets:
+        with np.load(path) as saved:
+            counts = saved["counts"]
+            return cls(saved["ids"], saved["hashes"], _starts(counts), counts)
+
+
+@dataclass(frozen=True)
+class SetPart:
+    """Shingle sets saved to disk, of ids from `first` on (up to the next part's), `size` hashes in all."""
+
+    path: Path
+    first: int
+    size: int
+
+
+def jaccard(a: np.ndarray, b: np.ndarray, sets_a: ShingleSets, sets_b: ShingleSets | None = None) -> np.ndarray:
+    """Exact Jaccard similarity of each document pair (a[i], b[i]); b's sets may be held apart from a's."""
+    sets_b = sets_a if sets_b is None else sets_b
+    pa, pb = np.searchsorted(sets_a.ids, a), np.searchsorted(sets_b.ids, b)
+    return _jaccard_kernel(
+        sets_a.hashes, sets_a.starts, sets_a.counts, pa, sets_b.hashes, sets_b.starts, sets_b.counts, pb
+    )
+
+
+def windowed_jaccard(a: np.ndarray, b: np.ndarray, parts: list[SetPart], budget: int = VERIFY_BUDGET) -> np.ndarray:
+    """Exact Jaccard of each pair (a[i] < b[i]) from sets saved in `parts` (increasing id ranges), holding about
+    `budget` hashes at a time, however many candidates there are.
+
+    A window of consecutive parts, for the a's, is held while the parts of the b's at or after it are read one by
+    one: a part is read once per window at or before its own, so about windows / 2 times in all.
+    """
+    out = np.zeros(len(a), dtype=np.float64)
+    if len(a) == 0:
+        return out
+    firsts = np.array([p.first for p in parts])
+    window = np.cumsum([p.size for p in parts]) // budget  # each part's window
+    part_a, part_b = np.searchsorted(firsts, a, side="right") - 1, np.searchsorted(firsts, b, side="right") - 1
+    window_a = window[part_a]
+    order = np.lexsort((part_b, window_a))  # pairs grouped by (a's window, b's part)
+    wa, pb = window_a[order], part_b[order]
+    bounds = np.append(np.flatnonzero(np.concatenate(([True], (wa[1:] != wa[:-1]) | (pb[1:] != pb[:-1])))), len(a))
+    held_window, held = -1, ShingleSets.concat([])
+    for start, end in itertools.pairwise(bounds):
+        if wa[start] != held_window:
+            held_window, held = wa[start], ShingleSets.concat([])  # let the last window go before the next
+            held = ShingleSets.concat([ShingleSets.load(parts[i].path) for i in np.flatnonzero(window == held_window)])
+        other = held if window[pb[start]] == held_window else ShingleSets.load(parts[pb[start]].path)
+        chosen = order[start:end]
+        out[chosen] = jaccard(a[chosen], b[chosen], held, other)
+    return out
 
 
 def components(pairs: pl.DataFrame) -> pl.DataFrame:

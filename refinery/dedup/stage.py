@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.dedup.lsh import ShingleSets, band_frame, bands, candidate_pairs, components, jaccard
+from refinery.dedup.lsh import SetPart, ShingleSets, band_frame, bands, candidate_pairs, components, windowed_jaccard
 from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
@@ -202,24 +202,27 @@ def _exact(staged: pl.LazyFrame) -> pl.DataFrame:
     return dupes.filter(~pl.col("_ref")).select("_idx", "duplicate_of").collect(engine="streaming")
 
 
-def _candidate_sets(sources: list[_Source], pairs: pl.DataFrame, ngram: int) -> ShingleSets:
-    """Shingle sets of every document in some candidate pair, in one more pass over the sources (both cores).
-    Held whole for verification: about 4 bytes per distinct shingle of each candidate document."""
+def _candidate_sets(sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path) -> list[SetPart]:
+    """Shingle sets of every document in some candidate pair, one more pass over the sources (both cores), saved
+    a batch to a part so that verification holds only a window of them."""
     ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
 
-    def batch_sets(item: tuple[int, pl.DataFrame, _Source, int]) -> ShingleSets:
-        _, batch, _, start = item
+    def batch_sets(item: tuple[int, pl.DataFrame, _Source, int]) -> SetPart | None:
+        number, batch, _, start = item
         docs = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
         docs = docs.filter(pl.col("_idx").is_in(ids.implode()))
+        if docs.height == 0:
+            return None
         doc, hashes, _ = shingle_hashes(docs.get_column("text"), ngram)
-        return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes)
+        return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes).save(work / f"sets-{number:05d}.npz")
 
-    return ShingleSets.concat(list(_bounded_map(batch_sets, _batches(sources, ["text"]))))
+    return [part for part in _bounded_map(batch_sets, _batches(sources, ["text"])) if part]
 
 
-def _similarity(pairs: pl.DataFrame, sets: ShingleSets) -> pl.Series:
+def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
     """Exact Jaccard of each (a, b) pair."""
-    return pl.Series("similarity", jaccard(pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy(), sets))
+    a, b = pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy()
+    return pl.Series("similarity", windowed_jaccard(a, b, parts))
 
 
 def _near(
@@ -241,9 +244,9 @@ def _near(
         "keep": near.keep,
         "candidate_pairs": pairs.height,
     }
-    sets = _candidate_sets(sources, pairs, near.ngram)
+    parts = _candidate_sets(sources, pairs, near.ngram, work)
     if near.verify and pairs.height:
-        pairs = pairs.with_columns(similarity=_similarity(pairs, sets))
+        pairs = pairs.with_columns(similarity=_similarity(pairs, parts))
         pairs = pairs.filter(pl.col("similarity") >= near.threshold)
     params["verified_pairs"] = pairs.height
     clusters = components(pairs)
@@ -267,7 +270,7 @@ def _near(
         members = members.with_columns(similarity=pl.lit(None, pl.Float64))
     missing = members.filter(pl.col("similarity").is_null()).select("a", "b")
     if missing.height:
-        missing = missing.with_columns(computed=_similarity(missing, sets))
+        missing = missing.with_columns(computed=_similarity(missing, parts))
         members = members.join(missing, on=["a", "b"], how="left").with_columns(
             similarity=pl.coalesce("similarity", "computed")
         )
