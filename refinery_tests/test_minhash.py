@@ -127,3 +127,5 @@ def test_windowed_jaccard_holds_a_window_and_agrees_with_holding_everything(tmp_
     assert (direct[(b - a == 60) & (a < 30)] > 0.3).all()  # the variants are there to find
     for budget in (1, 200, 1 << 30):  # a part per window, a few parts, all of them
         np.testing.assert_array_equal(windowed_jaccard(a, b, parts, budget), direct)
+        few = slice(100, 106)  # a few pairs: only their parts are read
+        np.testing.assert_array_equal(windowed_jaccard(a[few], b[few], parts, budget), direct[few])

@@ -269,7 +269,10 @@ def windowed_jaccard(a: np.ndarray, b: np.ndarray, parts: list[SetPart], budget:
     for start, end in itertools.pairwise(bounds):
         if wa[start] != held_window:
             held_window, held = wa[start], ShingleSets.concat([])  # let the last window go before the next
-            held = ShingleSets.concat([ShingleSets.load(parts[i].path) for i in np.flatnonzero(window == held_window)])
+            pairs_here = window_a == held_window
+            inside = window[part_b] == held_window
+            needed = np.union1d(part_a[pairs_here], part_b[pairs_here & inside])  # only parts with a pair here
+            held = ShingleSets.concat([ShingleSets.load(parts[i].path) for i in needed])
         other = held if window[pb[start]] == held_window else ShingleSets.load(parts[pb[start]].path)
         chosen = order[start:end]
         out[chosen] = jaccard(a[chosen], b[chosen], held, other)

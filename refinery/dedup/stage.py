@@ -4,12 +4,15 @@ Every duplicate lands in `removed.parquet` with the doc_id it duplicates and its
 previous version win their group or cluster (`_prior`), so a new drop cannot re-admit them, and their stored
 signatures are reused rather than recomputed.
 
-One pass over the documents, a batch per task on both cores, normalizes, hashes and signs them and writes their
-LSH band keys. Then exact duplicates are grouped, band buckets are grouped in DuckDB (which spills to disk past
-its memory limit), candidate pairs are verified by exact Jaccard, and clusters are cut.
+One pass over the sources, a batch per task on both cores, normalizes, hashes and signs the documents and writes
+their bookkeeping (no text), signatures and LSH band keys as scratch parts. Then exact duplicates are grouped,
+band buckets are grouped in DuckDB (which spills to disk past its memory limit), a second pass saves the shingle
+sets of candidate documents, pairs are verified by exact Jaccard a window of sets at a time, and clusters are
+cut. The kept documents are the sources read a third time, less the removed rows.
 
-Memory: what is held whole is per-document bookkeeping (ids, hashes and lengths, under 100 bytes a document),
-the candidate pairs and their clusters; text and signatures stream through in batches of `BATCH`.
+Memory: what is held whole is per-document bookkeeping (ids and hashes, about 50 bytes a document), the
+candidate pairs and their clusters. Text, signatures, band keys and shingle sets stream through in batches of
+`BATCH` or windows of `VERIFY_BUDGET` hashes; DuckDB is held to 512 MB.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
         current_ids,
         stored is not None,
     )
-    batches = _batches(sources, [c for c in INGESTED_SCHEMA])
+    batches = _batches(sources, list(INGESTED_SCHEMA))
     rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), batches))
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
