@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import polars as pl
 import pytest
@@ -129,3 +131,37 @@ def test_windowed_jaccard_holds_a_window_and_agrees_with_holding_everything(tmp_
         np.testing.assert_array_equal(windowed_jaccard(a, b, parts, budget), direct)
         few = slice(100, 106)  # a few pairs: only their parts are read
         np.testing.assert_array_equal(windowed_jaccard(a[few], b[few], parts, budget), direct[few])
+
+
+MESSY = (
+    "abcXYZ019 .,;:!?'\"-_()[]{}<>@#$%^&*+=/\\|~`\t\n\r\x0b\x0c\x00\x1f\x7f"
+    "éÉüÜñÑçøÅßẞàÀ"  # precomposed Latin
+    "\u0301\u0308\u0327"  # combining marks
+    "ΣσςΑΩΩ"  # Greek, final sigma, the ohm sign
+    "İıKÅ"  # dotted capital I, dotless i, Kelvin and Angstrom signs
+    "ＡＢｃ１！　"  # full width
+    "ﬁﬂ™½²"  # ligatures and compatibility forms
+    "\u00a0\u2009\u202f\u2028\u3000\u200b\u200d"  # no-break, thin, line and ideographic spaces, zero-widths
+    "…—–‘’“”«»•·"  # typographic punctuation
+    "日本語中文한국어\u1100\u1161\u11a8"  # CJK, Hangul syllables and jamo
+    "ПриветМИР"  # Cyrillic
+    "नमस्ते\u093f"  # Devanagari with vowel signs
+    "🙂🎉👍🏽\U0002a6d6"  # emoji, a skin tone, a CJK extension B character past the tables
+)
+
+
+def test_kernels_fold_messy_unicode_exactly_as_the_reference_normalization():
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(MESSY) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    common = "abc XYZ.,!'\téÉüñçßàωσς…—’“”日本한국ПриветМИР🙂\u00a0\u3000"  # folded by the kernels alone
+    texts += ["".join(rng.choice(common) for _ in range(rng.randint(0, 60))) for _ in range(2000)]
+    texts += ["Ünïcödé café — “quoted” text… and more words here", "plain ascii words only in this one"]
+    doc, hashes, text_hash = shingle_hashes(pl.Series(texts), 2)
+    normalized = _normalized(texts).to_list()
+    for i, norm in enumerate(normalized):
+        assert sorted(hashes[doc == i].tolist()) == sorted(shingle_hash(s) for s in shingles(norm, 2)), texts[i]
+    first_with = {}
+    for i, norm in enumerate(normalized):  # text hashes agree exactly when normalized texts do
+        j = first_with.setdefault(norm, i)
+        assert text_hash[i] == text_hash[j]
+    assert len(set(text_hash.tolist())) == len(first_with)

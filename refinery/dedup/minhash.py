@@ -15,6 +15,7 @@ signatures interoperate (`MinHash`, `LeanMinHash`, `MinHashLSH`).
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 
 import numba
@@ -26,39 +27,73 @@ P = 0x100000001B3  # FNV-64 prime: weights a byte by its position in the word
 Q = 0x9E3779B97F4A7C15  # golden-ratio constant: weights a word by its position in the shingle
 MASK64 = (1 << 64) - 1
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
-FOLDED = r"[\p{P}\p{S}\s]"  # what normalization turns into spaces
+FOLDED = r"[\p{P}\p{S}\p{Cc}\s]"  # what normalization turns into spaces: punctuation, symbols, controls, spaces
+TABLE_LIMIT = 0x20000  # code points the kernels fold themselves: the BMP and the next plane (emoji)
+WORD, SEPARATOR, UNSAFE = 0, 1, 2
 
 
 def _fold_unicode(text: pl.Series) -> pl.Series:
-    """NFKC, lower case, and every punctuation, symbol or whitespace character to a space."""
+    """NFKC, lower case, and every punctuation, symbol, control or whitespace character to a space."""
     return text.str.normalize("NFKC").str.to_lowercase().str.replace_all(FOLDED, " ")
 
 
 def normalize_for_dedup(text: pl.Series) -> pl.Series:
-    """What 'the same text' means: NFKC, lower case, punctuation and symbols to spaces, whitespace folded, as
-    words joined by single spaces. The kernels apply the same rule without building this text (`_kernel_text`)."""
+    """What 'the same text' means: NFKC, lower case, punctuation, symbols and control characters to spaces,
+    whitespace folded, as words joined by single spaces. The kernels apply the same rule without building this text (`_kernel_text`)."""
     return _fold_unicode(text).str.replace_all(" {2,}", " ").str.strip_chars(" ")
 
 
 @cache
-def _ascii_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Per byte: whether it separates words, and its lower case. ASCII separators are asked of the same regex
-    that `_fold_unicode` uses, so the two cannot disagree; bytes of multi-byte characters are word bytes."""
-    ascii_chars = pl.Series([chr(c) for c in range(128)])
-    separator = np.zeros(256, dtype=np.bool_)
-    separator[:128] = ascii_chars.str.contains(FOLDED).to_numpy()
-    lower = np.arange(256, dtype=np.uint8)
-    lower[ord("A") : ord("Z") + 1] += ord("a") - ord("A")
-    return separator, lower
+def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per code point below `TABLE_LIMIT`: its kind (WORD, SEPARATOR or UNSAFE) and, for a word character, its
+    lower case. Both are asked of Polars' own NFKC, lower case and `FOLDED` regex, character by character, so the
+    kernels fold exactly as `normalize_for_dedup` does.
+
+    A character is UNSAFE when folding it alone could differ from folding it in a text: NFKC changes it, it
+    combines or composes with its neighbours, or its lower case is not one character or depends on context (final
+    sigma). A document with one goes through Polars first."""
+    points = [c for c in range(TABLE_LIMIT) if not 0xD800 <= c < 0xE000]  # surrogates are not text
+    chars = pl.Series([chr(c) for c in points])
+    lowered = chars.str.to_lowercase()
+    spaces_only = _fold_unicode(chars).str.strip_chars(" ") == ""
+    settled = (
+        (chars.str.normalize("NFKC") == chars)
+        & (lowered.str.len_chars() == 1)
+        & (("a" + chars).str.to_lowercase() == "a" + lowered)
+        & ((chars + "a").str.to_lowercase() == lowered + "a")
+        & (lowered.str.normalize("NFKC") == lowered)
+    )
+    moving = np.array([unicodedata.combining(chr(c)) != 0 for c in points]) | np.isin(points, _composing_seconds())
+    kind = np.full(TABLE_LIMIT, UNSAFE, dtype=np.uint8)
+    kind[points] = np.where(spaces_only.to_numpy(), SEPARATOR, np.where(settled.to_numpy() & ~moving, WORD, UNSAFE))
+    kind[points] = np.where(moving, UNSAFE, kind[points])
+    lower = np.arange(TABLE_LIMIT, dtype=np.int32)
+    word = kind[points] == WORD
+    lower[np.array(points)[word]] = [ord(c) for c in lowered.filter(pl.Series(word)).to_list()]
+    return kind, lower
+
+
+def _composing_seconds() -> list[int]:
+    """Characters that canonical composition may merge into the character before them."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul vowels and trailing consonants
+    for c in range(TABLE_LIMIT):
+        parts = unicodedata.decomposition(chr(c)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            seconds.add(int(parts[1], 16))
+    return sorted(seconds)
 
 
 def _kernel_text(text: pl.Series) -> pl.Series:
-    """The text the kernels read: ASCII documents as they are (the kernels fold case, punctuation and spaces
-    byte by byte), the others through `_fold_unicode`, which only those pay for."""
+    """The text the kernels read: documents as they are, but those with an UNSAFE character (rare in most text),
+    which are folded by Polars first."""
     text = text.fill_null("")
     wide = text.str.len_bytes() != text.str.len_chars()
     if wide.any():
-        text = text.scatter(wide.arg_true(), _fold_unicode(text.filter(wide)))
+        data, offsets = _buffer(text.filter(wide))
+        unsafe = _has_unsafe(data, offsets, _fold_tables()[0])
+        if unsafe.any():
+            rows = wide.arg_true().filter(pl.Series(unsafe))
+            text = text.scatter(rows, _fold_unicode(text.gather(rows)))
     return text
 
 
@@ -101,38 +136,113 @@ def _fmix64_kernel(h):  # pragma: no cover - compiled
     return h ^ (h >> s33)
 
 
+@numba.njit(inline="always")
+def _code_point(doc, j):  # pragma: no cover - compiled
+    """(code point, byte width) of the UTF-8 character starting at doc[j] (a lead byte of 0x80 or more)."""
+    c = np.int64(doc[j])
+    if c < 0xE0:
+        return ((c & 0x1F) << 6) | (np.int64(doc[j + 1]) & 0x3F), 2
+    if c < 0xF0:
+        return ((c & 0x0F) << 12) | ((np.int64(doc[j + 1]) & 0x3F) << 6) | (np.int64(doc[j + 2]) & 0x3F), 3
+    return (
+        ((c & 0x07) << 18)
+        | ((np.int64(doc[j + 1]) & 0x3F) << 12)
+        | ((np.int64(doc[j + 2]) & 0x3F) << 6)
+        | (np.int64(doc[j + 3]) & 0x3F)
+    ), 4
+
+
 @numba.njit(nogil=True, cache=True)
-def _word_hashes(doc, separator, lower, powers, words):  # pragma: no cover - compiled
-    """Hash every word of one document into `words`; return how many. Branch-free on purpose: a branch per
-    byte mispredicts at every word boundary, which costs twice the hashing itself."""
-    n, pos, h = 0, 0, np.uint64(0)
-    for j in range(len(doc)):
+def _has_unsafe(data, offsets, kind):  # pragma: no cover - compiled
+    """Whether each document has a character the kernels cannot fold alone (see `_fold_tables`)."""
+    out = np.zeros(len(offsets) - 1, dtype=np.bool_)
+    for d in range(len(offsets) - 1):
+        j = offsets[d]
+        while j < offsets[d + 1]:
+            if data[j] < 0x80:
+                j += 1
+                continue
+            cp, width = _code_point(data, j)
+            if cp >= len(kind) or kind[cp] == UNSAFE:
+                out[d] = True
+                break
+            j += width
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _word_hashes(doc, kind, lower, powers, words):  # pragma: no cover - compiled
+    """Hash every word of one document into `words`; return how many. ASCII bytes take a branch-free path (a
+    branch per byte mispredicts at every word boundary, which costs twice the hashing itself); other characters
+    are decoded, and a word character adds the UTF-8 bytes of its lower case. UNSAFE characters are only met in
+    text Polars has already folded, and count as they are."""
+    n, pos, h, j = 0, 0, np.uint64(0), 0
+    while j < len(doc):
         c = doc[j]
-        s = np.int64(separator[c])
-        inside = s - 1  # all ones within a word, zero on a separator
-        words[n] = h  # the word so far; kept when this byte ends it
-        n += s & np.int64(pos != 0)
-        h = (h + np.uint64(lower[c]) * powers[pos]) & np.uint64(inside)
-        pos = (pos + 1) & inside
+        if c < 0x80:
+            s = np.int64(kind[c] == SEPARATOR)
+            inside = s - 1  # all ones within a word, zero on a separator
+            words[n] = h  # the word so far; kept when this byte ends it
+            n += s & np.int64(pos != 0)
+            h = (h + np.uint64(lower[c]) * powers[pos]) & np.uint64(inside)
+            pos = (pos + 1) & inside
+            j += 1
+            continue
+        cp, width = _code_point(doc, j)
+        k = kind[cp] if cp < len(kind) else UNSAFE
+        if k == SEPARATOR:
+            words[n] = h
+            n += np.int64(pos != 0)
+            h, pos = np.uint64(0), 0
+        elif k == WORD:
+            out = lower[cp]
+            if out < 0x80:
+                h += np.uint64(out) * powers[pos]
+                pos += 1
+            elif out < 0x800:
+                h += np.uint64(0xC0 | (out >> 6)) * powers[pos] + np.uint64(0x80 | (out & 0x3F)) * powers[pos + 1]
+                pos += 2
+            elif out < 0x10000:
+                h += (
+                    np.uint64(0xE0 | (out >> 12)) * powers[pos]
+                    + np.uint64(0x80 | ((out >> 6) & 0x3F)) * powers[pos + 1]
+                )
+                h += np.uint64(0x80 | (out & 0x3F)) * powers[pos + 2]
+                pos += 3
+            else:
+                h += (
+                    np.uint64(0xF0 | (out >> 18)) * powers[pos]
+                    + np.uint64(0x80 | ((out >> 12) & 0x3F)) * powers[pos + 1]
+                )
+                h += (
+                    np.uint64(0x80 | ((out >> 6) & 0x3F)) * powers[pos + 2]
+                    + np.uint64(0x80 | (out & 0x3F)) * powers[pos + 3]
+                )
+                pos += 4
+        else:
+            for b in range(width):
+                h += np.uint64(doc[j + b]) * powers[pos]
+                pos += 1
+        j += width
     words[n] = h
     return n + np.int64(pos != 0)
 
 
 @numba.njit(nogil=True, cache=True)
-def _shingle_kernel(data, offsets, ngram, separator, lower):  # pragma: no cover - compiled
+def _shingle_kernel(data, offsets, ngram, kind, lower):  # pragma: no cover - compiled
     """(document, 32-bit shingle hash) of every shingle, and a 64-bit hash of each document's word sequence.
 
-    Words are runs of non-separator bytes, lower-cased: on ASCII text that is `normalize_for_dedup`'s rule."""
+    Words are runs of word characters, lower-cased, split at separators: `normalize_for_dedup`'s rule."""
     n_docs = len(offsets) - 1
     capacity, run, longest_word, longest_doc = n_docs, 0, 0, 0
-    for j in range(len(data)):  # a document has at most one shingle per word, and one word per separator + 1
-        s = np.int64(separator[data[j]])
-        capacity += s
+    for j in range(len(data)):  # at most one shingle per word, one word per separator + 1
+        s = np.int64(data[j] < 0x80 and kind[data[j]] == SEPARATOR)
+        capacity += s + np.int64(data[j] >= 0xC0)  # any character of two bytes or more may separate
         run = (run + 1) & (s - 1)
         longest_word = max(longest_word, run)
     for d in range(n_docs):
         longest_doc = max(longest_doc, offsets[d + 1] - offsets[d])
-    powers = np.empty(longest_word + 1, dtype=np.uint64)  # P**i for every byte position in a word
+    powers = np.empty(2 * longest_word + 4, dtype=np.uint64)  # P**i per byte of a word (lower case may be longer)
     powers[0] = np.uint64(1)
     for i in range(1, len(powers)):
         powers[i] = powers[i - 1] * np.uint64(P)
@@ -145,7 +255,7 @@ def _shingle_kernel(data, offsets, ngram, separator, lower):  # pragma: no cover
     words = np.empty(longest_doc // 2 + 2, dtype=np.uint64)
     n = 0
     for d in range(n_docs):
-        nw = _word_hashes(data[offsets[d] : offsets[d + 1]], separator, lower, powers, words)
+        nw = _word_hashes(data[offsets[d] : offsets[d + 1]], kind, lower, powers, words)
         th = np.uint64(nw)
         for i in range(nw):
             th = _fmix64_kernel(th ^ words[i])
@@ -192,7 +302,7 @@ def _buffer(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) for every shingle of a batch of raw texts, normalized as
     `normalize_for_dedup` says, and a 64-bit hash of each normalized text (equal texts, equal hashes)."""
-    return _shingle_kernel(*_buffer(_kernel_text(text)), ngram, *_ascii_tables())
+    return _shingle_kernel(*_buffer(_kernel_text(text)), ngram, *_fold_tables())
 
 
 @cache
