@@ -39,7 +39,8 @@ def _fold_unicode(text: pl.Series) -> pl.Series:
 
 def normalize_for_dedup(text: pl.Series) -> pl.Series:
     """What 'the same text' means: NFKC, lower case, punctuation, symbols and control characters to spaces,
-    whitespace folded, as words joined by single spaces. The kernels apply the same rule without building this text (`_kernel_text`)."""
+    whitespace folded, as words joined by single spaces. The kernels apply the same rule without building this
+    text (see `_fold_tables`)."""
     return _fold_unicode(text).str.replace_all(" {2,}", " ").str.strip_chars(" ")
 
 
