@@ -1,6 +1,7 @@
 """A deterministic, labelled corpus for the benchmarks: ~1 KB documents over a Zipfian vocabulary, and seeded
 near-duplicate variants (token edits, header/footer boilerplate, truncation or extension, whitespace and case
-noise) whose `cluster` label says which original they came from."""
+noise) whose `cluster` label says which original they came from. Typography is that of real posts, so about half
+of the documents have non-ASCII characters (accented words, curly quotes, dashes, ellipses, emoji)."""
 
 from __future__ import annotations
 
@@ -49,24 +50,50 @@ HEADERS = ["Posted by {user} on {day} March 2026", "Re: question about the {word
 FOOTERS = ["-- {user}, sent from my phone", "Edited {day} times, last by {user}", "Thanks, {user}"]
 
 
-def vocabulary(size: int = 20_000, seed: int = 1) -> np.ndarray:
+ACCENTED = {"e": "é", "u": "ü", "o": "ö", "a": "à", "n": "ñ", "c": "ç"}
+ENDINGS = [".", ".", ".", ".", "?", "!", "…", ":", ";"]
+
+
+def vocabulary(size: int = 20_000, seed: int = 1, accented: float = 0.003) -> np.ndarray:
+    """Made-up words; a few (`accented`) spelled with a non-ASCII letter, as names and loanwords are."""
     rng = random.Random(seed)
     words: set[str] = set()
     while len(words) < size:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice((1, 2, 2, 3)))))
+        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((1, 2, 2, 3))))
+        if rng.random() < accented:
+            at = next((i for i, ch in enumerate(word) if ch in ACCENTED), 0)
+            word = word[:at] + ACCENTED.get(word[at], word[at]) + word[at + 1 :]
+        words.add(word)
     ordered = sorted(words)
     rng.shuffle(ordered)  # rank (and so frequency) independent of spelling
     return np.array(ordered, dtype=object)
 
 
 def _render(words: list[str], rng: random.Random) -> str:
+    """Sentences with the typography of real posts: curly quotes, dashes, ellipses, no-break spaces, emoji."""
     out, i = [], 0
     while i < len(words):
         n = rng.randint(6, 18)
         sentence = " ".join(words[i : i + n])
-        out.append(sentence[:1].upper() + sentence[1:] + rng.choice(".....?!"))
+        sentence = sentence[:1].upper() + sentence[1:] + rng.choice(ENDINGS)
+        roll = rng.random()
+        if roll < 0.08:
+            sentence = f"“{sentence}”"
+        elif roll < 0.12:
+            sentence = sentence.replace(" ", "’s ", 1)
+        elif roll < 0.15:
+            sentence = sentence + " —"
+        elif roll < 0.16:
+            sentence = sentence + "\u00a0"
+        out.append(sentence)
         i += n
-    return " ".join(out)
+    text = " ".join(out)
+    roll = rng.random()
+    if roll < 0.05:
+        text += " " + rng.choice(["🙂", "👍", "🎉", ":)"])
+    elif roll < 0.06:
+        text += " Brand™ and ﬁnal notes"  # characters NFKC rewrites: these documents take the slow path
+    return text
 
 
 def variant(words: list[str], rng: random.Random, vocab: np.ndarray) -> list[str]:

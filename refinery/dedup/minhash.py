@@ -74,6 +74,18 @@ def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
     return kind, lower
 
 
+@cache
+def _ascii_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per byte: whether it separates words, and its lower case. ASCII separators are asked of the same regex
+    that `_fold_unicode` uses, so the two cannot disagree; bytes of multi-byte characters are word bytes."""
+    ascii_chars = pl.Series([chr(c) for c in range(128)])
+    separator = np.zeros(256, dtype=np.bool_)
+    separator[:128] = ascii_chars.str.contains(FOLDED).to_numpy()
+    lower = np.arange(256, dtype=np.uint8)
+    lower[ord("A") : ord("Z") + 1] += ord("a") - ord("A")
+    return separator, lower
+
+
 def _composing_seconds() -> list[int]:
     """Characters that canonical composition may merge into the character before them."""
     seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul vowels and trailing consonants
@@ -172,78 +184,88 @@ def _has_unsafe(data, offsets, kind):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _word_hashes(doc, kind, lower, powers, words):  # pragma: no cover - compiled
-    """Hash every word of one document into `words`; return how many. ASCII bytes take a branch-free path (a
-    branch per byte mispredicts at every word boundary, which costs twice the hashing itself); other characters
-    are decoded, and a word character adds the UTF-8 bytes of its lower case. UNSAFE characters are only met in
-    text Polars has already folded, and count as they are."""
-    n, pos, h, j = 0, 0, np.uint64(0), 0
-    while j < len(doc):
-        c = doc[j]
-        if c < 0x80:
-            s = np.int64(kind[c] == SEPARATOR)
-            inside = s - 1  # all ones within a word, zero on a separator
-            words[n] = h  # the word so far; kept when this byte ends it
-            n += s & np.int64(pos != 0)
-            h = (h + np.uint64(lower[c]) * powers[pos]) & np.uint64(inside)
-            pos = (pos + 1) & inside
-            j += 1
-            continue
-        cp, width = _code_point(doc, j)
-        k = kind[cp] if cp < len(kind) else UNSAFE
-        if k == SEPARATOR:
-            words[n] = h
-            n += np.int64(pos != 0)
-            h, pos = np.uint64(0), 0
-        elif k == WORD:
-            out = lower[cp]
-            if out < 0x80:
-                h += np.uint64(out) * powers[pos]
-                pos += 1
-            elif out < 0x800:
-                h += np.uint64(0xC0 | (out >> 6)) * powers[pos] + np.uint64(0x80 | (out & 0x3F)) * powers[pos + 1]
-                pos += 2
-            elif out < 0x10000:
-                h += (
-                    np.uint64(0xE0 | (out >> 12)) * powers[pos]
-                    + np.uint64(0x80 | ((out >> 6) & 0x3F)) * powers[pos + 1]
-                )
-                h += np.uint64(0x80 | (out & 0x3F)) * powers[pos + 2]
-                pos += 3
+def _transcode(data, offsets, kind, lower):  # pragma: no cover - compiled
+    """The batch with every character folded as `normalize_for_dedup` folds it, but for spacing: ASCII lower-cased,
+    separators turned to spaces, other word characters to the UTF-8 bytes of their lower case. UNSAFE characters
+    are only met in text Polars has already folded, and stay as they are."""
+    out = np.empty(len(data) * 3 // 2 + 4, dtype=np.uint8)  # a lower case may take 3 bytes where there were 2
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
+    k = 0
+    for d in range(len(offsets) - 1):
+        out_offsets[d] = k
+        j = offsets[d]
+        while j < offsets[d + 1]:
+            c = data[j]
+            if c < 0x80:
+                out[k] = 0x20 if kind[c] == SEPARATOR else lower[c]
+                k += 1
+                j += 1
+                continue
+            cp, width = _code_point(data, j)
+            kd = kind[cp] if cp < len(kind) else UNSAFE
+            if kd == SEPARATOR:
+                out[k] = 0x20
+                k += 1
+            elif kd == WORD:
+                k = _put_utf8(out, k, lower[cp])
             else:
-                h += (
-                    np.uint64(0xF0 | (out >> 18)) * powers[pos]
-                    + np.uint64(0x80 | ((out >> 12) & 0x3F)) * powers[pos + 1]
-                )
-                h += (
-                    np.uint64(0x80 | ((out >> 6) & 0x3F)) * powers[pos + 2]
-                    + np.uint64(0x80 | (out & 0x3F)) * powers[pos + 3]
-                )
-                pos += 4
-        else:
-            for b in range(width):
-                h += np.uint64(doc[j + b]) * powers[pos]
-                pos += 1
-        j += width
+                for b in range(width):
+                    out[k + b] = data[j + b]
+                k += width
+            j += width
+    out_offsets[-1] = k
+    return out[:k], out_offsets
+
+
+@numba.njit(inline="always")
+def _put_utf8(out, k, cp):  # pragma: no cover - compiled
+    """Write code point `cp` as UTF-8 at out[k]; return the position after it."""
+    if cp < 0x80:
+        out[k] = cp
+        return k + 1
+    if cp < 0x800:
+        out[k], out[k + 1] = 0xC0 | (cp >> 6), 0x80 | (cp & 0x3F)
+        return k + 2
+    if cp < 0x10000:
+        out[k], out[k + 1], out[k + 2] = 0xE0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F)
+        return k + 3
+    out[k], out[k + 1] = 0xF0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3F)
+    out[k + 2], out[k + 3] = 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F)
+    return k + 4
+
+
+@numba.njit(nogil=True, cache=True)
+def _word_hashes(doc, separator, lower, powers, words):  # pragma: no cover - compiled
+    """Hash every word of one document into `words`; return how many. Branch-free on purpose: a branch per
+    byte mispredicts at every word boundary, which costs twice the hashing itself."""
+    n, pos, h = 0, 0, np.uint64(0)
+    for j in range(len(doc)):
+        c = doc[j]
+        s = np.int64(separator[c])
+        inside = s - 1  # all ones within a word, zero on a separator
+        words[n] = h  # the word so far; kept when this byte ends it
+        n += s & np.int64(pos != 0)
+        h = (h + np.uint64(lower[c]) * powers[pos]) & np.uint64(inside)
+        pos = (pos + 1) & inside
     words[n] = h
     return n + np.int64(pos != 0)
 
 
 @numba.njit(nogil=True, cache=True)
-def _shingle_kernel(data, offsets, ngram, kind, lower):  # pragma: no cover - compiled
+def _shingle_kernel(data, offsets, ngram, separator, lower):  # pragma: no cover - compiled
     """(document, 32-bit shingle hash) of every shingle, and a 64-bit hash of each document's word sequence.
 
-    Words are runs of word characters, lower-cased, split at separators: `normalize_for_dedup`'s rule."""
+    Words are runs of non-separator bytes, lower-cased: on ASCII text that is `normalize_for_dedup`'s rule."""
     n_docs = len(offsets) - 1
     capacity, run, longest_word, longest_doc = n_docs, 0, 0, 0
-    for j in range(len(data)):  # at most one shingle per word, one word per separator + 1
-        s = np.int64(data[j] < 0x80 and kind[data[j]] == SEPARATOR)
-        capacity += s + np.int64(data[j] >= 0xC0)  # any character of two bytes or more may separate
+    for j in range(len(data)):  # a document has at most one shingle per word, and one word per separator + 1
+        s = np.int64(separator[data[j]])
+        capacity += s
         run = (run + 1) & (s - 1)
         longest_word = max(longest_word, run)
     for d in range(n_docs):
         longest_doc = max(longest_doc, offsets[d + 1] - offsets[d])
-    powers = np.empty(2 * longest_word + 4, dtype=np.uint64)  # P**i per byte of a word (lower case may be longer)
+    powers = np.empty(longest_word + 1, dtype=np.uint64)  # P**i for every byte position in a word
     powers[0] = np.uint64(1)
     for i in range(1, len(powers)):
         powers[i] = powers[i - 1] * np.uint64(P)
@@ -256,7 +278,7 @@ def _shingle_kernel(data, offsets, ngram, kind, lower):  # pragma: no cover - co
     words = np.empty(longest_doc // 2 + 2, dtype=np.uint64)
     n = 0
     for d in range(n_docs):
-        nw = _word_hashes(data[offsets[d] : offsets[d + 1]], kind, lower, powers, words)
+        nw = _word_hashes(data[offsets[d] : offsets[d + 1]], separator, lower, powers, words)
         th = np.uint64(nw)
         for i in range(nw):
             th = _fmix64_kernel(th ^ words[i])
@@ -303,7 +325,11 @@ def _buffer(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) for every shingle of a batch of raw texts, normalized as
     `normalize_for_dedup` says, and a 64-bit hash of each normalized text (equal texts, equal hashes)."""
-    return _shingle_kernel(*_buffer(_kernel_text(text)), ngram, *_fold_tables())
+    text = _kernel_text(text)
+    data, offsets = _buffer(text)
+    if (text.str.len_bytes() != text.str.len_chars()).any():  # ASCII alone is folded in the hashing loop itself
+        data, offsets = _transcode(data, offsets, *_fold_tables())
+    return _shingle_kernel(data, offsets, ngram, *_ascii_tables())
 
 
 @cache
