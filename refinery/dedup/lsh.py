@@ -66,6 +66,12 @@ def band_frame(idx: np.ndarray, signatures: np.ndarray, b: int, r: int) -> pl.Da
     )
 
 
+def connect(spill_dir: Path, memory_limit: str = "512MB") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that spills to `spill_dir` past `memory_limit`."""
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill_dir)})
+
+
 def candidate_pairs(
     band_files: list[Path],
     spill_dir: Path,
@@ -86,8 +92,7 @@ def candidate_pairs(
     """
     if not band_files:
         return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
-    spill_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill_dir)})
+    con = connect(spill_dir, memory_limit)
     con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
     files = ", ".join(f"'{f}'" for f in band_files)
     shared = con.sql(

@@ -24,17 +24,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import duckdb
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.dedup.lsh import SetPart, ShingleSets, band_frame, bands, candidate_pairs, components, windowed_jaccard
+from refinery.dedup.lsh import (
+    SetPart,
+    ShingleSets,
+    band_frame,
+    bands,
+    candidate_pairs,
+    components,
+    connect,
+    windowed_jaccard,
+)
 from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
 
 BATCH = 10_000
+ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
 WORKERS = 2
 T = TypeVar("T")
 R = TypeVar("R")
@@ -190,19 +199,22 @@ def _empty_staged() -> pl.DataFrame:
     )
 
 
-def _exact(staged: pl.LazyFrame) -> pl.DataFrame:
-    """(_idx, duplicate_of) of rows whose normalized text came earlier (or is in the previous version)."""
-    priority = [~pl.col("_prior"), pl.col("_idx")]
-    first = (
-        staged.select("_idx", "doc_id", "_nh", "_prior")
-        .group_by("_nh")
-        .agg(
-            pl.col("_idx").sort_by(priority).first().alias("_keeper"),
-            pl.col("doc_id").sort_by(priority).first().alias("duplicate_of"),
-        )
-    )
-    dupes = staged.select("_idx", "_nh", "_ref").join(first, on="_nh").filter(pl.col("_idx") != pl.col("_keeper"))
-    return dupes.filter(~pl.col("_ref")).select("_idx", "duplicate_of").collect(engine="streaming")
+def _exact(staged: str, spill: Path) -> pl.DataFrame:
+    """(_idx, duplicate_of) of rows whose normalized text came earlier (or is in the previous version): a DuckDB
+    group-by, which spills past its memory limit, so memory does not grow with the corpus."""
+    con = connect(spill)
+    return con.sql(
+        f"""
+        WITH staged AS (SELECT _idx, _nh, _prior, _ref, doc_id FROM read_parquet('{staged}')),
+        keepers AS (
+            SELECT _nh, coalesce(min(_idx) FILTER (WHERE _prior), min(_idx)) AS keeper
+            FROM staged GROUP BY _nh HAVING count(*) > 1
+        ),
+        dupes AS (SELECT _idx, keeper FROM staged JOIN keepers USING (_nh) WHERE _idx <> keeper AND NOT _ref)
+        SELECT dupes._idx, staged.doc_id AS duplicate_of FROM dupes JOIN staged ON staged._idx = dupes.keeper
+        ORDER BY dupes._idx
+        """
+    ).pl()
 
 
 def _candidate_sets(sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path) -> list[SetPart]:
@@ -289,7 +301,7 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     staged = pl.scan_parquet(staged_path)
     schema = {"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
     removed_idx = pl.DataFrame(schema=schema)
-    exact = _exact(staged) if config.exact else removed_idx.select("_idx", "duplicate_of")
+    exact = _exact(staged_path, out_dir / "spill") if config.exact else removed_idx.select("_idx", "duplicate_of")
     if config.exact:
         exact_rows = exact.with_columns(similarity=pl.lit(1.0), reason=pl.lit("exact_duplicate"))
         removed_idx = pl.concat([removed_idx, exact_rows], how="diagonal_relaxed")
@@ -304,9 +316,9 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     kept_path, removed_path, sig_path = (out_dir / n for n in ("kept.parquet", "removed.parquet", "signatures.parquet"))
     # staged parts are in _idx order: joins that keep the left order stream, a sort would hold everything
     removed = staged.join(removed_idx.lazy(), on="_idx", maintain_order="left")
-    removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path)
+    removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path, row_group_size=ROW_GROUP)
     _documents([s for s in sources if not s.is_ref], removed_idx.get_column("_idx")).sink_parquet(
-        kept_path, compression="lz4"
+        kept_path, compression="lz4", row_group_size=ROW_GROUP
     )
     kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti").select("_idx")
     num_perm = config.near.num_perm
@@ -328,7 +340,8 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
 def _documents(sources: list[_Source], removed: pl.Series) -> pl.LazyFrame:
     """The sources' rows, in order, but those removed: the kept documents, read again rather than staged."""
     frames = [
-        pl.scan_parquet(s.path).select(list(INGESTED_SCHEMA)).with_row_index("_idx", offset=s.offset) for s in sources
+        pl.scan_parquet(s.path, row_index_name="_idx", row_index_offset=s.offset).select("_idx", *INGESTED_SCHEMA)
+        for s in sources
     ]
     if not frames:
         return pl.LazyFrame(schema=INGESTED_SCHEMA)
@@ -365,9 +378,8 @@ def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, nu
     kept_idx = kept.collect().get_column("_idx")
     ordered: list[Path] | Path = sorted(parts)  # batch number order, which is _idx order
     if any(p.name.startswith("signatures-stored-") for p in parts):
-        spill.mkdir(parents=True, exist_ok=True)
         ordered = spill / "signatures-ordered.parquet"
-        con = duckdb.connect(config={"memory_limit": "1GB", "temp_directory": str(spill)})
+        con = connect(spill)
         files = ", ".join(f"'{p}'" for p in parts)
         con.execute(
             f"""COPY (SELECT _idx, doc_id, signature FROM read_parquet([{files}]) ORDER BY _idx)
@@ -375,7 +387,7 @@ def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, nu
         )
     scan = pl.scan_parquet(ordered).filter(pl.col("_idx").is_in(kept_idx.implode()))
     scan.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).sink_parquet(
-        path, compression="lz4", row_group_size=BATCH * 10
+        path, compression="lz4", row_group_size=ROW_GROUP
     )
 
 
