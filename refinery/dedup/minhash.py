@@ -66,8 +66,9 @@ def _fold_tables() -> tuple[np.ndarray, np.ndarray]:
     )
     moving = np.array([unicodedata.combining(chr(c)) != 0 for c in points]) | np.isin(points, _composing_seconds())
     kind = np.full(TABLE_LIMIT, UNSAFE, dtype=np.uint8)
-    kind[points] = np.where(spaces_only.to_numpy(), SEPARATOR, np.where(settled.to_numpy() & ~moving, WORD, UNSAFE))
-    kind[points] = np.where(moving, UNSAFE, kind[points])
+    kind[points] = np.where(
+        moving, UNSAFE, np.where(spaces_only.to_numpy(), SEPARATOR, np.where(settled.to_numpy(), WORD, UNSAFE))
+    )
     lower = np.arange(TABLE_LIMIT, dtype=np.int32)
     word = kind[points] == WORD
     lower[np.array(points)[word]] = [ord(c) for c in lowered.filter(pl.Series(word)).to_list()]

@@ -323,7 +323,7 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti").select("_idx")
     num_perm = config.near.num_perm
     _write_kept_signatures(sorted(out_dir.glob("signatures-*.parquet")), kept, sig_path, num_perm, out_dir / "spill")
-    counts = Counter(removed_idx.get_column("reason").to_list())
+    counts = dict(removed_idx.group_by("reason").len().iter_rows())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows
     return DedupResult(
         kept_path,
@@ -331,7 +331,7 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
         sig_path,
         rows_in,
         kept_rows,
-        dict(counts),
+        counts,
         params,
         *_cluster_stats(removed_idx, staged, sources),
     )
