@@ -2,7 +2,7 @@
 
 Why not datasketch's own loop: it hashes every shingle with SHA-1 in Python and permutes one document at a time,
 about a thousand documents per second per core. Here compiled kernels (Numba, no GIL) walk the batch's UTF-8
-buffer directly, normalizing as they go (ASCII byte by byte; other documents pass through Polars first):
+buffer directly, normalizing as they go (see `shingle_hashes`):
 
 - a word's hash is the polynomial sum(b_i * P**i) mod 2**64 over its bytes;
 - a shingle (up to `ngram` consecutive words) hashes to fmix64(sum(word_k * Q**k) mod 2**64) >> 32;
@@ -95,20 +95,6 @@ def _composing_seconds() -> list[int]:
         if len(parts) == 2 and not parts[0].startswith("<"):
             seconds.add(int(parts[1], 16))
     return sorted(seconds)
-
-
-def _kernel_text(text: pl.Series) -> pl.Series:
-    """The text the kernels read: documents as they are, but those with an UNSAFE character (rare in most text),
-    which are folded by Polars first."""
-    text = text.fill_null("")
-    wide = text.str.len_bytes() != text.str.len_chars()
-    if wide.any():
-        data, offsets = _buffer(text.filter(wide))
-        unsafe = _has_unsafe(data, offsets, _fold_tables()[0])
-        if unsafe.any():
-            rows = wide.arg_true().filter(pl.Series(unsafe))
-            text = text.scatter(rows, _fold_unicode(text.gather(rows)))
-    return text
 
 
 def _fmix64(h: int) -> int:
@@ -325,11 +311,19 @@ def _buffer(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) for every shingle of a batch of raw texts, normalized as
-    `normalize_for_dedup` says, and a 64-bit hash of each normalized text (equal texts, equal hashes)."""
-    text = _kernel_text(text)
+    `normalize_for_dedup` says, and a 64-bit hash of each normalized text (equal texts, equal hashes).
+
+    ASCII is folded in the hashing loop itself. A batch with other characters is first transcoded to its folded
+    form; its documents with an UNSAFE character (rare in most text) are folded by Polars before that."""
+    text = text.fill_null("")
     data, offsets = _buffer(text)
-    if (text.str.len_bytes() != text.str.len_chars()).any():  # ASCII alone is folded in the hashing loop itself
-        data, offsets = _transcode(data, offsets, *_fold_tables())
+    if (text.str.len_bytes() != text.str.len_chars()).any():
+        kind, lower = _fold_tables()
+        unsafe = _has_unsafe(data, offsets, kind)
+        if unsafe.any():
+            rows = pl.Series(np.flatnonzero(unsafe))
+            data, offsets = _buffer(text.scatter(rows, _fold_unicode(text.gather(rows))))
+        data, offsets = _transcode(data, offsets, kind, lower)
     return _shingle_kernel(data, offsets, ngram, *_ascii_tables())
 
 

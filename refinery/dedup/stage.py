@@ -160,10 +160,10 @@ def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Pat
 
 def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path) -> int:
     """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of current rows."""
-    current = [s.path for s in sources if not s.is_ref]
-    current_ids = pl.scan_parquet(current).select("doc_id").collect().get_column("doc_id")
-    prior_ids = pl.Series("doc_id", [], pl.String)
-    if reference and reference.refined:
+    current_ids = prior_ids = pl.Series("doc_id", [], pl.String)
+    if reference and reference.refined:  # only needed to tell the previous version's documents from the new ones
+        current = [s.path for s in sources if not s.is_ref]
+        current_ids = pl.scan_parquet(current).select("doc_id").collect().get_column("doc_id")
         prior_ids = pl.scan_parquet(reference.refined).select("doc_id").collect().get_column("doc_id")
     stored = reference.signatures if reference and reference.signatures and reference.signatures.exists() else None
     plan = _Plan(
