@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from refinery.errors import NotFoundError, VerifyError
-from refinery.hashing import sha256_file
+from refinery.hashing import content_hash, recipe_hash, sha256_file, version_hash
+from refinery.publish.stage import dataset_lock
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,7 +38,16 @@ class Version:
 
     @cached_property
     def manifest(self) -> dict:
-        return json.loads((self.path / "manifest.json").read_text())
+        try:
+            manifest = json.loads((self.path / "manifest.json").read_text())
+            paths = [f["path"] for f in manifest["files"]]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise VerifyError(f"{self.dataset}@{self.id}: manifest.json is unreadable: {err}") from None
+        for path in paths:
+            inside = (self.path / path).resolve().is_relative_to(self.path.resolve())
+            if not isinstance(path, str) or Path(path).is_absolute() or not inside:
+                raise VerifyError(f"{self.dataset}@{self.id}: manifest names a file outside the version: {path!r}")
+        return manifest
 
     def _files(self, kind: str) -> list[Path]:
         return [self.path / f["path"] for f in self.manifest["files"] if f["kind"] == kind]
@@ -47,10 +57,16 @@ class Version:
         """Parquet files of the refined rows."""
         return self._files("refined")
 
-    def scan(self) -> pl.LazyFrame:
+    def scan(self, check: bool = True) -> pl.LazyFrame:
+        """The refined rows. A version whose files or hashes do not add up raises VerifyError (`check()`),
+        unless `check=False`."""
+        if check:
+            self.check()
         return pl.scan_parquet(self.files)
 
-    def removed(self) -> pl.LazyFrame:
+    def removed(self, check: bool = True) -> pl.LazyFrame:
+        if check:
+            self.check()
         return pl.scan_parquet(self._files("removed"))
 
     def signatures(self) -> Path:
@@ -77,15 +93,46 @@ class Version:
 
         return Dataset.from_parquet([str(f) for f in self.files])
 
-    def verify(self) -> None:
-        """Re-hash every file against the manifest; raise VerifyError naming each mismatch."""
+    def _chain_problems(self) -> list[str]:
+        """Hashes that must agree without reading the data: content hash from the file list, recipe hash from
+        the recipe, version hash from those and the code, the version id from the version hash."""
+        m = self.manifest
         problems = []
+        if content_hash(m["files"]) != m.get("content_hash"):
+            problems.append("content hash does not match the files listed")
+        if recipe_hash(m.get("recipe", {})) != m.get("recipe_hash"):
+            problems.append("recipe hash does not match the recipe")
+        source = (
+            (m.get("code_version") or {}).get("source_sha256", "") if isinstance(m.get("code_version"), dict) else ""
+        )
+        expected = version_hash(m.get("content_hash", ""), m.get("recipe_hash", ""), source)
+        if expected != m.get("version_hash") or not self.id.endswith(expected[:8]) or m.get("version") != self.id:
+            problems.append("version hash does not match the data, recipe and code, or the version id")
+        return problems
+
+    def check(self) -> None:
+        """Cheap integrity: the hash chain holds and every listed file is there with its recorded size."""
+        if "_checked" in self.__dict__:
+            return
+        problems = self._chain_problems()
         for entry in self.manifest["files"]:
             path = self.path / entry["path"]
-            if not path.exists():
+            if not path.is_file():
                 problems.append(f"{entry['path']}: missing")
-            elif sha256_file(path) != entry["sha256"]:
-                problems.append(f"{entry['path']}: sha256 mismatch")
+            elif path.stat().st_size != entry["bytes"]:
+                problems.append(f"{entry['path']}: size {path.stat().st_size}, manifest says {entry['bytes']}")
+        if problems:
+            raise VerifyError(f"{self.dataset}@{self.id}: " + "; ".join(problems))
+        self.__dict__["_checked"] = True
+
+    def verify(self) -> None:
+        """`check()`, then re-hash every file against the manifest; raise VerifyError naming each mismatch."""
+        self.check()
+        problems = [
+            f"{entry['path']}: sha256 mismatch"
+            for entry in self.manifest["files"]
+            if sha256_file(self.path / entry["path"]) != entry["sha256"]
+        ]
         if problems:
             raise VerifyError(f"{self.dataset}@{self.id}: " + "; ".join(problems))
 
@@ -137,19 +184,26 @@ class Catalog:
 
     def prune(self, dataset: str, keep: int) -> list[str]:
         """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept."""
-        versions = self.versions(dataset)
-        protected = _pins(self.root / dataset) | {self.version(dataset).id} | set(versions[-keep:])
-        doomed = [v for v in versions if v not in protected]
-        for v in doomed:
-            shutil.rmtree(self.root / dataset / v)
+        with dataset_lock(self.root / dataset):  # never while a version is being published
+            versions = self.versions(dataset)
+            protected = _pins(self.root / dataset) | {self.version(dataset).id} | set(versions[-keep:])
+            doomed = [v for v in versions if v not in protected]
+            for v in doomed:
+                shutil.rmtree(self.root / dataset / v)
         return doomed
 
     def diff(self, dataset: str, a: str, b: str) -> dict:
-        """Documents added and removed between two versions by doc_id, and changes in counts per stage/reason."""
+        """Documents added and removed between two versions by doc_id, why each removed one left (its ore is gone,
+        or `stage/reason` in `b`), and changes in counts per stage/reason."""
         va, vb = self.version(dataset, a), self.version(dataset, b)
         ids_a, ids_b = va.scan().select("doc_id"), vb.scan().select("doc_id")
         added = ids_b.join(ids_a, on="doc_id", how="anti").collect().get_column("doc_id").to_list()
-        dropped = ids_a.join(ids_b, on="doc_id", how="anti").collect().get_column("doc_id").to_list()
+        left = ids_a.join(ids_b, on="doc_id", how="anti")
+        why = left.join(
+            vb.removed().select("doc_id", why=pl.format("{}/{}", "stage", "reason")), on="doc_id", how="left"
+        ).with_columns(pl.col("why").fill_null("ore gone"))
+        why = dict(why.collect().iter_rows())
+        dropped = list(why)
         ca, cb = va.manifest["counts"], vb.manifest["counts"]
         reasons = {}
         for stage in sorted(set(ca["removed"]) | set(cb["removed"])):
@@ -162,6 +216,7 @@ class Catalog:
             "b": vb.id,
             "added": added,
             "removed": dropped,
+            "why_removed": why,
             "refined": (ca["refined"], cb["refined"]),
             "changed_counts": reasons,
         }
@@ -202,6 +257,16 @@ class Catalog:
                 "detail": row["detail"],
                 "value": row["value"],
                 "duplicate_of": row["duplicate_of"],
+                "keeper_version": self.holder(dataset, row["duplicate_of"], v.id) if row["duplicate_of"] else None,
                 "similarity": row["similarity"],
             }
         raise NotFoundError(f"{dataset}@{v.id} has no record {doc_id!r}")
+
+    def holder(self, dataset: str, doc_id: str, version: str = "latest") -> str | None:
+        """The newest version, `version` or an earlier one, whose refined rows hold `doc_id` (the keeper a
+        duplicate points to may live in an earlier version, e.g. before a snapshot dropped its ore)."""
+        newest = self.version(dataset, version).id
+        for vid in reversed([v for v in self.versions(dataset) if v <= newest]):
+            if self.version(dataset, vid).scan().filter(pl.col("doc_id") == doc_id).select(pl.len()).collect().item():
+                return vid
+        return None

@@ -6,8 +6,6 @@ A malformed recipe fails before anything runs, with a message naming the key and
 from __future__ import annotations
 
 import glob
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -16,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from refinery.errors import RecipeError
+from refinery.hashing import recipe_hash
 
 Format = Literal["jsonl", "csv", "parquet", "text", "html"]
 PiiKind = Literal["email", "phone", "ip", "card", "national_id"]
@@ -117,6 +116,11 @@ class Validate(Strict):
 
 class Publish(Strict):
     keep: int = Field(10, ge=1)
+    # snapshot: a version is the refined dataset of the ore present when it ran; documents whose ore is gone leave.
+    # append: ore arrives in drops and is deleted after use; the previous version's documents are carried forward.
+    mode: Literal["snapshot", "append"] = "snapshot"
+    min_refined: int = Field(1, ge=0)  # the gate refuses a version with fewer refined documents
+    max_drop: float | None = Field(0.5, ge=0, le=1)  # ... or one that lost more than this share of its parent's
 
 
 class Recipe(Strict):
@@ -160,7 +164,7 @@ class Recipe(Strict):
 
     @property
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()
+        return recipe_hash(self.resolved())
 
 
 def _key(loc: tuple) -> str:

@@ -89,7 +89,14 @@ def small_recipe(small_ore: Path, write_recipe) -> dict:
                 "id_field": "post_id",
                 "license": "CC-BY-4.0",
             },
-            {"name": "export", "format": "csv", "path": "ore/csv/*.csv", "text_field": "body", "id_field": "id"},
+            {
+                "name": "export",
+                "format": "csv",
+                "path": "ore/csv/*.csv",
+                "text_field": "body",
+                "id_field": "id",
+                "license": "proprietary-internal",
+            },
         ],
         "clean": {"pii": ["email", "phone", "ip"], "filters": {"min_words": 20, "languages": ["en"]}},
     }

@@ -110,11 +110,11 @@ def test_loaders(two_versions):
     assert len(hf) == rows and set(hf.column_names) >= {"doc_id", "text", "source"}
 
 
-def test_a_second_publisher_is_turned_away(tmp_path):
+def test_a_second_publisher_waits_then_is_turned_away(tmp_path):
     with (
         dataset_lock(tmp_path / "ds"),
-        pytest.raises(PublishError, match="another run is publishing ds"),
-        dataset_lock(tmp_path / "ds"),
+        pytest.raises(PublishError, match="another run has been publishing ds"),
+        dataset_lock(tmp_path / "ds", timeout=0.5),
     ):
         pass
 

@@ -58,31 +58,51 @@ def test_verification_drops_lsh_false_positives(tmp_path, rng):
     assert sum(verified.removed_by_reason.values()) < sum(unverified.removed_by_reason.values())
 
 
-def test_incremental_dedup_against_previous_version_reuses_signatures(tmp_path, rng):
-    old_texts = [document(rng, 14) for _ in range(5)]
-    first, _, _ = _run(tmp_path, old_texts, name="v1", prefix="old")
-    reference = Reference([first.kept], first.signatures)
-    new_texts = [old_texts[1] + " Thanks again to everyone who replied here.", document(rng, 14), old_texts[2]]
-    _, kept, removed = _run(tmp_path, new_texts, reference=reference, name="v2", prefix="new")
-    assert kept.get_column("doc_id").to_list() == ["new1"]
-    rows = {r["doc_id"]: r for r in removed.to_dicts()}
-    assert rows["new0"]["duplicate_of"] == "old1" and rows["new0"]["reason"] == "near_duplicate"
-    assert rows["new2"]["duplicate_of"] == "old2" and rows["new2"]["reason"] == "exact_duplicate"
+def _run_ids(tmp_path, docs: dict[str, str], config=DEFAULT, reference=None, name="run"):
+    path = tmp_path / f"{name}.parquet"
+    ingested_frame(list(docs.values())).with_columns(doc_id=pl.Series(list(docs))).write_parquet(path)
+    result = deduplicate([path], tmp_path / name, config, reference)
+    return result, pl.read_parquet(result.kept), pl.read_parquet(result.removed)
 
-    # stored signatures are used as they are: a forged one for old3 that equals new1's makes them collide
-    signatures = pl.read_parquet(first.signatures)
-    new1_sig = pl.read_parquet(tmp_path / "v2" / "signatures.parquet").filter(pl.col("doc_id") == "new1")
-    forged = pl.concat([signatures.filter(pl.col("doc_id") != "old3"), new1_sig.with_columns(doc_id=pl.lit("old3"))])
-    forged.write_parquet(tmp_path / "forged.parquet")
-    _, _, removed = _run(
-        tmp_path,
-        new_texts,
-        Dedup(near=NearDedup(verify=False)),
-        Reference([first.kept], tmp_path / "forged.parquet"),
-        name="v3",
-        prefix="new",
-    )
-    assert "new1" in removed.get_column("doc_id").to_list()
+
+def test_previous_documents_still_in_the_ore_win_and_gone_ones_leave(tmp_path, rng):
+    old = {f"d{i}": document(rng, 14) for i in range(5)}
+    first, _, _ = _run_ids(tmp_path, old, name="v1")
+    reference = Reference([first.kept], first.signatures)
+    new = {
+        "d1": old["d1"],  # still in the ore: keeps its place although a longer near copy arrives
+        "n0": old["d1"] + " Thanks again to everyone who replied here.",
+        "n1": document(rng, 14),
+        "d2": old["d2"],
+        "n2": old["d2"],
+        "n3": old["d0"] + " One more closing sentence.",  # d0's ore is gone: its near copy is simply new
+    }
+    _, kept, removed = _run_ids(tmp_path, new, reference=reference, name="v2")
+    assert kept.get_column("doc_id").to_list() == ["d1", "n1", "d2", "n3"]
+    rows = {r["doc_id"]: r for r in removed.to_dicts()}
+    assert rows.keys() == {"n0", "n2"}
+    assert rows["n0"]["duplicate_of"] == "d1" and rows["n0"]["reason"] == "near_duplicate"
+    assert rows["n2"]["duplicate_of"] == "d2" and rows["n2"]["reason"] == "exact_duplicate"
+
+
+def test_stored_signatures_are_reused_only_for_unchanged_text(tmp_path, rng):
+    old = {f"d{i}": document(rng, 14) for i in range(3)}
+    first, _, _ = _run_ids(tmp_path, old, name="v1")
+    other = document(rng, 14)
+    # forge d1's stored signature to equal that of an unrelated document: if it is reused, the two collide
+    probe, _, _ = _run_ids(tmp_path, {"x": other}, name="probe")
+    forged = pl.read_parquet(probe.signatures).with_columns(doc_id=pl.lit("d1"))
+    stored = pl.read_parquet(first.signatures)
+    forged = forged.with_columns(text_hash=stored.filter(pl.col("doc_id") == "d1").get_column("text_hash"))
+    pl.concat([stored.filter(pl.col("doc_id") != "d1"), forged]).write_parquet(tmp_path / "forged.parquet")
+    reference = Reference([first.kept], tmp_path / "forged.parquet")
+    unverified = Dedup(near=NearDedup(verify=False))
+    _, _, removed = _run_ids(tmp_path, {**old, "n": other}, unverified, reference, name="v2")
+    assert removed.get_column("doc_id").to_list() == ["n"]  # the stored signature was used as it is
+    # the same id with edited text (a native id): its signature is computed afresh, no collision
+    edited = {**old, "d1": old["d1"] + " Edited.", "n": other}
+    _, _, removed = _run_ids(tmp_path, edited, unverified, reference, name="v3")
+    assert removed.height == 0
 
 
 def test_kept_signatures_are_written_for_the_next_run(tmp_path, rng):

@@ -31,7 +31,7 @@ def test_refine_publishes_a_complete_version(small_recipe, write_recipe, dagster
     assert removed.filter(pl.col("reason") == "exact_duplicate").get_column("duplicate_of").null_count() == 0
     assert m["readiness"]["level"] == "quality_assured"
     assert m["validation"]["summary"]["success"]
-    assert {f["kind"] for f in m["files"]} == {"refined", "removed", "signatures"}
+    assert {f["kind"] for f in m["files"]} == {"refined", "removed", "signatures", "datacard", "validation"}
     assert [o["path"] for o in m["ore"]] == ["ore/forums/posts.jsonl", "ore/csv/export.csv"]
     assert (v.path / "DATACARD.md").read_text().startswith("# small @ ")
     assert (v.path / "validation" / "gx_results.json").exists()
@@ -127,7 +127,7 @@ def test_manifest_is_json_and_written_last(small_recipe, write_recipe, dagster_h
 
 
 def test_stored_signatures_are_reused_only_when_compatible(small_recipe, write_recipe, dagster_home):
-    from refinery.defs.refine.factory import _previous
+    from refinery.defs.refine.stages import previous_version as _previous
 
     recipe_path = write_recipe(small_recipe)
     assert main(["run", "--recipe", str(recipe_path)]) == 0

@@ -3,6 +3,6 @@
 Pure functions over Parquet; see `deduplicate`.
 """
 
-from refinery.dedup.stage import DedupResult, Reference, deduplicate
+from refinery.dedup.stage import DedupResult, Reference, carry_forward, deduplicate
 
-__all__ = ["DedupResult", "Reference", "deduplicate"]
+__all__ = ["DedupResult", "Reference", "carry_forward", "deduplicate"]

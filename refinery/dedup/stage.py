@@ -1,8 +1,10 @@
 """Exact then near-duplicate removal across all sources, optionally against the previous published version.
 
-Every duplicate lands in `removed.parquet` with the doc_id it duplicates and its similarity. Documents of the
-previous version win their group or cluster (`_prior`), so a new drop cannot re-admit them, and their stored
-signatures are reused rather than recomputed.
+Every duplicate lands in `removed.parquet` with the doc_id it duplicates and its similarity. The input is the
+whole current ore (snapshot semantics); documents of the previous version that are still in it win their group
+or cluster (`_prior`), so a re-run keeps what it kept, and their stored signatures are reused rather than
+recomputed when the document's normalized text is unchanged. Documents of the previous version whose ore is gone
+play no part; in `publish.mode: append` the caller adds them back as input first (`carry_forward`).
 
 One pass over the sources, a batch per task on both cores, normalizes, hashes and signs the documents and writes
 their bookkeeping (no text), signatures and LSH band keys as scratch parts. Then exact duplicates are grouped,
@@ -51,10 +53,20 @@ R = TypeVar("R")
 
 @dataclass
 class Reference:
-    """The previous version: its refined rows and the signatures kept beside them."""
+    """The previous version: its refined rows and the signatures kept beside them (doc_id, text_hash,
+    signature), or None when they were made with other permutations or shingles."""
 
     refined: list[Path]
     signatures: Path | None
+
+
+def carry_forward(reference: Reference, inputs: list[Path], out: Path) -> Path:
+    """The previous version's refined documents whose doc_id is not in the current ore, as ingested rows: in
+    append mode they stay in the dataset (and are deduplicated against) after their ore was consumed."""
+    current = pl.scan_parquet(inputs).select("doc_id")
+    prior = pl.scan_parquet(reference.refined).select(list(INGESTED_SCHEMA))
+    prior.join(current, on="doc_id", how="anti", maintain_order="left").sink_parquet(out, row_group_size=ROW_GROUP)
+    return out
 
 
 @dataclass
@@ -87,8 +99,7 @@ class _Plan:
     config: Dedup
     bands: tuple[int, int]
     prior_ids: pl.Series  # doc_ids of the previous version
-    current_ids: pl.Series  # doc_ids in the current ore
-    reuse_prior: bool  # previous signatures stored: do not recompute them
+    stored: pl.DataFrame  # (doc_id, _nh) whose signature the previous version stored: not recomputed
 
 
 @dataclass(frozen=True)
@@ -96,18 +107,16 @@ class _Source:
     """A file of documents: rows are numbered from `offset` on, across all sources (`_idx`)."""
 
     path: Path
-    is_ref: bool
     offset: int
     rows: int
 
 
-def _sources(inputs: list[Path], reference: Reference | None) -> list[_Source]:
-    """The previous version's refined files first, then the current ore, numbered end to end."""
-    paths = [(p, True) for p in (reference.refined if reference else [])] + [(p, False) for p in inputs]
+def _sources(inputs: list[Path]) -> list[_Source]:
+    """The current documents, numbered end to end."""
     sources, offset = [], 0
-    for path, is_ref in paths:
+    for path in inputs:
         rows = pq.ParquetFile(path).metadata.num_rows
-        sources.append(_Source(path, is_ref, offset, rows))
+        sources.append(_Source(path, offset, rows))
         offset += rows
     return sources
 
@@ -125,27 +134,26 @@ def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, 
 
 def _prepare(plan: _Plan, work: Path, number: int, batch: pl.DataFrame, source: _Source, start: int) -> int:
     """One batch, on a worker: its bookkeeping rows (no text: that stays in the sources), and for near dedup its
-    signatures and band keys, each to its own Parquet part. Returns the number of current (not reference) rows."""
+    signatures and band keys, each to its own Parquet part. Returns the number of rows."""
     batch = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
-    if source.is_ref:
-        batch = batch.filter(~pl.col("doc_id").is_in(plan.current_ids.implode()))
     near = plan.config.near
     text = batch.get_column("text")
     doc, hashes, text_hash = shingle_hashes(text, near.ngram)
     staged = batch.drop("text").with_columns(
-        _ref=pl.lit(source.is_ref),
         _prior=pl.col("doc_id").is_in(plan.prior_ids.implode()),
         _len=text.str.len_chars(),
-        _nh=pl.Series(text_hash),  # equal exactly when the normalized texts are
+        _nh=pl.Series(text_hash, dtype=pl.UInt64),  # equal exactly when the normalized texts are
     )
+    staged = staged.join(plan.stored.with_columns(_reuse=pl.lit(True)), on=["doc_id", "_nh"], how="left")
+    staged = staged.with_columns(pl.col("_reuse").fill_null(False))
     staged.write_parquet(work / f"staged-{number:05d}.parquet", compression="lz4")  # scratch: fast beats small
-    todo = ~staged.get_column("_prior").to_numpy() if plan.reuse_prior else np.ones(staged.height, dtype=bool)
+    todo = ~staged.get_column("_reuse").to_numpy()
     if near.enabled and todo.any():
         row = np.cumsum(todo) - 1  # a document's row among those to sign
         keep = todo[doc]
         sig = minhash(row[doc[keep]], hashes[keep], int(todo.sum()), near.num_perm, near.seed)
-        _write_signatures(staged.filter(todo).select("_idx", "doc_id"), sig, plan, work, f"{number:05d}")
-    return 0 if source.is_ref else staged.height
+        _write_signatures(staged.filter(todo).select("_idx", "doc_id", "_nh"), sig, plan, work, f"{number:05d}")
+    return staged.height
 
 
 def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Path, name: str) -> None:
@@ -159,31 +167,29 @@ def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Pat
 
 
 def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path) -> int:
-    """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of current rows."""
-    current_ids = prior_ids = pl.Series("doc_id", [], pl.String)
+    """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of rows."""
+    prior_ids = pl.Series("doc_id", [], pl.String)
+    stored_keys = pl.DataFrame(schema={"doc_id": pl.String, "_nh": pl.UInt64})
     if reference and reference.refined:  # only needed to tell the previous version's documents from the new ones
-        current = [s.path for s in sources if not s.is_ref]
-        current_ids = pl.scan_parquet(current).select("doc_id").collect().get_column("doc_id")
         prior_ids = pl.scan_parquet(reference.refined).select("doc_id").collect().get_column("doc_id")
-    stored = reference.signatures if reference and reference.signatures and reference.signatures.exists() else None
+    stored = reference.signatures if reference and reference.signatures and config.near.enabled else None
+    if stored is not None:
+        stored_keys = pl.read_parquet(stored, columns=["doc_id", "text_hash"]).rename({"text_hash": "_nh"})
     plan = _Plan(
-        config,
-        bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights),
-        prior_ids,
-        current_ids,
-        stored is not None,
+        config, bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights), prior_ids, stored_keys
     )
     batches = _batches(sources, list(INGESTED_SCHEMA))
     rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), batches))
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
-    if config.near.enabled and stored is not None:  # previous version's documents: stored signatures, reused
-        index = pl.scan_parquet(work / "staged-*.parquet").filter(pl.col("_prior")).select("doc_id", "_idx").collect()
+    if stored is not None:  # unchanged documents of the previous version: stored signatures, reused
+        index = pl.scan_parquet(work / "staged-*.parquet").filter(pl.col("_reuse")).select("doc_id", "_nh", "_idx")
+        index = index.collect()
         for number, batch in enumerate(pl.scan_parquet(stored).collect_batches(chunk_size=BATCH)):
-            found = batch.join(index, on="doc_id")
+            found = batch.rename({"text_hash": "_nh"}).join(index, on=["doc_id", "_nh"])
             if found.height:
                 sig = found.get_column("signature").cast(pl.Array(pl.UInt32, config.near.num_perm)).to_numpy()
-                _write_signatures(found.select("_idx", "doc_id"), sig, plan, work, f"stored-{number:05d}")
+                _write_signatures(found.select("_idx", "doc_id", "_nh"), sig, plan, work, f"stored-{number:05d}")
     return rows
 
 
@@ -193,10 +199,10 @@ def _empty_staged() -> pl.DataFrame:
         .drop("text")
         .with_columns(
             _idx=pl.lit(0, pl.Int64),
-            _ref=pl.lit(False),
             _prior=pl.lit(False),
             _len=pl.lit(0, pl.UInt32),
             _nh=pl.lit(0, pl.UInt64),
+            _reuse=pl.lit(False),
         )
     )
 
@@ -207,12 +213,12 @@ def _exact(staged: str, spill: Path) -> pl.DataFrame:
     con = connect(spill)
     return con.sql(
         f"""
-        WITH staged AS (SELECT _idx, _nh, _prior, _ref, doc_id FROM read_parquet('{staged}')),
+        WITH staged AS (SELECT _idx, _nh, _prior, doc_id FROM read_parquet('{staged}')),
         keepers AS (
             SELECT _nh, coalesce(min(_idx) FILTER (WHERE _prior), min(_idx)) AS keeper
             FROM staged GROUP BY _nh HAVING count(*) > 1
         ),
-        dupes AS (SELECT _idx, keeper FROM staged JOIN keepers USING (_nh) WHERE _idx <> keeper AND NOT _ref)
+        dupes AS (SELECT _idx, keeper FROM staged JOIN keepers USING (_nh) WHERE _idx <> keeper)
         SELECT dupes._idx, staged.doc_id AS duplicate_of FROM dupes JOIN staged ON staged._idx = dupes.keeper
         ORDER BY dupes._idx
         """
@@ -267,7 +273,7 @@ def _near(
         pairs = pairs.filter(pl.col("similarity") >= near.threshold)
     params["verified_pairs"] = pairs.height
     clusters = components(pairs)
-    info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior", "_ref")
+    info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior")
     clusters = clusters.join(
         info.filter(pl.col("_idx").is_in(clusters.get_column("idx").implode())).collect(),
         left_on="idx",
@@ -277,7 +283,7 @@ def _near(
     order = [pl.col("_prior"), pl.col("_len")] if longest else [pl.col("_prior")]
     keepers = clusters.sort([*order, "idx"], descending=[True] * len(order) + [False]).group_by("cluster").first()
     members = clusters.join(keepers.select("cluster", keeper="idx", duplicate_of="doc_id"), on="cluster").filter(
-        (pl.col("idx") != pl.col("keeper")) & ~pl.col("_ref")
+        pl.col("idx") != pl.col("keeper")
     )
     # similarity to the keeper: the verified edge's when there is one, computed otherwise (longer chains)
     members = members.with_columns(a=pl.min_horizontal("idx", "keeper"), b=pl.max_horizontal("idx", "keeper"))
@@ -297,7 +303,7 @@ def _near(
 def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Reference | None = None) -> DedupResult:
     """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    sources = _sources(inputs, reference)
+    sources = _sources(inputs)
     rows_in = _stage(sources, reference, config, out_dir)
     staged_path = str(out_dir / "staged-*.parquet")
     staged = pl.scan_parquet(staged_path)
@@ -320,7 +326,7 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     removed = staged.join(removed_idx.lazy(), on="_idx", maintain_order="left")
     removed_frame(removed, stage=pl.lit("dedup"), detail=_detail()).sink_parquet(removed_path, row_group_size=ROW_GROUP)
     _write_kept(sources, removed_idx.get_column("_idx"), kept_path)
-    kept = staged.filter(~pl.col("_ref")).join(gone, on="_idx", how="anti").select("_idx")
+    kept = staged.join(gone, on="_idx", how="anti").select("_idx")
     num_perm = config.near.num_perm
     _write_kept_signatures(sorted(out_dir.glob("signatures-*.parquet")), kept, sig_path, num_perm, out_dir / "spill")
     counts = dict(removed_idx.group_by("reason").len().iter_rows())
@@ -343,7 +349,7 @@ def _write_kept(sources: list[_Source], removed: pl.Series, path: Path) -> None:
     keep = np.ones(sum(s.rows for s in sources), dtype=bool)
     keep[removed.to_numpy()] = False
     writer = None
-    for _, batch, _, start in _batches([s for s in sources if not s.is_ref], list(INGESTED_SCHEMA)):
+    for _, batch, _, start in _batches(sources, list(INGESTED_SCHEMA)):
         table = batch.filter(pl.Series(keep[start : start + batch.height])).to_arrow()
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema, compression="lz4", use_dictionary=["source", "source_uri"])
@@ -377,7 +383,7 @@ def _repoint(exact: pl.DataFrame, near: pl.DataFrame, staged: pl.LazyFrame) -> p
 def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, num_perm: int, spill: Path) -> None:
     """Signatures of the kept documents in document order, whether computed or reused: the same ore gives the
     same file. Computed parts are already in order; reused ones are sorted in first (by DuckDB, which spills)."""
-    schema = {"doc_id": pl.String, "signature": pl.Array(pl.UInt32, num_perm)}
+    schema = {"doc_id": pl.String, "text_hash": pl.UInt64, "signature": pl.Array(pl.UInt32, num_perm)}
     if not parts:
         pl.DataFrame(schema=schema).write_parquet(path)
         return
@@ -388,10 +394,11 @@ def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, nu
         con = connect(spill)
         files = ", ".join(f"'{p}'" for p in parts)
         con.execute(
-            f"""COPY (SELECT _idx, doc_id, signature FROM read_parquet([{files}]) ORDER BY _idx)
+            f"""COPY (SELECT _idx, doc_id, _nh, signature FROM read_parquet([{files}]) ORDER BY _idx)
             TO '{ordered}' (FORMAT parquet, COMPRESSION uncompressed)"""
         )
     scan = pl.scan_parquet(ordered).filter(pl.col("_idx").is_in(kept_idx.implode()))
+    scan = scan.rename({"_nh": "text_hash"})
     scan.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).sink_parquet(
         path, compression="lz4", row_group_size=ROW_GROUP
     )

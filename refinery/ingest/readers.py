@@ -128,7 +128,7 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
                 row, problem = [], f"malformed CSV: {err}"
             except StopIteration:
                 break
-            if not any(row) and problem is None:
+            if not row and problem is None:  # a blank line is no record; a row of empty fields is
                 start = reader.line_num + 1
                 continue
             for key, field in wanted.items():
@@ -217,10 +217,44 @@ def _split(raw: pl.DataFrame, source: Source, uri: str) -> tuple[pl.DataFrame, p
         .then(pl.lit("text is empty"))
         .otherwise("detail"),
     )
-    frame = frame.with_columns(stable_id(frame, ["source", "source_uri", "line", "text", "detail"]))
-    good = frame.filter(pl.col("reason").is_null()).select(list(INGESTED_SCHEMA))
+    good = frame.filter(pl.col("reason").is_null())
     bad = frame.filter(pl.col("reason").is_not_null())
-    return good, removed_frame(bad.lazy(), stage=pl.lit("ingest")).collect()
+    key = "native_id" if source.id_field else "text"  # identity: what the document is, not where it sits
+    good = good.with_columns(stable_id(good.with_columns(_key=pl.lit(key)), ["source", "_key", key]))
+    bad = bad.with_columns(stable_id(bad, ["source", "source_uri", "line", "detail"]))  # not a document: where
+    return good.select(list(INGESTED_SCHEMA)), removed_frame(bad.lazy(), stage=pl.lit("ingest")).collect()
+
+
+def _disambiguate(records: Path) -> int:
+    """Give repeated ids (the same text, or the same native id, twice in a source) their occurrence number:
+    the k-th copy (k >= 1, in ore order) gets md5(id#k). Only the repeated ids are held in memory, and the file
+    is rewritten only when there are any. Returns the number of ids changed."""
+    repeated = (
+        pl.scan_parquet(records).group_by("doc_id").len().filter(pl.col("len") > 1).collect().get_column("doc_id")
+    )
+    if repeated.is_empty():
+        return 0
+    seen = pl.DataFrame({"doc_id": repeated, "_seen": 0})
+    tmp = records.with_suffix(".tmp")
+    with _Writer(tmp, INGESTED_SCHEMA) as out:
+        for batch in pl.scan_parquet(records).collect_batches(chunk_size=BATCH_RECORDS):
+            batch = batch.join(seen, on="doc_id", how="left", maintain_order="left").with_columns(
+                _k=pl.col("_seen") + pl.int_range(pl.len()).over("doc_id")
+            )
+            salted = pl.format("{}#{}", "doc_id", "_k")
+            out.write(
+                batch.with_columns(
+                    doc_id=pl.when(pl.col("_k") > 0)
+                    .then(stable_id(batch.select(_s=salted), ["_s"]))
+                    .otherwise("doc_id")
+                ).select(list(INGESTED_SCHEMA))
+            )
+            counts = batch.filter(pl.col("_k").is_not_null()).group_by("doc_id").len("_n")
+            seen = seen.join(counts, on="doc_id", how="left").select(
+                "doc_id", _seen=pl.col("_seen") + pl.col("_n").fill_null(0)
+            )
+    tmp.replace(records)
+    return repeated.len()
 
 
 def relative_uri(path: Path, base: Path) -> str:
@@ -247,6 +281,7 @@ def ingest_source(source: Source, base_dir: Path, out_dir: Path) -> IngestResult
                 bad_out.write(bad)
                 rows += good.height
                 quarantined += bad.height
+    _disambiguate(records_path)
     return IngestResult(records_path, quarantine_path, rows, quarantined, files)
 
 

@@ -36,6 +36,8 @@ def render_datacard(m: dict) -> str:
     sections = [
         f"# {m['dataset']} @ {m['version']}",
         recipe.get("description") or "",
+        f"Content hash `{m['content_hash']}`; parent version `{m['parent'] or 'none'}`"
+        + ("; the data is unchanged from the parent (recipe or code changed)." if m["data_unchanged"] else "."),
         "## AI-readiness",
         readiness_markdown(m["readiness"]),
         "## Sources and licences",

@@ -1,18 +1,20 @@
-"""Atomic, immutable publication of a version.
+"""Atomic, durable, immutable publication of a version, behind the gate.
 
-The version is assembled in a hidden temporary folder beside its final place, files are fsynced, the folder is
-renamed into place (`manifest.json` written last inside it), then `LATEST` is replaced by an atomic rename. A
-lock per dataset keeps two publishers apart; the loser gets a clear error. Same ore, recipe and code give the
-same content hash, and then no new version is made.
+Nothing is written unless every blocking check passed for exactly the staged files (`gate.require_passed`) and
+the refined count is plausible (`publish.min_refined`, `publish.max_drop`). The version is assembled in a hidden
+temporary folder beside its final place, files are fsynced, the folder is renamed into place (`manifest.json`
+written last inside it) and its parent fsynced, then `LATEST` is replaced by an atomic rename, fsynced too: a
+kill at any moment leaves the old or the new version as `LATEST`. A lock per dataset serializes publishers (and
+pruning). Same data, recipe and code give the same version hash, and then no new version is made.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,16 +25,17 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery import __version__
 from refinery.errors import PublishError
-from refinery.hashing import sha256_file
+from refinery.hashing import code_version, content_hash, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
+from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA
 from refinery.validate import ValidationReport
 
 PART_ROWS = 500_000
+LOCK_TIMEOUT = 600.0  # seconds a publisher waits for another one of the same dataset
 
 
 @dataclass
@@ -43,9 +46,14 @@ class PublishInput:
     signatures: Path
     validation: ValidationReport
     validation_dir: Path
+    gate_dir: Path  # the blocking checks' verdicts over exactly these staged files
     ore: list[dict]  # source, path, bytes, sha256
     stages: dict  # per-stage statistics and parameters, for the datacard
     run_id: str | None = None
+
+    @property
+    def staged(self) -> list[Path]:
+        return [self.cleaned, *self.removed, self.signatures]
 
 
 @dataclass
@@ -53,30 +61,59 @@ class PublishOutcome:
     path: Path
     version: str
     manifest: dict
-    created: bool  # False when the content equals LATEST's and no new version was made
+    created: bool  # False when data, recipe and code equal LATEST's and no new version was made
 
 
 @contextmanager
-def dataset_lock(dataset_dir: Path) -> Iterator[None]:
+def dataset_lock(dataset_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Exclusive per dataset and output root; waits up to `timeout` for another publisher, then fails clearly."""
     dataset_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
     with open(dataset_dir / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError(
-                f"another run is publishing {dataset_dir.name} right now; retry when it has finished"
-            ) from None
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PublishError(
+                        f"another run has been publishing {dataset_dir.name} for {timeout:.0f}s; retry later"
+                    ) from None
+                time.sleep(0.2)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
+    for path in sorted(root.rglob("*"), reverse=True):
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+        else:
+            fsync_dir(path)
+    fsync_dir(root)
+
+
+def remove_abandoned(dataset_dir: Path) -> list[str]:
+    """Temporary version folders and LATEST pointers left by killed publishers; call under the lock."""
+    gone = []
+    for path in dataset_dir.glob(".tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+        gone.append(path.name)
+    for path in dataset_dir.glob(".LATEST-*"):
+        path.unlink(missing_ok=True)
+        gone.append(path.name)
+    return gone
 
 
 def _write_parts(sources: list[Path], folder: Path, schema: dict | None = None) -> list[Path]:
@@ -131,19 +168,44 @@ def latest(dataset_dir: Path) -> str | None:
     return pointer.read_text().strip() if pointer.exists() else None
 
 
+def _manifest_of(dataset_dir: Path, version: str | None) -> dict | None:
+    path = dataset_dir / version / "manifest.json" if version else None
+    return json.loads(path.read_text()) if path and path.exists() else None
+
+
+def _check_volume(refined: int, parent: dict | None, recipe: Recipe) -> None:
+    """No empty or collapsed surprise: the gate's last word, before anything is written."""
+    rules = recipe.publish
+    if refined < rules.min_refined:
+        raise PublishError(
+            f"refusing to publish: {refined} refined documents, fewer than publish.min_refined ({rules.min_refined})"
+        )
+    before = parent["counts"]["refined"] if parent else 0
+    if rules.max_drop is not None and before and refined < before * (1 - rules.max_drop):
+        raise PublishError(
+            f"refusing to publish: {refined} refined documents, down from {before} in {parent['version']} "
+            f"(more than publish.max_drop {rules.max_drop:.0%}); set publish.max_drop to allow it"
+        )
+
+
 def publish(inp: PublishInput) -> PublishOutcome:
     recipe = inp.recipe
     dataset_dir = recipe.output_dir / recipe.dataset
     with dataset_lock(dataset_dir):
+        verdicts = require_passed(inp.gate_dir, inp.staged)
+        remove_abandoned(dataset_dir)
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
-            return _publish_locked(inp, dataset_dir, tmp)
+            return _publish_locked(inp, dataset_dir, tmp, verdicts)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path) -> PublishOutcome:
+def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict) -> PublishOutcome:
     recipe = inp.recipe
+    parent = latest(dataset_dir)
+    previous = _manifest_of(dataset_dir, parent)
+    _check_volume(pq.ParquetFile(inp.cleaned).metadata.num_rows, previous, recipe)
     refined_files = _write_parts([inp.cleaned], tmp)
     removed_files = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA)
     (tmp / "dedup").mkdir()
@@ -153,15 +215,14 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path) -> PublishO
     data_files = [_file_entry(p, tmp, "refined") for p in refined_files]
     data_files += [_file_entry(p, tmp, "removed") for p in removed_files]
     data_files.append(_file_entry(tmp / "dedup" / "signatures.parquet", tmp, "signatures"))
-    content_hash = _content_hash(data_files)
-    parent = latest(dataset_dir)
-    if parent and (dataset_dir / parent / "manifest.json").exists():
-        previous = json.loads((dataset_dir / parent / "manifest.json").read_text())
-        if previous["content_hash"] == content_hash:
-            return PublishOutcome(dataset_dir / parent, parent, previous, created=False)
+    content = content_hash(data_files)
+    code = code_version()
+    vhash = version_hash(content, recipe.hash, code["source_sha256"])
+    if previous and previous.get("version_hash") == vhash:
+        return PublishOutcome(dataset_dir / parent, parent, previous, created=False)
 
     now = datetime.now(UTC)
-    version = f"{now:%Y%m%dT%H%M%SZ}-{content_hash[:8]}"
+    version = f"{now:%Y%m%dT%H%M%SZ}-{vhash[:8]}"
     removed = pl.scan_parquet(removed_files).select("stage", "reason").collect(engine="streaming")
     manifest = {
         "dataset": recipe.dataset,
@@ -169,32 +230,66 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path) -> PublishO
         "created_at": now.isoformat(timespec="seconds"),
         "recipe": recipe.resolved(),
         "recipe_hash": recipe.hash,
-        "code_version": __version__,
+        "code_version": code,
+        "mode": recipe.publish.mode,
         "sources": [{"name": s.name, "format": s.format, "license": s.license} for s in recipe.sources],
         "ore": inp.ore,
         "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed),
+        "accounting": verdicts["accounting"],
         "schema": {k: str(v) for k, v in pl.read_parquet_schema(refined_files[0]).items()},
         "files": data_files,
-        "content_hash": content_hash,
+        "content_hash": content,
+        "version_hash": vhash,
         "validation": json.loads(inp.validation.to_json()),
         "stages": inp.stages,
         "parent": parent,
+        "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,
     }
-    manifest["readiness"] = assess(manifest)
-    (tmp / "DATACARD.md").write_text(render_datacard(manifest))
+    _fsync_tree(tmp)
+    measured = {
+        "checksums_reverified": all(sha256_file(tmp / f["path"]) == f["sha256"] for f in data_files),
+        "parts_rows": sum(pq.ParquetFile(p).metadata.num_rows for p in refined_files),
+    }
+    card = _write_datacard(manifest, measured, tmp)
+    manifest["files"] = [*data_files, _file_entry(card, tmp, "datacard")]
+    manifest["files"] += [
+        _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
+    ]
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))  # last: marks completeness
     _fsync_tree(tmp)
     final = dataset_dir / version
     tmp.rename(final)
-    pointer = dataset_dir / f".LATEST-{uuid.uuid4().hex}"
-    pointer.write_text(version + "\n")
-    os.replace(pointer, dataset_dir / "LATEST")
+    fsync_dir(dataset_dir)
+    set_latest(dataset_dir, version)
     return PublishOutcome(final, version, manifest, created=True)
 
 
-def _content_hash(files: list[dict]) -> str:
-    digest = hashlib.sha256()
-    for f in sorted(files, key=lambda f: f["path"]):
-        digest.update(f"{f['path']}\0{f['sha256']}\n".encode())
-    return digest.hexdigest()
+def _write_datacard(manifest: dict, measured: dict, folder: Path) -> Path:
+    """DATACARD.md, rendered from the manifest; whether it states this version, content hash and every source
+    is itself readiness evidence, measured on the text written."""
+    manifest["readiness"] = assess(manifest, {**measured, "datacard": True})
+    card = render_datacard(manifest)
+    if not datacard_matches(card, manifest):
+        manifest["readiness"] = assess(manifest, {**measured, "datacard": False})
+        card = render_datacard(manifest)
+    path = folder / "DATACARD.md"
+    path.write_text(card)
+    return path
+
+
+def datacard_matches(card: str, manifest: dict) -> bool:
+    return all(
+        s in card for s in [manifest["version"], manifest["content_hash"]] + [s["name"] for s in manifest["sources"]]
+    )
+
+
+def set_latest(dataset_dir: Path, version: str) -> None:
+    """Point LATEST at `version` by an atomic rename, durable once this returns."""
+    pointer = dataset_dir / f".LATEST-{uuid.uuid4().hex}"
+    with open(pointer, "w") as fh:
+        fh.write(version + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(pointer, dataset_dir / "LATEST")
+    fsync_dir(dataset_dir)

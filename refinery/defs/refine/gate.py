@@ -1,0 +1,73 @@
+"""The blocking checks on `cleaned`. Each records its verdict beside the staged files, bound to their checksums,
+so that publishing can refuse however it is reached (see `refinery.publish.gate`)."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from refinery.defs.refine.graph import Graph
+from refinery.defs.refine.metadata import md_table
+from refinery.publish.gate import record_verdict
+from refinery.validate import validate
+from refinery.validate.accounting import account
+
+
+def staged_files(cleaned: dict) -> list[Path]:
+    """What `published` will copy, in the order `PublishInput.staged` lists it."""
+    return [Path(cleaned["records"]), *(Path(p) for p in cleaned["removed"]), Path(cleaned["signatures"])]
+
+
+def gate_dir(cleaned: dict) -> Path:
+    return Path(cleaned["records"]).parent / "gate"
+
+
+def validation_dir(cleaned: dict) -> Path:
+    return Path(cleaned["records"]).parent / "validation"
+
+
+def gate_checks(graph: Graph) -> list:
+    recipe, cleaned_key = graph.recipe, graph.key("cleaned")
+
+    @dg.asset_check(
+        asset=cleaned_key,
+        name="gx_suite",
+        blocking=True,
+        description="GX Core suite over refined records: schema, ids, lengths, PII, languages, recipe's own.",
+    )
+    def gx_suite(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
+        report = validate([Path(cleaned["records"])], recipe, validation_dir(cleaned))
+        record_verdict(gate_dir(cleaned), "gx_suite", report.success, staged_files(cleaned), report.summary())
+        failed = [
+            {
+                "expectation": o.expectation,
+                "column": o.column,
+                "severity": o.severity,
+                "unexpected": o.unexpected_count,
+                "examples": str(o.examples)[:120],
+            }
+            for o in report.failed_errors + report.warnings
+        ]
+        return dg.AssetCheckResult(
+            passed=report.success,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={**report.summary(), "failures": dg.MetadataValue.md(md_table(failed))},
+        )
+
+    @dg.asset_check(
+        asset=cleaned_key,
+        name="accounting",
+        blocking=True,
+        description="Refined + removed = records counted in the ore (independently of the readers); every doc_id "
+        "once within refined, once within removed, never in both.",
+    )
+    def accounting(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
+        files = staged_files(cleaned)
+        result = account(files[0], files[1:-1], cleaned["read"])
+        record_verdict(gate_dir(cleaned), "accounting", result.passed, files, result.as_dict())
+        return dg.AssetCheckResult(
+            passed=result.passed,
+            description="; ".join(result.problems()) or "every record accounted for, exactly once",
+            metadata=result.as_dict(),
+        )
+
+    return [gx_suite, accounting]

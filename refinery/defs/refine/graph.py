@@ -1,0 +1,31 @@
+"""What every part of a recipe's asset graph shares: its keys, group and code versions."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import dagster as dg
+
+from refinery.hashing import source_hash
+from refinery.recipe import Recipe, slug
+
+OWNER = "team:data-platform"
+
+
+@dataclass(frozen=True)
+class Graph:
+    recipe: Recipe
+
+    @property
+    def group(self) -> str:
+        return slug(self.recipe.dataset)
+
+    def key(self, *parts: str) -> dg.AssetKey:
+        return dg.AssetKey([self.group, *parts])
+
+    @staticmethod
+    def code_version(*parts: object) -> str:
+        """The code that runs (a hash of the package's source) and the recipe section a step reads: either
+        changing marks the asset stale in the UI."""
+        payload = json.dumps([source_hash(), *parts], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -1,0 +1,70 @@
+"""`published`: a version from the staged files the blocking checks passed, then retention and staging cleanup."""
+
+import dagster as dg
+
+from refinery.catalog import Catalog
+from refinery.defs.refine.gate import gate_dir, staged_files, validation_dir
+from refinery.defs.refine.graph import OWNER, Graph
+from refinery.defs.refine.metadata import frame_metadata
+from refinery.defs.refine.staging import ore_entries, prune_staging
+from refinery.publish import PublishInput, publish
+from refinery.validate.suite import ValidationReport
+
+
+def _run_finished(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is None or run.is_finished
+
+
+def published_asset(graph: Graph) -> dg.AssetsDefinition:
+    recipe, key = graph.recipe, graph.key
+
+    @dg.asset(
+        key=key("published"),
+        ins={"cleaned": dg.AssetIn(key("cleaned"))},
+        group_name=graph.group,
+        kinds={"parquet"},
+        owners=[OWNER],
+        code_version=graph.code_version("publish", recipe.publish.model_dump(), recipe.validate_.model_dump()),
+        description=f"Immutable versions of `{recipe.dataset}` under {recipe.output_dir}.",
+    )
+    def published(context: dg.AssetExecutionContext, cleaned: dict) -> dg.MaterializeResult:
+        staged = staged_files(cleaned)
+        outcome = publish(
+            PublishInput(
+                recipe=recipe,
+                cleaned=staged[0],
+                removed=staged[1:-1],
+                signatures=staged[-1],
+                validation=ValidationReport.from_json((validation_dir(cleaned) / "summary.json").read_text()),
+                validation_dir=validation_dir(cleaned),
+                gate_dir=gate_dir(cleaned),
+                ore=ore_entries(recipe),
+                stages=cleaned["stages"],
+                run_id=context.run_id,
+            )
+        )
+        if outcome.created:
+            pruned = Catalog(recipe.output_dir).prune(recipe.dataset, recipe.publish.keep)
+            context.log.info(f"published {outcome.version}; pruned versions {pruned}")
+        else:
+            context.log.info(f"data, recipe and code unchanged: {outcome.version} stays LATEST, no new version")
+        prune_staging(recipe, [str(p) for p in staged], lambda run_id: _run_finished(context.instance, run_id))
+        m = outcome.manifest
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(m["version_hash"]),
+            metadata={
+                "version": m["version"],
+                "path": dg.MetadataValue.path(str(outcome.path)),
+                "new_version": outcome.created,
+                "data_unchanged": m["data_unchanged"],
+                "readiness": m["readiness"]["level"],
+                "datacard": dg.MetadataValue.md((outcome.path / "DATACARD.md").read_text()),
+                "counts": dg.MetadataValue.json(m["counts"]),
+                **frame_metadata(
+                    outcome.path / m["files"][0]["path"], rows=m["counts"]["refined"], lineage_from=key("cleaned")
+                ),
+            },
+        )
+
+    return published

@@ -1,0 +1,54 @@
+"""Per source: the observable `ore/<source>` asset and `ingested/<source>`."""
+
+import dagster as dg
+import polars as pl
+
+from refinery.defs.refine.graph import OWNER, Graph
+from refinery.defs.refine.metadata import frame_metadata, md_table
+from refinery.defs.refine.staging import ore_fingerprint, staging_dir
+from refinery.ingest import ingest_source
+from refinery.ingest.count import count_records
+from refinery.recipe import Source
+
+
+def source_assets(graph: Graph, source: Source) -> list:
+    recipe, key = graph.recipe, graph.key
+
+    @dg.observable_source_asset(
+        key=key("ore", source.name),
+        group_name=graph.group,
+        description=f"Ore files `{source.path}` ({source.format}, licence {source.license or 'unknown'})",
+    )
+    def ore(context) -> dg.DataVersion:
+        return dg.DataVersion(ore_fingerprint(recipe, source))
+
+    @dg.asset(
+        key=key("ingested", source.name),
+        deps=[key("ore", source.name)],
+        group_name=graph.group,
+        kinds={"polars", "parquet"},
+        owners=[OWNER],
+        code_version=graph.code_version("ingest", source.model_dump()),
+        description=f"Records of source `{source.name}` parsed to Parquet; unusable ones quarantined.",
+    )
+    def ingested(context: dg.AssetExecutionContext) -> dg.Output[dict]:
+        out = staging_dir(recipe, context.run_id, f"ingested-{source.name}")
+        result = ingest_source(source, recipe.base_dir, out)
+        counted = sum(count_records(f, source.format) for f in result.files)  # not by the reader: for accounting
+        context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
+        quarantine = pl.read_parquet(result.quarantine)
+        value = {"records": str(result.records), "quarantine": str(result.quarantine), "read": counted}
+        return dg.Output(
+            value,
+            metadata={
+                **frame_metadata(result.records),
+                "files": len(result.files),
+                "records_counted": counted,
+                "quarantined": result.quarantined,
+                "quarantine_examples": dg.MetadataValue.md(
+                    md_table(quarantine.select("source_id", "reason", "detail").head(5).to_dicts())
+                ),
+            },
+        )
+
+    return [ore, ingested]

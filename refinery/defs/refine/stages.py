@@ -1,0 +1,97 @@
+"""`deduplicated` (across all sources, against the previous version) and `cleaned`."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pyarrow.parquet as pq
+
+from refinery.catalog import Catalog
+from refinery.clean import clean
+from refinery.dedup import Reference, carry_forward, deduplicate
+from refinery.defs.refine.graph import OWNER, Graph
+from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
+from refinery.defs.refine.staging import staging_dir
+from refinery.errors import NotFoundError
+from refinery.recipe import Recipe, slug
+
+SIGNATURE_PARAMS = ("num_perm", "seed", "ngram")
+
+
+def previous_version(recipe: Recipe) -> Reference | None:
+    """LATEST, for incremental dedup and append mode; its stored signatures only if made with the same
+    permutations and shingles and keyed by text hash (otherwise they are recomputed from the text)."""
+    if not (recipe.dedup.against_previous or recipe.publish.mode == "append"):
+        return None
+    try:
+        v = Catalog(recipe.output_dir).version(recipe.dataset)
+    except NotFoundError:
+        return None
+    then = v.manifest["recipe"]["dedup"]["near"]
+    same = all(then.get(k) == getattr(recipe.dedup.near, k) for k in SIGNATURE_PARAMS)
+    usable = same and "text_hash" in pq.read_schema(v.signatures()).names
+    return Reference(v.files, v.signatures() if usable else None)
+
+
+def stage_assets(graph: Graph) -> list:
+    recipe, key = graph.recipe, graph.key
+    names = {s.name: f"ingested_{slug(s.name)}" for s in recipe.sources}
+
+    @dg.asset(
+        key=key("deduplicated"),
+        ins={arg: dg.AssetIn(key("ingested", name)) for name, arg in names.items()},
+        group_name=graph.group,
+        kinds={"polars", "duckdb", "numpy"},
+        owners=[OWNER],
+        code_version=graph.code_version("dedup", recipe.dedup.model_dump(), recipe.publish.mode),
+        description="Exact and MinHash near-duplicates removed across all sources and against the previous version.",
+    )
+    def deduplicated(context: dg.AssetExecutionContext, **ingested: dict) -> dg.Output[dict]:
+        inputs = [Path(ingested[arg]["records"]) for arg in names.values()]
+        read = sum(ingested[arg]["read"] for arg in names.values())
+        reference = previous_version(recipe)
+        carried = 0
+        if recipe.publish.mode == "append" and reference:
+            path = carry_forward(reference, inputs, staging_dir(recipe, context.run_id, "carried") / "carried.parquet")
+            carried = pq.ParquetFile(path).metadata.num_rows
+            inputs.append(path)
+        if not recipe.dedup.against_previous:
+            reference = None
+        result = deduplicate(inputs, staging_dir(recipe, context.run_id, "deduplicated"), recipe.dedup, reference)
+        context.log.info(f"dedup: {result.rows_in} in ({carried} carried forward), {result.rows_kept} kept")
+        value = {
+            "records": str(result.kept),
+            "removed": [*(ingested[arg]["quarantine"] for arg in names.values()), str(result.removed)],
+            "signatures": str(result.signatures),
+            "params": {**result.params, "carried_forward": carried},
+            "read": read + carried,
+        }
+        return dg.Output(value, metadata={**frame_metadata(result.kept), **dedup_metadata(result)})
+
+    @dg.asset(
+        key=key("cleaned"),
+        ins={"deduplicated": dg.AssetIn(key("deduplicated"))},
+        group_name=graph.group,
+        kinds={"polars", "parquet"},
+        owners=[OWNER],
+        code_version=graph.code_version("clean", recipe.clean.model_dump()),
+        description="Text repaired and normalized, PII redacted, language identified, quality filters applied.",
+    )
+    def cleaned(context: dg.AssetExecutionContext, deduplicated: dict) -> dg.Output[dict]:
+        result = clean(Path(deduplicated["records"]), staging_dir(recipe, context.run_id, "cleaned"), recipe.clean)
+        context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
+        langs = dict(
+            pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
+        )
+        value = {
+            **deduplicated,
+            "records": str(result.cleaned),
+            "removed": [*deduplicated["removed"], str(result.removed)],
+            "stages": {
+                "dedup": deduplicated["params"],
+                "clean": {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs},
+            },
+        }
+        return dg.Output(value, metadata={**frame_metadata(result.cleaned), **clean_metadata(result)})
+
+    return [deduplicated, cleaned]
