@@ -50,6 +50,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _report_failure(result, recipe) -> None:
     console.print(f"[bold red]Run {result.run_id} failed; nothing was published, LATEST is unchanged.[/]")
     for event in result.all_events:
+        check = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
+        if check is not None and not check.passed:
+            console.print(f"[red]check {check.check_name} failed:[/] {check.description or ''}")
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
             error = error.cause or error

@@ -100,3 +100,57 @@ def test_html_field_of_jsonl_records(tmp_path):
     _, good, _ = _ingest(tmp_path, Source(name="r", format="jsonl", path="r.jsonl", html_field="html"))
     assert good.get_column("text")[0].startswith("Main text of the record")
     assert "<p>" not in good.get_column("text")[0]
+
+
+def _ids_by_text(tmp_path: Path, source: Source) -> dict[str, str]:
+    _, good, _ = _ingest(tmp_path, source)
+    return dict(zip(good.get_column("text"), good.get_column("doc_id"), strict=True))
+
+
+def test_identity_survives_inserted_lines_renames_splits_and_reordering(tmp_path):
+    """The reported failure: ids hashed the line number, so one post inserted at the top renamed every post."""
+    posts = [json.dumps({"body": f"post number {i}"}) for i in range(6)]
+    ore = tmp_path / "ore"
+    ore.mkdir()
+    (ore / "a.jsonl").write_text("\n".join(posts) + "\n")
+    source = Source(name="f", format="jsonl", path="ore/*.jsonl", text_field="body")
+    before = _ids_by_text(tmp_path, source)
+
+    (ore / "a.jsonl").write_text("\n".join([json.dumps({"body": "a new first post"}), *posts]) + "\n")
+    inserted = _ids_by_text(tmp_path, source)
+    assert {t: inserted[t] for t in before} == before and len(inserted) == 7
+
+    (ore / "a.jsonl").unlink()
+    (ore / "z-part2.jsonl").write_text("\n".join(reversed(posts[:3])) + "\n")  # renamed, split, reordered
+    (ore / "b-part1.jsonl").write_text("\n".join(posts[3:]) + "\n")
+    assert _ids_by_text(tmp_path, source) == before
+
+
+def test_native_ids_are_identity_and_repeats_get_distinct_stable_ids(tmp_path):
+    lines = [{"id": "p1", "body": "first"}, {"id": "p2", "body": "same"}, {"id": "p3", "body": "same"}]
+    (tmp_path / "n.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    native = Source(name="f", format="jsonl", path="n.jsonl", text_field="body", id_field="id")
+    _, good, _ = _ingest(tmp_path, native)
+    edited = [{"id": "p1", "body": "first, edited"}, *lines[1:]]
+    (tmp_path / "n.jsonl").write_text("\n".join(json.dumps(r) for r in edited) + "\n")
+    _, again, _ = _ingest(tmp_path, native)
+    assert good.get_column("doc_id").to_list() == again.get_column("doc_id").to_list()  # the id names the post
+
+    by_text = Source(name="f", format="jsonl", path="n.jsonl", text_field="body")
+    _, first, _ = _ingest(tmp_path, by_text)
+    (tmp_path / "n.jsonl").write_text("\n".join(json.dumps(r) for r in reversed(edited)) + "\n")
+    _, second, _ = _ingest(tmp_path, by_text)
+    assert first.get_column("doc_id").n_unique() == 3
+    assert sorted(first.get_column("doc_id")) == sorted(second.get_column("doc_id"))
+
+
+def test_independent_counts_agree_with_the_readers(tmp_path):
+    from refinery.ingest.count import count_records
+
+    (tmp_path / "a.jsonl").write_bytes(b'{"t": "x"}\n\n{broken\n  \n\xff\xfe\n{"t": "y"}')
+    (tmp_path / "e.csv").write_text('id,t\n1,"multi\nline"\n\n2,too,many\n,\n3,ok\n')
+    pl.DataFrame({"t": ["a", None, "c"]}).write_parquet(tmp_path / "p.parquet")
+    for name, fmt in [("a.jsonl", "jsonl"), ("e.csv", "csv"), ("p.parquet", "parquet")]:
+        source = Source(name="s", format=fmt, path=name, text_field="t")
+        result, _, _ = _ingest(tmp_path, source)
+        assert count_records(tmp_path / name, fmt) == result.rows + result.quarantined, name

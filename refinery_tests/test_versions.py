@@ -1,0 +1,188 @@
+"""Versions over time, through Dagster on a real instance: identity across ore edits, the gate bound to the data,
+accounting that fails, versions that say what changed."""
+
+import json
+import random
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from refinery.catalog import Catalog
+from refinery.cli import main
+from refinery.defs.refine import recipe_definitions
+from refinery.defs.refine.io import IO_MANAGER
+from refinery.errors import VerifyError
+from refinery.instance import get_instance
+from refinery.recipe import load_recipe
+from refinery.synth import document
+
+
+def _run(recipe_path) -> int:
+    return main(["run", "--recipe", str(recipe_path)])
+
+
+def test_edited_ore_keeps_every_unchanged_document(small_recipe, write_recipe, small_ore, dagster_home):
+    """The reported failure: one post inserted as the first line renamed every post below it, and the previous
+    version's copies then removed them as duplicates (2,416 refined became 1,592)."""
+    forums = {**small_recipe["sources"][0]}
+    del forums["id_field"]  # identity by content, the case that broke
+    recipe_path = write_recipe({**small_recipe, "sources": [forums, small_recipe["sources"][1]]})
+    cat = Catalog(recipe_path.parent / "refined")
+    assert _run(recipe_path) == 0
+    first = cat.version("small")
+    posts = small_ore / "forums" / "posts.jsonl"
+    lines = posts.read_text().splitlines()
+    fresh = document(random.Random(99))
+    posts.write_text("\n".join([json.dumps({"post_id": "new", "body": fresh}), *lines]) + "\n")
+    assert _run(recipe_path) == 0
+    second = cat.version("small")
+    diff = cat.diff("small", first.id, second.id)
+    assert len(diff["added"]) == 1 and diff["removed"] == []
+    assert second.manifest["counts"]["refined"] == first.manifest["counts"]["refined"] + 1
+
+    # renamed and split under the same glob: the same documents
+    posts.unlink()
+    (small_ore / "forums" / "b.jsonl").write_text("\n".join(lines[:50]) + "\n")
+    (small_ore / "forums" / "a.jsonl").write_text("\n".join(lines[50:]) + "\n")
+    assert _run(recipe_path) == 0
+    third = cat.version("small")
+    assert cat.diff("small", first.id, third.id)["removed"] == []
+    assert third.manifest["counts"]["refined"] == first.manifest["counts"]["refined"]
+
+    # one word of one post edited: that post is replaced, not lost as a duplicate of its old self
+    kept = third.scan().filter(pl.col("source") == "forums").collect().row(0, named=True)
+    for name in ("a.jsonl", "b.jsonl"):
+        path = small_ore / "forums" / name
+        text = path.read_text()
+        old = json.dumps(kept["text"])[1:-1]
+        path.write_text(text.replace(old, old.replace(" ", " really ", 1)))
+    assert _run(recipe_path) == 0
+    fourth = cat.version("small")
+    diff = cat.diff("small", third.id, fourth.id)
+    assert diff["removed"] == [kept["doc_id"]] and diff["why_removed"] == {kept["doc_id"]: "ore gone"}
+    assert len(diff["added"]) == 1
+
+
+def _materialize_published_alone(recipe_path) -> dg.ExecuteInProcessResult:
+    """What the UI's "Materialize selected" does: `published` alone, in a new run."""
+    defs = recipe_definitions(load_recipe(recipe_path))
+    return dg.materialize(
+        [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)],
+        selection="small/published",
+        instance=get_instance(),
+        resources={"io_manager": IO_MANAGER},
+        raise_on_error=False,
+    )
+
+
+def _failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(
+        (e.event_specific_data.error.cause or e.event_specific_data.error).message
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    )
+
+
+def test_published_alone_after_a_failed_gate_publishes_nothing(small_recipe, write_recipe, dagster_home):
+    recipe_path = write_recipe(small_recipe)
+    assert _run(recipe_path) == 0
+    cat = Catalog(recipe_path.parent / "refined")
+    good = cat.version("small").id
+    impossible = {
+        "expectation": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "source", "value_set": ["elsewhere"]},
+    }
+    write_recipe({**small_recipe, "description": "changed", "validate": {"expectations": [impossible]}})
+    assert _run(recipe_path) == 1
+    result = _materialize_published_alone(recipe_path)
+    assert not result.success
+    assert "refusing to publish: check 'gx_suite' failed" in _failure_messages(result)
+    assert cat.version("small").id == good and cat.versions("small") == [good]
+
+
+def test_published_alone_refuses_staged_files_changed_after_the_checks(small_recipe, write_recipe, dagster_home):
+    recipe_path = write_recipe({**small_recipe, "publish": {"max_drop": None}})
+    assert _run(recipe_path) == 0
+    cat = Catalog(recipe_path.parent / "refined")
+    good = cat.version("small")
+    staged = recipe_path.parent / "refined" / ".staging" / "small" / good.manifest["dagster_run_id"]
+    cleaned = staged / "cleaned" / "cleaned.parquet"
+    pl.read_parquet(cleaned).head(3).write_parquet(cleaned)
+    result = _materialize_published_alone(recipe_path)
+    assert "refusing to publish: the staged files changed after check" in _failure_messages(result)
+    assert cat.versions("small") == [good.id]
+
+
+@pytest.mark.parametrize("fault", ["lost", "doubled"])
+def test_accounting_sees_a_lost_or_doubled_record_and_blocks_publishing(
+    fault, small_recipe, write_recipe, dagster_home, monkeypatch, capsys
+):
+    from refinery.defs.refine import stages
+
+    real = stages.clean
+
+    def faulty(records, out_dir, config):
+        result = real(records, out_dir, config)
+        frame = pl.read_parquet(result.cleaned)
+        frame = frame.slice(1) if fault == "lost" else pl.concat([frame, frame.tail(1)])
+        frame.write_parquet(result.cleaned)
+        return result
+
+    monkeypatch.setattr(stages, "clean", faulty)
+    recipe_path = write_recipe(small_recipe)
+    assert _run(recipe_path) == 1
+    out = capsys.readouterr().out
+    assert "accounting" in out and "nothing was published" in out
+    assert "but the ore holds 153 records" in out
+    assert not (recipe_path.parent / "refined" / "small" / "LATEST").exists()
+
+
+def test_a_recipe_change_makes_a_version_that_says_the_data_is_unchanged(small_recipe, write_recipe, dagster_home):
+    recipe_path = write_recipe(small_recipe)
+    assert _run(recipe_path) == 0
+    cat = Catalog(recipe_path.parent / "refined")
+    first = cat.version("small")
+    assert first.manifest["data_unchanged"] is False
+    write_recipe({**small_recipe, "description": "Now with a description."})
+    assert _run(recipe_path) == 0
+    second = cat.version("small")
+    assert second.id != first.id and second.manifest["parent"] == first.id
+    assert second.manifest["content_hash"] == first.manifest["content_hash"]
+    assert second.manifest["data_unchanged"] is True
+    assert "Now with a description." in (second.path / "DATACARD.md").read_text()
+    assert second.manifest["code_version"]["source_sha256"] == first.manifest["code_version"]["source_sha256"]
+    kinds = {f["path"]: f["kind"] for f in second.manifest["files"]}
+    assert kinds["DATACARD.md"] == "datacard" and "validation/summary.json" in kinds
+    second.verify()
+    (second.path / "DATACARD.md").write_text("# edited\n")
+    with pytest.raises(VerifyError, match=r"DATACARD\.md: sha256 mismatch"):
+        second.verify()
+
+
+def test_snapshot_drops_documents_whose_ore_is_gone_and_append_keeps_them(
+    small_recipe, write_recipe, small_ore, dagster_home
+):
+    drops = small_ore / "drops"
+    drops.mkdir()
+    rng = random.Random(5)
+    day1 = [document(rng) for _ in range(4)]
+    (drops / "day1.jsonl").write_text("\n".join(json.dumps({"body": t}) for t in day1) + "\n")
+    source = {"name": "drops", "format": "jsonl", "path": "ore/drops/*.jsonl", "text_field": "body", "license": "x"}
+    results = {}
+    for mode in ("snapshot", "append"):
+        recipe = {**small_recipe, "dataset": mode, "sources": [source], "publish": {"mode": mode, "max_drop": None}}
+        results[mode] = write_recipe(recipe, f"{mode}.yaml")
+        assert _run(results[mode]) == 0
+    (drops / "day1.jsonl").unlink()
+    (drops / "day2.jsonl").write_text(json.dumps({"body": document(rng)}) + "\n" + json.dumps({"body": day1[0]}))
+    cat = Catalog(small_ore.parent / "refined")
+    for mode in ("snapshot", "append"):
+        assert _run(results[mode]) == 0
+    first, second = cat.versions("snapshot")
+    diff = cat.diff("snapshot", first, second)
+    assert len(diff["removed"]) == 3 and set(diff["why_removed"].values()) == {"ore gone"}
+    gone = diff["removed"][0]
+    assert cat.holder("snapshot", gone) == first  # lineage finds it in the version that still holds it
+    appended = cat.version("append").scan().collect()
+    assert set(appended.get_column("text")) >= set(day1) and appended.height == 5
