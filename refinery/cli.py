@@ -24,15 +24,16 @@ def _split(ref: str) -> tuple[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine import recipe_definitions
-    from refinery.instance import get_instance
+    from refinery.instance import fail_dead_runs, get_instance, run_tags
     from refinery.recipe import load_recipe, slug
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
-    result = job.execute_in_process(
-        instance=get_instance(), raise_on_error=False, tags={"refinery/recipe": str(Path(args.recipe).resolve())}
-    )
+    instance = get_instance()
+    fail_dead_runs(instance)
+    tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
     if not result.success:
         _report_failure(result, recipe)
         return 1

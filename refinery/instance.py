@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,3 +26,31 @@ def get_instance():
 
     dagster_home()
     return DagsterInstance.get()
+
+
+def run_tags() -> dict[str, str]:
+    """Tags that let a later run tell whether this process is still alive."""
+    return {"refinery/host": socket.gethostname(), "refinery/pid": str(os.getpid())}
+
+
+def fail_dead_runs(instance) -> list[str]:
+    """Mark runs of this host whose process died mid-flight (killed, out of memory) as failed, so that their
+    staging is cleaned up like any finished run's. Returns their ids."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    statuses = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING]
+    runs = instance.get_runs(filters=RunsFilter(statuses=statuses, tags={"refinery/host": socket.gethostname()}))
+    dead = [r for r in runs if not _alive(int(r.tags.get("refinery/pid", "0")))]
+    for run in dead:
+        instance.report_run_failed(run, message=f"process {run.tags['refinery/pid']} died before the run finished")
+    return [r.run_id for r in dead]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0

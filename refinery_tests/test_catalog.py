@@ -132,3 +132,59 @@ def test_reading_commands(two_versions, capsys):
     assert main(["prune", "small", "--keep", "1", "--root", root]) == 0
     assert "removed 0 versions" in capsys.readouterr().out
     assert main(["show", "small@nope", "--root", root]) == 2
+
+
+def _rewrite_manifest(v, change) -> None:
+    manifest = json.loads((v.path / "manifest.json").read_text())
+    change(manifest)
+    (v.path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_verify_cannot_be_fooled_by_a_rewritten_manifest(two_versions):
+    from refinery.hashing import sha256_file
+
+    v = two_versions.version("small")
+    part = v.files[0]
+    pl.read_parquet(part).head(5).write_parquet(part)  # a forged part ...
+
+    def cover(manifest):  # ... whose new checksum and size are written into the manifest
+        entry = next(f for f in manifest["files"] if f["path"] == "part-00000.parquet")
+        entry["sha256"], entry["bytes"] = sha256_file(part), part.stat().st_size
+
+    _rewrite_manifest(v, cover)
+    fresh = two_versions.version("small")
+    with pytest.raises(VerifyError, match="content hash does not match"):
+        fresh.verify()
+    with pytest.raises(VerifyError):
+        fresh.scan()
+    assert fresh.scan(check=False).collect().height == 5  # an explicit opt-out still reads
+
+
+def test_manifest_paths_outside_the_version_and_corrupt_manifests_are_refused(two_versions, capsys):
+    v = two_versions.version("small")
+    _rewrite_manifest(v, lambda m: m["files"][0].update(path="../../../evil.parquet"))
+    with pytest.raises(VerifyError, match="outside the version"):
+        two_versions.version("small").scan()
+    (v.path / "manifest.json").write_text('{"files": [')
+    with pytest.raises(VerifyError, match=r"manifest\.json is unreadable"):
+        two_versions.version("small").verify()
+    assert main(["verify", "small", "--root", str(two_versions.root)]) == 2
+    assert "unreadable" in capsys.readouterr().out
+
+
+def test_readiness_evidence_is_measured_and_can_fail(two_versions):
+    from refinery.publish.readiness import assess
+
+    m = two_versions.version("small").manifest
+    ok = {"parts_rows": m["counts"]["refined"], "checksums_reverified": True, "datacard": True}
+    assert assess(m, ok)["level"] == "quality_assured"
+    assert assess(m, {**ok, "parts_rows": 0})["level"] == "none"
+    assert assess(m, {**ok, "checksums_reverified": False})["level"] == "technically_usable"
+    assert assess(m, {**ok, "datacard": False})["level"] == "technically_usable"
+    unlicensed = {**m, "sources": [{**s, "license": None} if s["name"] == "export" else s for s in m["sources"]]}
+    report = assess(unlicensed, ok)
+    assert report["level"] == "convenient"
+    assert {"holds": False, "text": "licences known for 1 of 2 sources (unknown: export)"} in report["levels"][2][
+        "evidence"
+    ]
+    assert assess({**m, "accounting": {**m["accounting"], "passed": False}}, ok)["level"] == "none"

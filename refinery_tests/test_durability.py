@@ -1,0 +1,74 @@
+"""SIGKILL at several moments of a real `refinery run`: LATEST stays a complete, verified version (old or new), and
+the next run cleans up after the killed one and succeeds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from refinery.catalog import Catalog
+from refinery.cli import main
+from refinery.instance import get_instance
+
+# (this run's staging folder, the dataset folder) -> has the run reached the moment?
+MOMENTS: dict[str, Callable[[Path, Path], bool]] = {
+    "deduplicating": lambda run, ds: any(run.glob("deduplicated/staged-*.parquet")),
+    "after the checks": lambda run, ds: (run / "cleaned" / "gate" / "accounting.json").exists(),
+    "assembling the version": lambda run, ds: any(ds.glob(".tmp-*/part-00000.parquet")),
+    "moving it into place": lambda run, ds: len([p for p in ds.iterdir() if p.name[0].isdigit()]) > 1,
+}
+
+
+def _run_until(recipe_path: Path, moment: Callable[[Path, Path], bool], limit: float = 120) -> bool:
+    """Start `refinery run` in its own process and SIGKILL it when `moment` holds; True if it was killed."""
+    staging, dataset = recipe_path.parent / "refined" / ".staging" / "small", recipe_path.parent / "refined" / "small"
+    earlier = set(staging.iterdir())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + limit
+    while proc.poll() is None and time.monotonic() < deadline:
+        runs = set(staging.iterdir()) - earlier
+        if runs and moment(runs.pop(), dataset):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.002)
+    proc.wait()
+    return False
+
+
+def test_a_killed_run_leaves_latest_intact_and_the_next_run_succeeds(
+    small_recipe, write_recipe, small_ore, dagster_home
+):
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    catalog = Catalog(recipe_path.parent / "refined")
+    posts = small_ore / "forums" / "posts.jsonl"
+    killed = []
+    for i, (name, moment) in enumerate(MOMENTS.items()):
+        extra = {"post_id": f"k{i}", "body": f"Post {i} " + "with enough plain words to pass the filters " * 3}
+        posts.write_text(posts.read_text() + json.dumps(extra) + "\n")  # new ore: the run would publish
+        before = catalog.version("small").id
+        if _run_until(recipe_path, moment):
+            killed.append(name)
+        latest = catalog.version("small")
+        latest.verify()  # old or new, always complete
+        assert latest.id == before or latest.manifest["parent"] == before
+    assert len(killed) >= 3, killed  # the moments are reached by polling: a fast step may slip past one
+
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    catalog.version("small").verify()
+    dataset_dir = recipe_path.parent / "refined" / "small"
+    assert not list(dataset_dir.glob(".tmp-*")) and not list(dataset_dir.glob(".LATEST-*"))
+    killed_runs = [r for r in get_instance().get_runs() if r.status.value == "FAILURE"]
+    assert len(killed_runs) == len(killed)  # marked failed once the next run saw them dead
+    staging = recipe_path.parent / "refined" / ".staging" / "small"
+    assert len(list(staging.iterdir())) <= 2  # the killed runs' staging is gone
