@@ -5,19 +5,21 @@ A malformed recipe fails before anything runs, with a message naming the key and
 
 from __future__ import annotations
 
+import codecs
 import glob
 import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from refinery.errors import RecipeError
 from refinery.hashing import recipe_hash
 
 Format = Literal["jsonl", "csv", "parquet", "text", "html"]
 PiiKind = Literal["email", "phone", "ip", "card", "national_id"]
+Flag = StrictBool  # `exact: 'no'` is an error, not a false
 
 
 class Strict(BaseModel):
@@ -36,6 +38,19 @@ class Source(Strict):
     title_field: str | None = None
     url_field: str | None = None
     license: str | None = None
+    encoding: str | None = None  # for legacy files without a byte-order mark, e.g. latin-1 or cp1252
+    coerce_text: Flag = False  # a number, boolean, list or object as text: its JSON form (else `not_text`)
+    follow_symlinks: Flag = False  # ore files that are symlinks out of the ore roots are read (else refused)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                codecs.lookup(name)
+            except LookupError:
+                raise ValueError(f"unknown encoding {name!r}") from None
+        return name
 
     def files(self, base: Path) -> list[Path]:
         """The ore files this source names, sorted so that runs are deterministic."""
@@ -44,12 +59,12 @@ class Source(Strict):
 
 
 class NearDedup(Strict):
-    enabled: bool = True
+    enabled: Flag = True
     threshold: float = Field(0.8, gt=0, lt=1)
     num_perm: int = Field(128, ge=16, le=1024)
     ngram: int = Field(5, ge=1, le=32)
     seed: int = 1
-    verify: bool = True  # exact Jaccard of candidate pairs, to cut LSH false positives
+    verify: Flag = True  # exact Jaccard of candidate pairs, to cut LSH false positives
     keep: Literal["longest", "first"] = "longest"
     # datasketch's (false positive, false negative) weights for choosing bands x rows; by default recall-leaning
     # when verification removes the false positives, balanced otherwise
@@ -61,16 +76,16 @@ class NearDedup(Strict):
 
 
 class Dedup(Strict):
-    exact: bool = True
+    exact: Flag = True
     near: NearDedup = NearDedup()
-    against_previous: bool = True  # dedup new ore against the previous published version
+    against_previous: Flag = True  # dedup new ore against the previous published version
 
 
 class Normalize(Strict):
-    fix_text: bool = True  # ftfy: mojibake, HTML entities, curly quotes left alone
+    fix_text: Flag = True  # ftfy: mojibake, HTML entities, curly quotes left alone
     unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = "NFC"
-    strip_control: bool = True
-    whitespace: bool = True
+    strip_control: Flag = True
+    whitespace: Flag = True
 
 
 class Filters(Strict):
@@ -90,8 +105,8 @@ class Filters(Strict):
     max_duplicate_paragraphs: float | None = 0.3
     max_top_2gram: float | None = 0.2
     max_duplicate_5grams: float | None = 0.15
-    lorem_ipsum: bool = True
-    curly_bracket: bool = True
+    lorem_ipsum: Flag = True
+    curly_bracket: Flag = True
     max_javascript_lines: float | None = 0.5
     languages: list[str] | None = None
     min_language_score: float | None = 0.5

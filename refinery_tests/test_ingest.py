@@ -60,10 +60,70 @@ def test_csv_reports_ragged_rows_with_their_line(tmp_path):
     assert "expected 2 fields, found 3" in bad.get_column("detail")[0]
 
 
-def test_csv_without_the_text_column_is_an_error_naming_file(tmp_path):
-    (tmp_path / "e.csv").write_text("id,content\n1,x\n")
-    with pytest.raises(IngestError, match=r"e.csv:1: header has no column 'body'"):
-        _ingest(tmp_path, Source(name="c", format="csv", path="e.csv", text_field="body"))
+def test_csv_without_the_text_column_quarantines_each_record_naming_the_column(tmp_path):
+    (tmp_path / "e.csv").write_text("id,content\n1,x\n2,y\n")
+    result, good, bad = _ingest(tmp_path, Source(name="c", format="csv", path="e.csv", text_field="body"))
+    assert good.height == 0 and bad.get_column("reason").to_list() == ["missing_text"] * 2
+    assert "header has no column 'body'" in bad.get_column("detail")[0]
+
+
+def _write_jsonl_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n")
+
+
+# the hostile cases that once crashed the run or passed silently: (file name, bytes, source options, outcome)
+HOSTILE = [
+    ("deep.jsonl", ('{"body": ' + "[" * 5000 + "]" * 5000 + "}\n").encode(), {}, [("too_deep", None)]),
+    (
+        "number.jsonl",
+        b'{"body": 12}\n{"body": true}\n{"body": [1]}\n{"body": {"a": 1}}\n',
+        {},
+        [("not_text", None)] * 4,
+    ),
+    ("coerced.jsonl", b'{"body": 12}\n{"body": [1, "a"]}\n', {"coerce_text": True}, [(None, "12"), (None, '[1, "a"]')]),
+    ("nan.jsonl", b'{"body": NaN}\n', {}, [("invalid_number", None)]),
+    ("surrogate.jsonl", b'{"body": "a \\ud800 b"}\n', {}, [("bad_encoding", None)]),
+    ("bom8.jsonl", b'\xef\xbb\xbf{"body": "first"}\n{"body": "second"}\n', {}, [(None, "first"), (None, "second")]),
+    (
+        "utf16.jsonl",
+        '{"body": "caf\u00e9"}\n{"body": "two"}\n'.encode("utf-16"),
+        {},
+        [(None, "caf\u00e9"), (None, "two")],
+    ),
+    ("cr.jsonl", b'{"body": "a"}\r{"body": "b"}\r', {}, [(None, "a"), (None, "b")]),
+    ("latin1.jsonl", '{"body": "caf\u00e9"}\n'.encode("latin-1"), {}, [("bad_encoding", None)]),
+    ("declared.jsonl", '{"body": "caf\u00e9"}\n'.encode("latin-1"), {"encoding": "latin-1"}, [(None, "caf\u00e9")]),
+    ("bom.csv", b"\xef\xbb\xbfid,body\n1,hello\n", {"id_field": "id", "format": "csv"}, [(None, "hello")]),
+    ("latin1.csv", "id,body\n1,caf\u00e9\n".encode("latin-1"), {"format": "csv"}, [("bad_encoding", None)]),
+    ("empty-row.csv", b"id,body\n,\n", {"format": "csv"}, [("empty_text", None)]),
+    ("empty.parquet", b"", {"format": "parquet"}, [("unreadable_file", None)]),
+    ("not.parquet", b"PAR1 this is not parquet", {"format": "parquet"}, [("unreadable_file", None)]),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "options", "outcome"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_records_stay_per_record(tmp_path, name, data, options, outcome):
+    from refinery.ingest.count import count_records
+
+    (tmp_path / name).write_bytes(data)
+    source = Source(name="s", format=options.pop("format", "jsonl"), path=name, text_field="body", **options)
+    result, good, bad = _ingest(tmp_path, source)
+    rows = sorted(
+        [(None, t, line) for t, line in good.select("text", "line").iter_rows()]
+        + [(r, None, line) for r, line in bad.select("reason", "line").iter_rows()],
+        key=lambda r: r[2] or 0,
+    )
+    assert [(r, t) for r, t, _ in rows] == outcome
+    assert bad.get_column("detail").null_count() == 0 and (bad.get_column("source_uri") == name).all()
+    assert count_records(tmp_path / name, source) == result.rows + result.quarantined  # accounting agrees
+
+
+def test_parquet_text_columns_of_other_types(tmp_path):
+    pl.DataFrame({"body": [[1, 2], None], "blob": [b"ok", b"\xff"]}).write_parquet(tmp_path / "l.parquet")
+    _, good, bad = _ingest(tmp_path, Source(name="s", format="parquet", path="l.parquet", text_field="body"))
+    assert good.height == 0 and bad.get_column("reason").to_list() == ["not_text", "missing_text"]
+    _, good, bad = _ingest(tmp_path, Source(name="s", format="parquet", path="l.parquet", text_field="blob"))
+    assert good.get_column("text").to_list() == ["ok"] and bad.get_column("reason").to_list() == ["bad_encoding"]
 
 
 def test_parquet_and_text_sources(tmp_path):
@@ -153,4 +213,4 @@ def test_independent_counts_agree_with_the_readers(tmp_path):
     for name, fmt in [("a.jsonl", "jsonl"), ("e.csv", "csv"), ("p.parquet", "parquet")]:
         source = Source(name="s", format=fmt, path=name, text_field="t")
         result, _, _ = _ingest(tmp_path, source)
-        assert count_records(tmp_path / name, fmt) == result.rows + result.quarantined, name
+        assert count_records(tmp_path / name, source) == result.rows + result.quarantined, name

@@ -55,7 +55,7 @@ def refine(base: Path, work: Path, reference: Reference | None, append: bool = F
     dedup = deduplicate(inputs, work / "dedup", DEDUP, reference)
     cleaned = clean(dedup.kept, work / "clean", CLEAN)
     removed = [ingested.quarantine, dedup.removed, cleaned.removed]
-    expected = sum(count_records(f, "jsonl") for f in ingested.files)
+    expected = sum(count_records(f, SOURCE) for f in ingested.files)
     if append and reference:
         expected += pl.scan_parquet(inputs[-1]).select(pl.len()).collect().item()
     verdict = account(cleaned.cleaned, removed, expected)

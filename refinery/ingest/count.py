@@ -1,44 +1,56 @@
 """How many records an ore file holds, counted without the reader that parses it.
 
 The accounting check compares these counts with refined + removed, so a reader that loses or doubles a record is
-caught. Each count uses another parser or the file's own metadata: raw lines for JSONL, Polars' CSV parser for
-CSV (the reader uses Python's `csv`), Parquet footers, one document per file for text and HTML.
+caught. Each count uses another parser or the file's own metadata: lines with content for JSONL (no JSON parse),
+Polars' CSV parser for CSV (the reader uses Python's `csv`), Parquet footers, one document per file for text
+and HTML. A file that cannot be parsed at all counts as one record: the reader quarantines it as one.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+from pyarrow.lib import ArrowException
 
-from refinery.errors import IngestError
+from refinery.ingest.encoding import file_encoding, open_text
+from refinery.recipe import Source
 
 
-def _jsonl_lines(path: Path) -> int:
+def _jsonl_lines(path: Path, source: Source) -> int:
     """Lines with content: a blank line is no record (the reader skips it as well)."""
-    n = 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.strip() and (line.isascii() or line.decode("utf-8", "replace").strip()):
-                n += 1
-    return n
+    with open_text(path, source.encoding) as fh:
+        return sum(1 for line in fh if line.strip())
 
 
-def _csv_records(path: Path) -> int:
+def _csv_records(path: Path, source: Source) -> int:
+    encoding = file_encoding(path, source.encoding)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return _polars_csv_rows(path)
+    with tempfile.NamedTemporaryFile(suffix=".csv") as utf8, open(path, encoding=encoding, errors="replace") as fh:
+        while chunk := fh.read(1 << 20):
+            utf8.write(chunk.encode())
+        utf8.flush()
+        return _polars_csv_rows(Path(utf8.name))
+
+
+def _polars_csv_rows(path: Path) -> int:
+    scan = pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
+    return scan.select(pl.len()).collect().item()
+
+
+def count_records(path: Path, source: Source) -> int:
     try:
-        return pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True).select(pl.len()).collect().item()
+        if source.format == "jsonl":
+            return _jsonl_lines(path, source)
+        if source.format == "csv":
+            return _csv_records(path, source)
+        if source.format == "parquet":
+            return pq.ParquetFile(path).metadata.num_rows
     except pl.exceptions.NoDataError:
         return 0
-    except pl.exceptions.PolarsError as err:
-        raise IngestError(f"{path}: records cannot be counted independently: {err}") from None
-
-
-def count_records(path: Path, fmt: str) -> int:
-    if fmt == "jsonl":
-        return _jsonl_lines(path)
-    if fmt == "csv":
-        return _csv_records(path)
-    if fmt == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ValueError, pl.exceptions.PolarsError, ArrowException):
+        return 1
     return 1  # text and html: one file is one document

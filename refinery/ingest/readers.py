@@ -16,10 +16,12 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+from pyarrow.lib import ArrowException
 
 from refinery.errors import IngestError
 from refinery.hashing import stable_id
-from refinery.ingest.html import extract_page
+from refinery.ingest.encoding import encoding_problem, open_text, undecodable
+from refinery.ingest.html import Page, extract_page
 from refinery.recipe import Source
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, removed_frame
 
@@ -51,67 +53,105 @@ def _raw(**columns: list) -> pl.DataFrame:
     return pl.DataFrame({name: columns.get(name, [None] * n) for name in RAW_SCHEMA}, schema=RAW_SCHEMA, strict=False)
 
 
-def _decode(raw: list[bytes]) -> list[str | None]:
-    """UTF-8 decode of each line; None where a line is not valid UTF-8."""
-    out: list[str | None] = []
-    for line in raw:
-        try:
-            out.append(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            out.append(None)
-    return out
+NOT_STRING = r"(?s)^(-?[0-9][0-9.eE+-]*|true|false|\[.*\]|\{.*\})$"  # what a non-string JSON value prints as
 
 
-def _jsonl_problem(raw: str | None, field: str) -> tuple[str, str]:
-    """Why a line gave no text; called only for the (rare) lines that failed the vectorized parse."""
+def _jsonl_record(raw: str | None, field: str, coerce: bool) -> tuple[str | None, str | None, str | None]:
+    """(text, reason, detail) of one line, by a full parse: only for the few lines the vectorized path cannot
+    settle (no text found, or a value that may not be a string)."""
     if raw is None:
-        return "bad_encoding", "line is not valid UTF-8"
+        return None, "bad_encoding", "line does not decode"
     try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as err:
-        return "unparseable", f"invalid JSON: {err.msg} (column {err.colno}): {raw.rstrip()[:120]!r}"
+        obj = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        return None, "too_deep", "JSON nested too deeply to parse"
+    except ValueError as err:
+        reason = "invalid_number" if "not JSON" in str(err) else "unparseable"
+        where = f" (column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        return None, reason, f"invalid JSON: {getattr(err, 'msg', err)}{where}: {raw.rstrip()[:120]!r}"
     if not isinstance(obj, dict):
-        return "unparseable", f"expected a JSON object, got {type(obj).__name__}"
-    return "missing_text", f"field {field!r} is missing or null"
+        return None, "unparseable", f"expected a JSON object, got {type(obj).__name__}"
+    value = obj.get(field)
+    if value is None:
+        return None, "missing_text", f"field {field!r} is missing or null"
+    if not isinstance(value, str):
+        if coerce:
+            return json.dumps(value, ensure_ascii=False), None, None
+        return None, "not_text", f"field {field!r} is a {type(value).__name__}, not text (see `coerce_text`)"
+    if undecodable(value):
+        return None, "bad_encoding", f"field {field!r} holds a lone surrogate"
+    return value, None, None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_path(field: str) -> str:
+    return "$['" + field.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
 def read_jsonl(path: Path, source: Source) -> Iterator[pl.DataFrame]:
     text_field = source.html_field or source.text_field
     fields = {"text": text_field, "native_id": source.id_field, "title": source.title_field, "url": source.url_field}
-    with open(path, "rb") as fh:
+    with open_text(path, source.encoding) as fh:
         first = 1
-        while raw := list(islice(fh, BATCH_RECORDS)):
-            frame = pl.DataFrame({"raw": _decode(raw), "line": range(first, first + len(raw))})
-            first += len(raw)
+        while lines := list(islice(fh, BATCH_RECORDS)):
+            raw = [None if undecodable(line) else line for line in lines]
+            frame = pl.DataFrame({"raw": raw, "line": range(first, first + len(lines))}, schema=_LINES)
+            first += len(lines)
             frame = frame.filter(pl.col("raw").is_null() | (pl.col("raw").str.strip_chars() != ""))
             frame = frame.with_columns(
-                (pl.col("raw").str.json_path_match("$['" + f + "']") if f else pl.lit(None, pl.String)).alias(k)
+                (pl.col("raw").str.json_path_match(_json_path(f)) if f else pl.lit(None, pl.String)).alias(k)
                 for k, f in fields.items()
             )
-            failed = frame.filter(pl.col("text").is_null())
-            problems = [_jsonl_problem(r, text_field) for r in failed.get_column("raw")]
-            explained = pl.DataFrame(
+            unsure = frame.filter(pl.col("text").is_null() | pl.col("text").str.contains(NOT_STRING))
+            settled = [_jsonl_record(r, text_field, source.coerce_text) for r in unsure.get_column("raw")]
+            settled_frame = pl.DataFrame(
                 {
-                    "line": failed.get_column("line"),
-                    "reason": [p[0] for p in problems],
-                    "detail": [p[1] for p in problems],
+                    "line": unsure.get_column("line"),
+                    "_text": [t for t, _, _ in settled],
+                    "reason": [r for _, r, _ in settled],
+                    "detail": [d for _, _, d in settled],
                 },
-                schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String},
+                schema={"line": pl.Int64, "_text": pl.String, "reason": pl.String, "detail": pl.String},
             )
-            yield frame.join(explained, on="line", how="left").select(list(RAW_SCHEMA))
+            frame = frame.join(settled_frame, on="line", how="left", maintain_order="left")
+            frame = frame.with_columns(
+                text=pl.when(pl.col("line").is_in(unsure.get_column("line").implode()))
+                .then(pl.col("_text"))
+                .otherwise(pl.col("text"))
+            )
+            yield frame.select(list(RAW_SCHEMA))
+
+
+_LINES = {"raw": pl.String, "line": pl.Int64}
+
+
+def _csv_field(row: list[str], index: dict[str, int], field: str | None) -> str | None:
+    return row[index[field]] if field and field in index else None
+
+
+def _csv_problem(row: list[str], header: list[str], text_field: str, path: Path, source: Source) -> tuple:
+    """(reason, detail) of a parsed row, or (None, None) when it is usable."""
+    if len(row) != len(header):
+        return "unparseable", f"expected {len(header)} fields, found {len(row)}: {','.join(row)[:120]!r}"
+    if text_field not in header:
+        return "missing_text", f"header has no column {text_field!r} (columns: {header[:20]})"
+    if any(undecodable(v) for v in row):
+        return "bad_encoding", encoding_problem(path, source.encoding)
+    return None, None
 
 
 def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
     """The csv module streams records and knows the line each one starts on, which lineage needs."""
     text_field = source.html_field or source.text_field
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+    with open_text(path, source.encoding, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
             return
-        if text_field not in header:
-            raise IngestError(f"{path}:1: header has no column {text_field!r} (columns: {header})")
-        index = {name: header.index(name) for name in header}
+        index = {name: i for i, name in reversed(list(enumerate(header)))}  # a repeated name: the first one
         wanted = {
             "text": text_field,
             "native_id": source.id_field,
@@ -123,19 +163,19 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
         while True:
             try:
                 row = next(reader)
-                problem = None if len(row) == len(header) else f"expected {len(header)} fields, found {len(row)}"
+                reason, detail = _csv_problem(row, header, text_field, path, source)
             except csv.Error as err:
-                row, problem = [], f"malformed CSV: {err}"
+                row, reason, detail = [], "unparseable", f"malformed CSV: {err}"
             except StopIteration:
                 break
-            if not row and problem is None:  # a blank line is no record; a row of empty fields is
+            if not row and reason is None:  # a blank line is no record; a row of empty fields is
                 start = reader.line_num + 1
                 continue
             for key, field in wanted.items():
-                cols[key].append(row[index[field]] if problem is None and field else None)
+                cols[key].append(_csv_field(row, index, field) if reason is None else None)
             cols["line"].append(start)
-            cols["reason"].append("unparseable" if problem else None)
-            cols["detail"].append(f"{problem}: {','.join(row)[:120]!r}" if problem else None)
+            cols["reason"].append(reason)
+            cols["detail"].append(detail)
             start = reader.line_num + 1
             if len(cols["line"]) >= BATCH_RECORDS:
                 yield _raw(**cols)
@@ -144,33 +184,69 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
             yield _raw(**cols)
 
 
+def _parquet_text(name: str | None, schema: pl.Schema, coerce: bool) -> tuple[pl.Expr, pl.Expr | None]:
+    """(the column as text, why a row has none) for a column of any type."""
+    if not name or name not in schema:
+        why = pl.lit(f"no column {name!r}") if name else None
+        return pl.lit(None, pl.String), why
+    dtype, col = schema[name], pl.col(name)
+    if dtype == pl.String:
+        return col, None
+    if dtype == pl.Binary:  # Polars refuses a whole column with one invalid value: decoded value by value
+        text = col.map_elements(_utf8_or_none, return_dtype=pl.String)
+        return text, pl.when(col.is_not_null() & text.is_null()).then(pl.lit("bytes that are not UTF-8"))
+    as_text = (
+        col.cast(pl.String)
+        if not dtype.is_nested()
+        else pl.struct(col).struct.json_encode().str.json_path_match(_json_path(name))
+    )
+    if coerce:
+        return as_text, None
+    return pl.lit(None, pl.String), pl.when(col.is_not_null()).then(pl.lit(f"column {name!r} is {dtype}, not text"))
+
+
+def _utf8_or_none(value: bytes) -> str | None:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def read_parquet(path: Path, source: Source) -> Iterator[pl.DataFrame]:
     text_field = source.html_field or source.text_field
     file = pq.ParquetFile(path)
-    if text_field not in file.schema_arrow.names:
-        raise IngestError(f"{path}: no column {text_field!r} (columns: {file.schema_arrow.names})")
-    wanted = {"text": text_field, "native_id": source.id_field, "title": source.title_field, "url": source.url_field}
+    schema = pl.Schema(pl.from_arrow(file.schema_arrow.empty_table()).schema)
+    text, why = _parquet_text(text_field, schema, source.coerce_text)
+    others = {"native_id": source.id_field, "title": source.title_field, "url": source.url_field}
     first = 1
     for batch in file.iter_batches(batch_size=BATCH_RECORDS):
         frame = pl.from_arrow(batch)
         n = frame.height
-        frame = frame.select(
-            (pl.col(f).cast(pl.String) if f else pl.lit(None, pl.String)).alias(k) for k, f in wanted.items()
-        ).with_columns(line=pl.int_range(first, first + n, dtype=pl.Int64))
+        columns = [text.alias("text"), (why if why is not None else pl.lit(None, pl.String)).alias("_why")]
+        columns += [_parquet_text(f, schema, True)[0].alias(k) for k, f in others.items()]
+        frame = frame.select(columns).with_columns(line=pl.int_range(first, first + n, dtype=pl.Int64))
         first += n
+        missing = pl.col("text").is_null()
         yield frame.with_columns(
-            reason=pl.when(pl.col("text").is_null()).then(pl.lit("missing_text")),
-            detail=pl.when(pl.col("text").is_null()).then(pl.lit(f"column {text_field!r} is null")),
+            reason=pl.when(pl.col("_why").str.contains("^no column"))
+            .then(pl.lit("missing_text"))
+            .when(pl.col("_why").str.contains("not UTF-8"))
+            .then(pl.lit("bad_encoding"))
+            .when(pl.col("_why").is_not_null())
+            .then(pl.lit("not_text"))
+            .when(missing)
+            .then(pl.lit("missing_text")),
+            detail=pl.coalesce("_why", pl.when(missing).then(pl.lit(f"column {text_field!r} is null"))),
         ).select(list(RAW_SCHEMA))
 
 
 def read_document(path: Path, source: Source) -> Iterator[pl.DataFrame]:
     """`text` and `html` ore: one file is one document."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-        reason = detail = None
-    except UnicodeDecodeError as err:
-        text, reason, detail = None, "bad_encoding", f"not valid UTF-8: {err}"
+    with open_text(path, source.encoding, newline="") as fh:
+        text = fh.read()
+    reason = detail = None
+    if undecodable(text):
+        text, reason, detail = None, "bad_encoding", encoding_problem(path, source.encoding)
     yield _raw(text=[text], line=[None], reason=[reason], detail=[detail])
 
 
@@ -183,9 +259,26 @@ READERS: dict[str, Callable[[Path, Source], Iterator[pl.DataFrame]]] = {
 }
 
 
+def _read_file(path: Path, source: Source) -> Iterator[pl.DataFrame]:
+    """The file's batches; a file that cannot be read at all becomes one quarantine row naming it and the error,
+    and the run goes on. (A file that fails half-way keeps the rows read before; accounting then reports the gap.)"""
+    try:
+        yield from READERS[source.format](path, source)
+    except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError, ArrowException) as err:
+        message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        yield _raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
+
+
+def _page(html: str) -> Page | None:
+    try:
+        return extract_page(html)
+    except (ValueError, TypeError, LookupError, RecursionError):  # lxml and trafilatura on hostile markup
+        return None
+
+
 def _extract_html(frame: pl.DataFrame) -> pl.DataFrame:
     """Replace HTML in `text` by its main content; pages with none are quarantined as `no_content`."""
-    pages = [extract_page(h) if h is not None else None for h in frame.get_column("text")]
+    pages = [_page(h) if h is not None else None for h in frame.get_column("text")]
     found = [p is not None and p.text is not None for p in pages]
     return frame.with_columns(
         text=pl.Series([p.text if p else None for p in pages], dtype=pl.String),
@@ -273,7 +366,7 @@ def ingest_source(source: Source, base_dir: Path, out_dir: Path) -> IngestResult
     with _Writer(records_path, INGESTED_SCHEMA) as good_out, _Writer(quarantine_path, REMOVED_SCHEMA) as bad_out:
         for path in files:
             uri = relative_uri(path, base_dir)
-            for raw in READERS[source.format](path, source):
+            for raw in _read_file(path, source):
                 if source.format == "html" or source.html_field:
                     raw = _extract_html(raw)
                 good, bad = _split(raw, source, uri)
