@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from refinery.catalog import Catalog
@@ -53,11 +54,11 @@ def _report_failure(result, recipe) -> None:
     for event in result.all_events:
         check = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
         if check is not None and not check.passed:
-            console.print(f"[red]check {check.check_name} failed:[/] {check.description or ''}")
+            console.print(f"[red]check {check.check_name} failed:[/] {escape(check.description or '')}")
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
             error = error.cause or error
-            console.print(f"[red]step {event.step_key} failed:[/] {error.message.strip()}")
+            console.print(f"[red]step {event.step_key} failed:[/] {escape(error.message.strip())}")
     summary = (
         recipe.output_dir / ".staging" / recipe.dataset / result.run_id / "cleaned" / "validation" / "summary.json"
     )
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except RefineryError as err:
-        console.print(f"[bold red]error:[/] {err}")
+        console.print(f"[bold red]error:[/] {escape(str(err))}")  # verbatim: `[a-z0-9]` is not markup
         return 2
 
 

@@ -6,7 +6,9 @@ A malformed recipe fails before anything runs, with a message naming the key and
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import glob
+import itertools
 import re
 from pathlib import Path
 from typing import Literal
@@ -52,10 +54,36 @@ class Source(Strict):
                 raise ValueError(f"unknown encoding {name!r}") from None
         return name
 
-    def files(self, base: Path) -> list[Path]:
-        """The ore files this source names, sorted so that runs are deterministic."""
+    def folder(self, base: Path) -> Path:
+        """The fixed part of the glob: the folder every file of this source lies under."""
+        parts = Path(self.path).parts
+        fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts[:-1]))
+        return (base / Path(*fixed) if fixed else base).resolve()
+
+    def could_match_under(self, folder: Path, base: Path) -> bool:
+        """Whether files under `folder` could match this source's glob (a run would read its own output)."""
+        if not folder.is_relative_to(self.folder(base)):
+            return False
+        if "**" in self.path:
+            return True
+        pattern = Path(self.path) if Path(self.path).is_absolute() else base.resolve() / self.path
+        dirs, inner = pattern.parts[:-1], folder.parts
+        return len(inner) <= len(dirs) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(inner, dirs, strict=False))
+
+    def files(self, base: Path, roots: list[Path] | None = None) -> list[Path]:
+        """The ore files this source names, sorted so that runs are deterministic. A file that resolves outside
+        the ore roots (a symlink out, say) is refused unless the source says `follow_symlinks: true`."""
+        roots = roots or [base.resolve()]
         pattern = self.path if Path(self.path).is_absolute() else str(base / self.path)
-        return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        if not self.follow_symlinks:
+            for f in files:
+                if not any(f.resolve().is_relative_to(root) for root in roots):
+                    raise RecipeError(
+                        f"source {self.name!r}: {f} resolves to {f.resolve()}, outside the ore roots "
+                        f"({', '.join(map(str, roots))}); set follow_symlinks: true on the source to read it"
+                    )
+        return files
 
 
 class NearDedup(Strict):
@@ -148,6 +176,7 @@ class Recipe(Strict):
     clean: Clean = Clean()
     validate_: Validate = Field(Validate(), alias="validate")
     publish: Publish = Publish()
+    ore_roots: list[str] = ["."]  # folders ore may come from, relative to the recipe's folder or absolute
     base_dir: Path = Field(Path("."), exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -167,6 +196,13 @@ class Recipe(Strict):
             if s.format in ("text", "html") and (s.id_field or s.html_field):
                 raise ValueError(f"source {s.name!r}: id_field/html_field apply to jsonl, csv and parquet only")
         return self
+
+    @property
+    def roots(self) -> list[Path]:
+        return [(self.base_dir / r).resolve() for r in self.ore_roots]
+
+    def files(self, source: Source) -> list[Path]:
+        return source.files(self.base_dir, self.roots)
 
     @property
     def output_dir(self) -> Path:
@@ -204,9 +240,7 @@ def parse_recipe(data: object, base_dir: Path, origin: str = "<recipe>") -> Reci
             msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
             lines.append(f"  {_key(e['loc'])}: {msg}")
         raise RecipeError("\n".join(lines)) from None
-    for i, source in enumerate(recipe.sources):
-        if not source.files(base_dir):
-            raise RecipeError(f"{origin}: sources[{i}].path: no files match {source.path!r} (from {base_dir})")
+    _check_places(recipe, origin)
     from refinery.validate.expectations import check_declared  # GX is imported only here, lazily
 
     for i, exp in enumerate(recipe.validate_.expectations):
@@ -216,12 +250,71 @@ def parse_recipe(data: object, base_dir: Path, origin: str = "<recipe>") -> Reci
     return recipe
 
 
+def _check_places(recipe: Recipe, origin: str) -> None:
+    """Ore inside the declared roots, files that exist, an output that is a folder apart from every source."""
+    out = recipe.output_dir
+    if out.exists() and not out.is_dir():
+        raise RecipeError(f"{origin}: output: {out} exists and is not a folder")
+    for i, source in enumerate(recipe.sources):
+        folder = source.folder(recipe.base_dir)
+        if not any(folder.is_relative_to(root) for root in recipe.roots):
+            raise RecipeError(
+                f"{origin}: sources[{i}].path: {source.path!r} lies outside the ore roots "
+                f"({', '.join(recipe.ore_roots)}); declare its folder in ore_roots"
+            )
+        if folder.is_relative_to(out) or source.could_match_under(out, recipe.base_dir):
+            raise RecipeError(
+                f"{origin}: output: {out} overlaps the ore of sources[{i}] ({folder}): a run would read its own output"
+            )
+        try:
+            found = recipe.files(source)
+        except RecipeError as err:
+            raise RecipeError(f"{origin}: sources[{i}].path: {err}") from None
+        if not found:
+            raise RecipeError(f"{origin}: sources[{i}].path: no files match {source.path!r} (from {recipe.base_dir})")
+    if recipe.schedule is not None:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(recipe.schedule):
+            raise RecipeError(f"{origin}: schedule: {recipe.schedule!r} is not a valid cron string")
+
+
+MAX_RECIPE_BYTES = 1 << 20
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML without aliases (a 663-byte alias bomb expands past 4 GB) and without silently repeated keys."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"aliases (*{event.anchor}) are not allowed in recipes", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{path}: a recipe may not exceed {MAX_RECIPE_BYTES} bytes")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise RecipeError(f"{path}: a recipe must be UTF-8 text ({err.reason} at byte {err.start})") from None
+    try:
+        data = yaml.load(text, Loader=_RecipeLoader)
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
     return parse_recipe(data, path.parent.resolve(), str(path))

@@ -4,7 +4,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from refinery.errors import IngestError
 from refinery.ingest import ingest_source
 from refinery.recipe import Source
 
@@ -62,7 +61,7 @@ def test_csv_reports_ragged_rows_with_their_line(tmp_path):
 
 def test_csv_without_the_text_column_quarantines_each_record_naming_the_column(tmp_path):
     (tmp_path / "e.csv").write_text("id,content\n1,x\n2,y\n")
-    result, good, bad = _ingest(tmp_path, Source(name="c", format="csv", path="e.csv", text_field="body"))
+    _, good, bad = _ingest(tmp_path, Source(name="c", format="csv", path="e.csv", text_field="body"))
     assert good.height == 0 and bad.get_column("reason").to_list() == ["missing_text"] * 2
     assert "header has no column 'body'" in bad.get_column("detail")[0]
 

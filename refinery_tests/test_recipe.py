@@ -72,3 +72,86 @@ def test_missing_recipe_file_and_bad_yaml(tmp_path):
     bad.write_text("dataset: [unclosed")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(bad)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dedup": {"exact": "no"}}, "dedup.exact: Input should be a valid boolean"),
+        ({"schedule": "every day at noon"}, "schedule: 'every day at noon' is not a valid cron string"),
+        (
+            {"output": "ore/out", "sources": [{"name": "a", "format": "jsonl", "path": "ore/**/*.jsonl"}]},
+            "overlaps the ore of sources[0]",
+        ),
+        (
+            {"output": "ore/out", "sources": [{"name": "a", "format": "jsonl", "path": "ore/*/*.jsonl"}]},
+            "overlaps the ore of sources[0]",
+        ),
+        ({"output": "."}, "overlaps the ore of sources[0]"),
+        (
+            {"sources": [{"name": "etc", "format": "text", "path": "../../../../etc/host*"}]},
+            "sources[0].path: '../../../../etc/host*' lies outside the ore roots",
+        ),
+        ({"sources": [{"name": "a", "format": "jsonl", "path": "*.jsonl", "encoding": "klingon"}]}, "unknown encoding"),
+    ],
+)
+def test_recipes_that_cross_a_boundary_are_refused(small_recipe, write_recipe, change, message):
+    with pytest.raises(RecipeError) as err:
+        load_recipe(write_recipe({**small_recipe, **change}))
+    assert message in str(err.value)
+
+
+def test_output_that_is_a_file_is_refused(small_recipe, write_recipe, tmp_path):
+    (tmp_path / "out.txt").write_text("x")
+    with pytest.raises(RecipeError, match="exists and is not a folder"):
+        load_recipe(write_recipe({**small_recipe, "output": "out.txt"}))
+
+
+def test_symlinks_out_of_the_ore_roots_are_refused_unless_followed(small_recipe, write_recipe, small_ore, tmp_path):
+    secrets = tmp_path.parent / f"{tmp_path.name}-secrets"
+    secrets.mkdir()
+    (secrets / "keys.jsonl").write_text('{"post_id": "s", "body": "the password is hunter2"}\n')
+    (small_ore / "forums" / "leak.jsonl").symlink_to(secrets / "keys.jsonl")
+    with pytest.raises(RecipeError, match=r"leak\.jsonl resolves to .*outside the ore roots"):
+        load_recipe(write_recipe(small_recipe))
+    followed = {**small_recipe["sources"][0], "follow_symlinks": True}
+    recipe = load_recipe(write_recipe({**small_recipe, "sources": [followed]}))
+    assert any(p.name == "leak.jsonl" for p in recipe.files(recipe.sources[0]))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n", "aliases"),
+        ("dataset: one\ndataset: two\n", "key 'dataset' appears twice"),
+    ],
+)
+def test_yaml_aliases_and_repeated_keys_are_refused(tmp_path, text, message):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(path)
+
+
+def test_recipe_encodings_and_size(small_recipe, write_recipe, tmp_path):
+    path = write_recipe(small_recipe)
+    text = path.read_text() + "description: café\n"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(RecipeError, match="must be UTF-8 text"):
+        load_recipe(path)
+    path.write_bytes(text.encode("utf-16"))
+    with pytest.raises(RecipeError, match="must be UTF-8 text"):
+        load_recipe(path)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # a UTF-8 BOM is fine
+    assert load_recipe(path).description == "café"
+    path.write_text("description: " + "x" * (1 << 20))
+    with pytest.raises(RecipeError, match="may not exceed"):
+        load_recipe(path)
+
+
+def test_errors_print_verbatim(small_recipe, write_recipe, capsys):
+    from refinery.cli import main
+
+    bad = {**small_recipe, "sources": [{**small_recipe["sources"][0], "path": "ore/[a-z0-9]*.none"}]}
+    assert main(["run", "--recipe", str(write_recipe(bad))]) == 2
+    assert "'ore/[a-z0-9]*.none'" in capsys.readouterr().out

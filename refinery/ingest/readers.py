@@ -355,10 +355,11 @@ def relative_uri(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def ingest_source(source: Source, base_dir: Path, out_dir: Path) -> IngestResult:
-    """Read every file of `source` into `out_dir/records.parquet`; unusable records go to `quarantine.parquet`."""
+def ingest_source(source: Source, base_dir: Path, out_dir: Path, roots: list[Path] | None = None) -> IngestResult:
+    """Read every file of `source` into `out_dir/records.parquet`; unusable records go to `quarantine.parquet`.
+    Files must lie under `roots` (default: `base_dir`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = source.files(base_dir)
+    files = source.files(base_dir, roots)
     if not files:
         raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"

@@ -33,7 +33,7 @@ def source_assets(graph: Graph, source: Source) -> list:
     )
     def ingested(context: dg.AssetExecutionContext) -> dg.Output[dict]:
         out = staging_dir(recipe, context.run_id, f"ingested-{source.name}")
-        result = ingest_source(source, recipe.base_dir, out)
+        result = ingest_source(source, recipe.base_dir, out, recipe.roots)
         counted = sum(count_records(f, source) for f in result.files)  # not by the reader: for accounting
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
         quarantine = pl.read_parquet(result.quarantine)

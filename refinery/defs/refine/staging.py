@@ -24,7 +24,7 @@ def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
 def ore_fingerprint(recipe: Recipe, source: Source) -> str:
     """Cheap fingerprint of a source's files (path, size, mtime): changes when ore is added or edited."""
     digest = hashlib.sha256()
-    for path in source.files(recipe.base_dir):
+    for path in recipe.files(source):
         stat = path.stat()
         digest.update(f"{relative_uri(path, recipe.base_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
@@ -40,7 +40,7 @@ def ore_entries(recipe: Recipe) -> list[dict]:
             "sha256": sha256_file(p),
         }
         for s in recipe.sources
-        for p in s.files(recipe.base_dir)
+        for p in recipe.files(s)
     ]
 
 
