@@ -3,6 +3,7 @@ by the project's `dagster.yaml` (copied in when it is missing or has changed).""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -22,10 +23,19 @@ def dagster_home() -> Path:
 
 
 def get_instance():
-    from dagster import DagsterInstance
+    """The instance, its storage created under a file lock: two first runs at once would both create the SQLite
+    tables and one would fail."""
+    from dagster import AssetKey, DagsterInstance
 
-    dagster_home()
-    return DagsterInstance.get()
+    home = dagster_home()
+    with open(home / ".refinery-init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = DagsterInstance.get()
+        instance.get_runs(limit=1)
+        instance.get_latest_materialization_event(AssetKey("refinery_init"))
+        instance.all_instigator_state()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
 
 
 def run_tags() -> dict[str, str]:
