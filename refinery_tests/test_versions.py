@@ -186,3 +186,27 @@ def test_snapshot_drops_documents_whose_ore_is_gone_and_append_keeps_them(
     assert cat.holder("snapshot", gone) == first  # lineage finds it in the version that still holds it
     appended = cat.version("append").scan().collect()
     assert set(appended.get_column("text")) >= set(day1) and appended.height == 5
+
+
+def test_ore_with_nothing_usable_publishes_nothing(write_recipe, tmp_path, dagster_home, capsys):
+    (tmp_path / "ore").mkdir()
+    (tmp_path / "ore" / "junk.jsonl").write_bytes(b"\xff\xfe\x00garbage\n{not json\n")
+    source = {"name": "junk", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "license": "x"}
+    recipe_path = write_recipe({"dataset": "small", "output": "refined", "sources": [source]})
+    assert _run(recipe_path) == 1
+    out = capsys.readouterr().out
+    assert "refusing to publish: 0 refined documents" in out and "Traceback" not in out
+    assert not (tmp_path / "refined" / "small" / "LATEST").exists()
+
+
+def test_a_version_that_lost_most_of_its_parent_is_refused(small_recipe, write_recipe, small_ore, dagster_home, capsys):
+    recipe_path = write_recipe(small_recipe)
+    assert _run(recipe_path) == 0
+    first = Catalog(recipe_path.parent / "refined").version("small").id
+    posts = small_ore / "forums" / "posts.jsonl"
+    posts.write_text("\n".join(posts.read_text().splitlines()[:10]) + "\n")
+    assert _run(recipe_path) == 1
+    assert "more than publish.max_drop 50%" in capsys.readouterr().out
+    assert Catalog(recipe_path.parent / "refined").version("small").id == first
+    write_recipe({**small_recipe, "publish": {"max_drop": None}})
+    assert _run(recipe_path) == 0  # allowed by the recipe
