@@ -8,6 +8,7 @@ v.scan().filter(pl.col("lang") == "en").collect()
 
 from __future__ import annotations
 
+import hmac
 import json
 import shutil
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from refinery.errors import NotFoundError, VerifyError
-from refinery.hashing import content_hash, recipe_hash, sha256_file, version_hash
+from refinery.hashing import content_hash, manifest_signature, recipe_hash, sha256_file, version_hash
 from refinery.publish.stage import dataset_lock
 
 if TYPE_CHECKING:
@@ -110,11 +111,22 @@ class Version:
             problems.append("version hash does not match the data, recipe and code, or the version id")
         return problems
 
+    def _signature_problems(self) -> list[str]:
+        """With $REFINERY_SIGNING_KEY set, the manifest must carry a matching HMAC (`manifest.sig`)."""
+        expected = manifest_signature((self.path / "manifest.json").read_bytes())
+        if expected is None:
+            return []
+        sig = self.path / "manifest.sig"
+        if not sig.exists():
+            return ["manifest is not signed"]
+        return [] if hmac.compare_digest(sig.read_text().strip(), expected) else ["manifest signature does not match"]
+
     def check(self) -> None:
-        """Cheap integrity: the hash chain holds and every listed file is there with its recorded size."""
+        """Cheap integrity: the signature (when a key is set) and the hash chain hold, and every listed file is
+        there with its recorded size."""
         if "_checked" in self.__dict__:
             return
-        problems = self._chain_problems()
+        problems = self._signature_problems() + self._chain_problems()
         for entry in self.manifest["files"]:
             path = self.path / entry["path"]
             if not path.is_file():

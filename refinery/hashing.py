@@ -4,7 +4,9 @@ Polars' own `hash()` is seeded per release, so ids that must outlive a run are c
 """
 
 import hashlib
+import hmac
 import json
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -74,3 +76,12 @@ def version_hash(content: str, recipe_hash: str, source_sha256: str) -> str:
 
 def recipe_hash(resolved: dict) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+SIGNING_KEY = "REFINERY_SIGNING_KEY"
+
+
+def manifest_signature(manifest_bytes: bytes) -> str | None:
+    """HMAC-SHA256 of the manifest under the key in $REFINERY_SIGNING_KEY, or None when no key is set."""
+    key = os.environ.get(SIGNING_KEY)
+    return hmac.new(key.encode(), manifest_bytes, hashlib.sha256).hexdigest() if key else None

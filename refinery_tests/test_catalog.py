@@ -188,3 +188,17 @@ def test_readiness_evidence_is_measured_and_can_fail(two_versions):
         "evidence"
     ]
     assert assess({**m, "accounting": {**m["accounting"], "passed": False}}, ok)["level"] == "none"
+
+
+def test_a_signed_manifest_catches_a_consistent_rewrite(small_recipe, write_recipe, dagster_home, monkeypatch):
+    monkeypatch.setenv("REFINERY_SIGNING_KEY", "s3cret")
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    cat = Catalog(recipe_path.parent / "refined")
+    cat.version("small").verify()
+    v = cat.version("small")
+    _rewrite_manifest(v, lambda m: m.update(created_at="2000-01-01T00:00:00+00:00"))  # hashes still add up
+    with pytest.raises(VerifyError, match="manifest signature does not match"):
+        cat.version("small").verify()
+    monkeypatch.delenv("REFINERY_SIGNING_KEY")
+    cat.version("small").verify()  # without the key, only the hash chain is checked

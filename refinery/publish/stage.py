@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.errors import PublishError
-from refinery.hashing import code_version, content_hash, sha256_file, version_hash
+from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
@@ -256,7 +256,11 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     manifest["files"] += [
         _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
     ]
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))  # last: marks completeness
+    manifest_bytes = json.dumps(manifest, indent=2, default=str).encode()
+    signature = manifest_signature(manifest_bytes)
+    if signature:
+        (tmp / "manifest.sig").write_text(signature + "\n")
+    (tmp / "manifest.json").write_bytes(manifest_bytes)  # last: marks completeness
     _fsync_tree(tmp)
     final = dataset_dir / version
     tmp.rename(final)
