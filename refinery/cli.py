@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -29,12 +30,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refinery.recipe import load_recipe, slug
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
+    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta notices, not for users
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
     instance = get_instance()
     fail_dead_runs(instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
-    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+    loggers = {"console": {}, "steps": {}} if args.verbose else {"steps": {}}
+    result = job.execute_in_process(run_config={"loggers": loggers}, instance=instance, raise_on_error=False, tags=tags)
     if not result.success:
         _report_failure(result, recipe)
         return 1
@@ -164,12 +167,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    """`dagster dev`: the webserver and the daemon (queued runs, schedules, sensors, retries) on the instance
+    `refinery run` uses; Ctrl-C (or SIGTERM) stops both."""
     from refinery.instance import PROJECT_ROOT, dagster_home
 
     dagster_home()
     os.chdir(PROJECT_ROOT)
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    os.execv(webserver, [str(webserver), "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    dagster = Path(sys.executable).parent / "dagster"
+    os.execv(dagster, [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -183,9 +188,9 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--root", default="data/refined", help="publish root (default data/refined)")
         return sp
 
-    add(
-        "run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance", root=False
-    ).add_argument("--recipe", required=True)
+    run = add("run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance", root=False)
+    run.add_argument("--recipe", required=True)
+    run.add_argument("--verbose", action="store_true", help="Dagster's full log instead of one line per step")
     add("versions", cmd_versions, "list the versions of a dataset").add_argument("dataset")
     add("show", cmd_show, "summary of a version's manifest").add_argument("ref", metavar="DATASET[@VERSION]")
     add("verify", cmd_verify, "re-hash a version's files against its manifest").add_argument(
@@ -204,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     pr = add("prune", cmd_prune, "delete old versions beyond publish.keep; pinned ones and LATEST stay")
     pr.add_argument("dataset")
     pr.add_argument("--keep", type=int, help="override the recipe's publish.keep")
-    ui = add("ui", cmd_ui, "the Dagster UI on this project's instance", root=False)
+    ui = add("ui", cmd_ui, "the Dagster UI and daemon on this project's instance", root=False)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     return p

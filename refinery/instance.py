@@ -1,5 +1,5 @@
 """The persistent local Dagster instance: `$DAGSTER_HOME`, by default `.dagster_home/` in the project, configured
-by the project's `dagster.yaml` (copied in when it is missing or has changed)."""
+by the project's `dagster.yaml` (copied in only when the instance has none: a Postgres setting stays)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config, target = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
-    if config.exists() and (not target.exists() or target.read_bytes() != config.read_bytes()):
+    if config.exists() and not target.exists():  # the instance's configuration is the user's once it exists
         shutil.copyfile(config, target)
     return home
 

@@ -134,3 +134,17 @@ def test_stored_signatures_are_reused_only_when_compatible(small_recipe, write_r
     assert _previous(load_recipe(recipe_path)).signatures is not None
     changed = write_recipe({**small_recipe, "dedup": {"near": {"num_perm": 64}}})
     assert _previous(load_recipe(changed)).signatures is None
+
+
+def test_a_broken_recipe_does_not_take_the_others_down(small_recipe, write_recipe, dagster_home):
+    from refinery.definitions import build_definitions
+
+    good = write_recipe(small_recipe)
+    broken = write_recipe({**small_recipe, "dataset": "other", "dedupe": {}}, "broken.yaml")
+    defs = build_definitions([broken, good])
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "small/published" in keys and "broken/recipe_error" in keys
+    error = next(a for a in defs.assets if a.key == dg.AssetKey(["broken", "recipe_error"]))
+    assert "dedupe: unknown key" in error.descriptions_by_key[error.key]
+    result = dg.materialize([error], instance=get_instance(), raise_on_error=False)
+    assert not result.success
