@@ -166,11 +166,18 @@ class Publish(Strict):
     max_drop: float | None = Field(0.5, ge=0, le=1)  # ... or one that lost more than this share of its parent's
 
 
+class Automation(Strict):
+    schedule: str | None = None  # cron string: a Dagster schedule refines on it, running by default
+    on_new_ore: Flag = False  # a sensor refines when an ore file is added or changed, running by default
+    observe_every: int = Field(300, ge=5)  # seconds between sensor checks and ore observations
+    observe: str | None = "*/15 * * * *"  # cron: observe the ore (stale assets in the UI) between runs; null: off
+
+
 class Recipe(Strict):
     dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     output: str = "data/refined"
     description: str = ""
-    schedule: str | None = None  # cron string; a Dagster schedule refines on it
+    automation: Automation = Automation()
     sources: list[Source] = Field(min_length=1)
     dedup: Dedup = Dedup()
     clean: Clean = Clean()
@@ -272,11 +279,13 @@ def _check_places(recipe: Recipe, origin: str) -> None:
             raise RecipeError(f"{origin}: sources[{i}].path: {err}") from None
         if not found:
             raise RecipeError(f"{origin}: sources[{i}].path: no files match {source.path!r} (from {recipe.base_dir})")
-    if recipe.schedule is not None:
-        from dagster._utils.schedules import is_valid_cron_string
+    for key in ("schedule", "observe"):
+        cron = getattr(recipe.automation, key)
+        if cron is not None:
+            from dagster._utils.schedules import is_valid_cron_string
 
-        if not is_valid_cron_string(recipe.schedule):
-            raise RecipeError(f"{origin}: schedule: {recipe.schedule!r} is not a valid cron string")
+            if not is_valid_cron_string(cron):
+                raise RecipeError(f"{origin}: automation.{key}: {cron!r} is not a valid cron string")
 
 
 MAX_RECIPE_BYTES = 1 << 20

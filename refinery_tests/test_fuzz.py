@@ -118,7 +118,7 @@ recipe_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
     max_leaves=8,
 )
-recipe_keys = st.sampled_from(["dataset", "output", "sources", "dedup", "clean", "validate", "publish", "schedule"])
+recipe_keys = st.sampled_from(["dataset", "output", "sources", "dedup", "clean", "validate", "publish", "automation"])
 
 
 @FUZZ

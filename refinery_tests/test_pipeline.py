@@ -111,10 +111,16 @@ def test_asset_graph_shape_and_ui_metadata(small_recipe, write_recipe):
 
 
 @pytest.mark.parametrize("schedule", ["0 3 * * *"])
-def test_recipe_schedule_becomes_a_dagster_schedule(small_recipe, write_recipe, schedule):
-    defs = recipe_definitions(load_recipe(write_recipe({**small_recipe, "schedule": schedule})))
-    (sched,) = defs.schedules
-    assert sched.cron_schedule == schedule and sched.job_name == "refine_small"
+def test_recipe_automation_becomes_schedules_and_a_sensor(small_recipe, write_recipe, schedule):
+    automation = {"schedule": schedule, "on_new_ore": True}
+    defs = recipe_definitions(load_recipe(write_recipe({**small_recipe, "automation": automation})))
+    refine, observe = defs.schedules
+    assert refine.cron_schedule == schedule and refine.job_name == "refine_small"
+    assert observe.job_name == "observe_small_ore" and observe.default_status == dg.DefaultScheduleStatus.RUNNING
+    (sensor,) = defs.sensors
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    quiet = recipe_definitions(load_recipe(write_recipe({**small_recipe, "automation": {"observe": None}})))
+    assert not quiet.schedules and quiet.sensors[0].default_status == dg.DefaultSensorStatus.STOPPED
 
 
 def test_manifest_is_json_and_written_last(small_recipe, write_recipe, dagster_home):
@@ -148,3 +154,31 @@ def test_a_broken_recipe_does_not_take_the_others_down(small_recipe, write_recip
     assert "dedupe: unknown key" in error.descriptions_by_key[error.key]
     result = dg.materialize([error], instance=get_instance(), raise_on_error=False)
     assert not result.success
+
+
+def _status(defs: dg.Definitions, key: str):
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+    from dagster._core.loader import LoadingContextForTest
+
+    resolver = CachingStaleStatusResolver(
+        get_instance(), defs.resolve_asset_graph(), LoadingContextForTest(get_instance())
+    )
+    return resolver.get_status(dg.AssetKey(key.split("/")))
+
+
+def test_changed_ore_marks_assets_stale_until_the_next_run(small_recipe, write_recipe, small_ore, dagster_home):
+    from dagster._core.definitions.data_version import StaleStatus
+
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    defs = recipe_definitions(load_recipe(recipe_path))
+    assert _status(defs, "small/ingested/forums") == StaleStatus.FRESH  # the run observed the ore it read
+    posts = small_ore / "forums" / "posts.jsonl"
+    posts.write_text(posts.read_text() + '{"post_id": "late", "body": "a late post"}\n')
+    observed = defs.resolve_job_def("observe_small_ore").execute_in_process(instance=get_instance())
+    assert observed.success
+    assert _status(defs, "small/ingested/forums") == StaleStatus.STALE
+    assert _status(defs, "small/ingested/export") == StaleStatus.FRESH
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    assert _status(defs, "small/ingested/forums") == StaleStatus.FRESH
+    assert _status(defs, "small/published") == StaleStatus.FRESH

@@ -78,7 +78,10 @@ def test_missing_recipe_file_and_bad_yaml(tmp_path):
     ("change", "message"),
     [
         ({"dedup": {"exact": "no"}}, "dedup.exact: Input should be a valid boolean"),
-        ({"schedule": "every day at noon"}, "schedule: 'every day at noon' is not a valid cron string"),
+        (
+            {"automation": {"schedule": "every day at noon"}},
+            "automation.schedule: 'every day at noon' is not a valid cron string",
+        ),
         (
             {"output": "ore/out", "sources": [{"name": "a", "format": "jsonl", "path": "ore/**/*.jsonl"}]},
             "overlaps the ore of sources[0]",

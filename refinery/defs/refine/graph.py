@@ -3,10 +3,11 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
-from refinery.hashing import source_hash
+from refinery.hashing import sha256_file, source_hash
 from refinery.recipe import Recipe, slug
 
 OWNER = "team:data-platform"
@@ -29,3 +30,11 @@ class Graph:
         changing marks the asset stale in the UI."""
         payload = json.dumps([source_hash(), *parts], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def content_version(*paths: Path) -> dg.DataVersion:
+    """A stage's data version: the sha256 of what it wrote (deterministic bytes), so equal outputs share it."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(sha256_file(path).encode())
+    return dg.DataVersion(digest.hexdigest()[:16])

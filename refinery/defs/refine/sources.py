@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from refinery.defs.refine.graph import OWNER, Graph
+from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.staging import ore_fingerprint, staging_dir
 from refinery.ingest import ingest_source
@@ -40,6 +40,7 @@ def source_assets(graph: Graph, source: Source) -> list:
         value = {"records": str(result.records), "quarantine": str(result.quarantine), "read": counted}
         return dg.Output(
             value,
+            data_version=content_version(result.records, result.quarantine),
             metadata={
                 **frame_metadata(result.records),
                 "files": len(result.files),

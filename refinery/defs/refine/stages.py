@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from refinery.catalog import Catalog
 from refinery.clean import clean
 from refinery.dedup import Reference, carry_forward, deduplicate
-from refinery.defs.refine.graph import OWNER, Graph
+from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.staging import staging_dir
 from refinery.errors import NotFoundError
@@ -66,7 +66,11 @@ def stage_assets(graph: Graph) -> list:
             "params": {**result.params, "carried_forward": carried},
             "read": read + carried,
         }
-        return dg.Output(value, metadata={**frame_metadata(result.kept), **dedup_metadata(result)})
+        return dg.Output(
+            value,
+            data_version=content_version(result.kept, result.removed, result.signatures),
+            metadata={**frame_metadata(result.kept), **dedup_metadata(result)},
+        )
 
     @dg.asset(
         key=key("cleaned"),
@@ -92,6 +96,10 @@ def stage_assets(graph: Graph) -> list:
                 "clean": {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs},
             },
         }
-        return dg.Output(value, metadata={**frame_metadata(result.cleaned), **clean_metadata(result)})
+        return dg.Output(
+            value,
+            data_version=content_version(result.cleaned, result.removed),
+            metadata={**frame_metadata(result.cleaned), **clean_metadata(result)},
+        )
 
     return [deduplicated, cleaned]
