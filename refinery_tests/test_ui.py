@@ -3,14 +3,19 @@ the daemon, and succeeds."""
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from refinery.catalog import Catalog
+from refinery.synth import document
 
 LAUNCH = """
 mutation($params: ExecutionParams!) {
@@ -51,8 +56,9 @@ def _wait(predicate, limit: float, every: float = 1.0):
     raise TimeoutError(f"gave up after {limit}s")
 
 
-def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recipe, dagster_home):
-    recipe = write_recipe(small_recipe)
+@contextmanager
+def live_instance(recipe: Path) -> Iterator[int]:
+    """`refinery ui` (webserver and daemon) on the test's instance, serving `recipe`; yields the port."""
     port = _free_port()
     env = {**os.environ, "REFINERY_RECIPES": str(recipe)}
     ui = subprocess.Popen(
@@ -64,6 +70,15 @@ def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recip
     )
     try:
         _wait(lambda: _graphql(port, "{ version }"), 120)
+        yield port
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        assert ui.wait(timeout=60) is not None  # webserver and daemon stop on SIGTERM
+
+
+def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recipe, dagster_home):
+    recipe = write_recipe(small_recipe)
+    with live_instance(recipe) as port:
         selector = {"repositoryLocationName": "refinery", "repositoryName": "__repository__", "jobName": "refine_small"}
         launched = _wait(lambda: _graphql(port, LAUNCH, {"params": {"selector": selector}})["launchRun"], 60)
         assert launched["__typename"] == "LaunchRunSuccess", launched
@@ -75,6 +90,17 @@ def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recip
         assert status == "SUCCESS"
         v = Catalog(recipe.parent / "refined").version("small")
         assert v.manifest["dagster_run_id"] == run_id
-    finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=60)
+
+
+def test_new_ore_refines_without_anyone_launching_a_run(small_recipe, write_recipe, small_ore, dagster_home):
+    automation = {"on_new_ore": True, "observe_every": 5, "observe": None}
+    recipe = write_recipe({**small_recipe, "automation": automation, "publish": {"max_drop": None}})
+    catalog = Catalog(recipe.parent / "refined")
+    with live_instance(recipe):
+        _wait(lambda: (recipe.parent / "refined" / "small" / "LATEST").exists(), 240, 2)  # the first tick
+        first = catalog.version("small").id
+        drop = small_ore / "forums" / "day2.jsonl"
+        drop.write_text(json.dumps({"post_id": "d2", "body": document(random.Random(4))}) + "\n")
+        _wait(lambda: catalog.version("small").id != first, 240, 2)
+        assert catalog.version("small").manifest["parent"] == first
+        assert "ore/forums/day2.jsonl" in {o["path"] for o in catalog.version("small").manifest["ore"]}
