@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run test lint ui bench clean sample-ore
+.PHONY: install system-deps run test lint ui bench clean sample-ore
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,hf]'
+	$(BIN)/pip install --quiet -e '.[dev,hf,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,7 +18,11 @@ install: $(STAMP)
 run: $(STAMP)  ## refine the sample ore in data/ and print the summary
 	$(BIN)/refinery run --recipe data/recipes/forum-en.yaml
 
-test: $(STAMP)  ## the whole suite, on both cores
+system-deps:  ## Debian packages the tests use: a PostgreSQL server (started per test in a temporary folder)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) system-deps  ## the whole suite, on both cores
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
