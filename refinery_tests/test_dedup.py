@@ -110,3 +110,23 @@ def test_kept_signatures_are_written_for_the_next_run(tmp_path, rng):
     sig = pl.read_parquet(result.signatures)
     assert sig.get_column("doc_id").to_list() == kept.get_column("doc_id").to_list()
     assert np.vstack(sig.get_column("signature").to_numpy()).shape == (4, 128)
+
+
+def test_output_does_not_depend_on_workers_or_memory(tmp_path, rng, monkeypatch):
+    from refinery.defs.refine.resources import TuningResource
+    from refinery.tuning import Tuning
+
+    monkeypatch.setenv("REFINERY_WORKERS", "3")
+    monkeypatch.setenv("REFINERY_DUCKDB_MEMORY", "64MB")
+    assert TuningResource.from_env().tuning() == Tuning(3, "64MB")
+    texts = [document(rng, 8) for _ in range(30)]
+    texts += [t + " And one more line." for t in texts[:10]] + texts[:5]
+    path = tmp_path / "in.parquet"
+    ingested_frame(texts).write_parquet(path)
+    results = [
+        deduplicate([path], tmp_path / f"w{w}", DEFAULT, tuning=Tuning(w, memory))
+        for w, memory in [(1, "64MB"), (3, "1GB")]
+    ]
+    a, b = [(r.kept, r.removed, r.signatures) for r in results]
+    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
+    assert results[0].removed_by_reason == {"exact_duplicate": 5, "near_duplicate": 10}

@@ -43,10 +43,10 @@ from refinery.dedup.lsh import (
 from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
+from refinery.tuning import Tuning
 
 BATCH = 10_000
 ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
-WORKERS = 2
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -82,7 +82,7 @@ class DedupResult:
     examples: list[dict] = field(default_factory=list)
 
 
-def _bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS) -> Iterator[R]:
+def _bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """`map` over a thread pool, in order, with at most 2 x workers items in flight (bounded memory)."""
     with ThreadPoolExecutor(workers) as pool:
         pending: deque[Future[R]] = deque()
@@ -166,7 +166,7 @@ def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Pat
     )
 
 
-def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path) -> int:
+def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path, tuning: Tuning) -> int:
     """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of rows."""
     prior_ids = pl.Series("doc_id", [], pl.String)
     stored_keys = pl.DataFrame(schema={"doc_id": pl.String, "_nh": pl.UInt64})
@@ -179,7 +179,7 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
         config, bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights), prior_ids, stored_keys
     )
     batches = _batches(sources, list(INGESTED_SCHEMA))
-    rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), batches))
+    rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), batches, tuning.workers))
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
     if stored is not None:  # unchanged documents of the previous version: stored signatures, reused
@@ -207,10 +207,10 @@ def _empty_staged() -> pl.DataFrame:
     )
 
 
-def _exact(staged: str, spill: Path) -> pl.DataFrame:
+def _exact(staged: str, spill: Path, tuning: Tuning) -> pl.DataFrame:
     """(_idx, duplicate_of) of rows whose normalized text came earlier (or is in the previous version): a DuckDB
     group-by, which spills past its memory limit, so memory does not grow with the corpus."""
-    con = connect(spill)
+    con = connect(spill, tuning.duckdb_memory)
     return con.sql(
         f"""
         WITH staged AS (SELECT _idx, _nh, _prior, doc_id FROM read_parquet('{staged}')),
@@ -225,7 +225,9 @@ def _exact(staged: str, spill: Path) -> pl.DataFrame:
     ).pl()
 
 
-def _candidate_sets(sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path) -> list[SetPart]:
+def _candidate_sets(
+    sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path, tuning: Tuning
+) -> list[SetPart]:
     """Shingle sets of every document in some candidate pair, one more pass over the sources (both cores), saved
     a batch to a part so that verification holds only a window of them."""
     ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
@@ -239,7 +241,7 @@ def _candidate_sets(sources: list[_Source], pairs: pl.DataFrame, ngram: int, wor
         doc, hashes, _ = shingle_hashes(docs.get_column("text"), ngram)
         return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes).save(work / f"sets-{number:05d}.npz")
 
-    return [part for part in _bounded_map(batch_sets, _batches(sources, ["text"])) if part]
+    return [part for part in _bounded_map(batch_sets, _batches(sources, ["text"]), tuning.workers) if part]
 
 
 def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
@@ -249,12 +251,13 @@ def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
 
 
 def _near(
-    staged: str, sources: list[_Source], exact: pl.DataFrame, config: Dedup, work: Path
+    staged: str, sources: list[_Source], exact: pl.DataFrame, config: Dedup, work: Path, tuning: Tuning
 ) -> tuple[pl.DataFrame, dict]:
     """(removed near-duplicates as _idx/duplicate_of/similarity, parameters used)."""
     near = config.near
     b, r = bands(near.threshold, near.num_perm, near.lsh_weights)
-    pairs = candidate_pairs(sorted(work.glob("bands-*.parquet")), work / "spill", exclude=exact.get_column("_idx"))
+    bands_files = sorted(work.glob("bands-*.parquet"))
+    pairs = candidate_pairs(bands_files, work / "spill", exact.get_column("_idx"), tuning.duckdb_memory)
     params = {
         "threshold": near.threshold,
         "num_perm": near.num_perm,
@@ -267,7 +270,7 @@ def _near(
         "keep": near.keep,
         "candidate_pairs": pairs.height,
     }
-    parts = _candidate_sets(sources, pairs, near.ngram, work)
+    parts = _candidate_sets(sources, pairs, near.ngram, work, tuning)
     if near.verify and pairs.height:
         pairs = pairs.with_columns(similarity=_similarity(pairs, parts))
         pairs = pairs.filter(pl.col("similarity") >= near.threshold)
@@ -300,22 +303,31 @@ def _near(
     return members.select(_idx="idx", duplicate_of="duplicate_of", similarity="similarity"), params
 
 
-def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Reference | None = None) -> DedupResult:
+def deduplicate(
+    inputs: list[Path],
+    out_dir: Path,
+    config: Dedup,
+    reference: Reference | None = None,
+    tuning: Tuning | None = None,
+) -> DedupResult:
     """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`."""
+    tuning = tuning or Tuning()
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = _sources(inputs)
-    rows_in = _stage(sources, reference, config, out_dir)
+    rows_in = _stage(sources, reference, config, out_dir, tuning)
     staged_path = str(out_dir / "staged-*.parquet")
     staged = pl.scan_parquet(staged_path)
     schema = {"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
     removed_idx = pl.DataFrame(schema=schema)
-    exact = _exact(staged_path, out_dir / "spill") if config.exact else removed_idx.select("_idx", "duplicate_of")
+    exact = (
+        _exact(staged_path, out_dir / "spill", tuning) if config.exact else removed_idx.select("_idx", "duplicate_of")
+    )
     if config.exact:
         exact_rows = exact.with_columns(similarity=pl.lit(1.0), reason=pl.lit("exact_duplicate"))
         removed_idx = pl.concat([removed_idx, exact_rows], how="diagonal_relaxed")
     params: dict = {"exact": config.exact, "near": config.near.enabled}
     if config.near.enabled:
-        near_removed, near_params = _near(staged_path, sources, exact, config, out_dir)
+        near_removed, near_params = _near(staged_path, sources, exact, config, out_dir, tuning)
         params |= near_params
         near_removed = near_removed.with_columns(reason=pl.lit("near_duplicate"))
         removed_idx = _repoint(removed_idx, near_removed, staged)
@@ -328,7 +340,8 @@ def deduplicate(inputs: list[Path], out_dir: Path, config: Dedup, reference: Ref
     _write_kept(sources, removed_idx.get_column("_idx"), kept_path)
     kept = staged.join(gone, on="_idx", how="anti").select("_idx")
     num_perm = config.near.num_perm
-    _write_kept_signatures(sorted(out_dir.glob("signatures-*.parquet")), kept, sig_path, num_perm, out_dir / "spill")
+    parts = sorted(out_dir.glob("signatures-*.parquet"))
+    _write_kept_signatures(parts, kept, sig_path, num_perm, out_dir / "spill", tuning.duckdb_memory)
     counts = dict(removed_idx.group_by("reason").len().iter_rows())
     kept_rows = pq.ParquetFile(kept_path).metadata.num_rows
     return DedupResult(
@@ -380,7 +393,9 @@ def _repoint(exact: pl.DataFrame, near: pl.DataFrame, staged: pl.LazyFrame) -> p
     )
 
 
-def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, num_perm: int, spill: Path) -> None:
+def _write_kept_signatures(
+    parts: list[Path], kept: pl.LazyFrame, path: Path, num_perm: int, spill: Path, memory: str
+) -> None:
     """Signatures of the kept documents in document order, whether computed or reused: the same ore gives the
     same file. Computed parts are already in order; reused ones are sorted in first (by DuckDB, which spills)."""
     schema = {"doc_id": pl.String, "text_hash": pl.UInt64, "signature": pl.Array(pl.UInt32, num_perm)}
@@ -391,7 +406,7 @@ def _write_kept_signatures(parts: list[Path], kept: pl.LazyFrame, path: Path, nu
     ordered: list[Path] | Path = sorted(parts)  # batch number order, which is _idx order
     if any(p.name.startswith("signatures-stored-") for p in parts):
         ordered = spill / "signatures-ordered.parquet"
-        con = connect(spill)
+        con = connect(spill, memory)
         files = ", ".join(f"'{p}'" for p in parts)
         con.execute(
             f"""COPY (SELECT _idx, doc_id, _nh, signature FROM read_parquet([{files}]) ORDER BY _idx)

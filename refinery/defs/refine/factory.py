@@ -9,9 +9,12 @@ from refinery.defs.refine.graph import Graph
 from refinery.defs.refine.io import IO_MANAGER
 from refinery.defs.refine.progress import LOGGERS
 from refinery.defs.refine.publishing import published_asset
+from refinery.defs.refine.resources import TuningResource
 from refinery.defs.refine.sources import source_assets
 from refinery.defs.refine.stages import stage_assets
 from refinery.recipe import Recipe
+
+TUNING = TuningResource.from_env()  # one object: Definitions.merge accepts a shared resource only by identity
 
 
 def recipe_definitions(recipe: Recipe) -> dg.Definitions:
@@ -19,6 +22,9 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
     assets = [asset for source in recipe.sources for asset in source_assets(graph, source)]
     assets += [*stage_assets(graph), published_asset(graph)]
     graph_defs = dg.Definitions(
-        assets=assets, asset_checks=gate_checks(graph), resources={"io_manager": IO_MANAGER}, loggers=LOGGERS
+        assets=assets,
+        asset_checks=gate_checks(graph),
+        resources={"io_manager": IO_MANAGER, "tuning": TUNING},
+        loggers=LOGGERS,
     )
     return dg.Definitions.merge(graph_defs, automation(graph))

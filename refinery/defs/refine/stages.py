@@ -11,6 +11,7 @@ from refinery.clean import clean
 from refinery.dedup import Reference, carry_forward, deduplicate
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
+from refinery.defs.refine.resources import TuningResource
 from refinery.defs.refine.staging import staging_dir
 from refinery.errors import NotFoundError
 from refinery.recipe import Recipe, slug
@@ -46,7 +47,7 @@ def stage_assets(graph: Graph) -> list:
         code_version=graph.code_version("dedup", recipe.dedup.model_dump(), recipe.publish.mode),
         description="Exact and MinHash near-duplicates removed across all sources and against the previous version.",
     )
-    def deduplicated(context: dg.AssetExecutionContext, **ingested: dict) -> dg.Output[dict]:
+    def deduplicated(context: dg.AssetExecutionContext, tuning: TuningResource, **ingested: dict) -> dg.Output[dict]:
         inputs = [Path(ingested[arg]["records"]) for arg in names.values()]
         read = sum(ingested[arg]["read"] for arg in names.values())
         reference = previous_version(recipe)
@@ -57,7 +58,8 @@ def stage_assets(graph: Graph) -> list:
             inputs.append(path)
         if not recipe.dedup.against_previous:
             reference = None
-        result = deduplicate(inputs, staging_dir(recipe, context.run_id, "deduplicated"), recipe.dedup, reference)
+        out = staging_dir(recipe, context.run_id, "deduplicated")
+        result = deduplicate(inputs, out, recipe.dedup, reference, tuning.tuning())
         context.log.info(f"dedup: {result.rows_in} in ({carried} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
