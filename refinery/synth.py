@@ -12,6 +12,8 @@ import random
 import sys
 from pathlib import Path
 
+import polars as pl
+
 SUBJECTS = [
     "the new firmware",
     "my old laptop",
@@ -273,6 +275,20 @@ def write_sample_ore(root: Path, seed: int = 20261127) -> None:
     for i in range(12):
         (root / "pages" / f"story-{i:03d}.html").write_text(page(rng, i), encoding="utf-8")
     (root / "pages" / "empty.html").write_text("<html><body><nav>Home</nav></body></html>", encoding="utf-8")
+    write_support_ore(root, random.Random(seed + 1))
+
+
+def write_support_ore(root: Path, rng: random.Random) -> None:
+    """The second sample: plain-text manuals (one file, one document) and a Parquet archive of old tickets."""
+    (root / "manuals").mkdir(parents=True, exist_ok=True)
+    (root / "archive").mkdir(parents=True, exist_ok=True)
+    for i in range(20):
+        (root / "manuals" / f"manual-{i:03d}.txt").write_text(document(rng, 12), encoding="utf-8")
+    tickets = forum_posts(rng, 400)
+    archive = pl.DataFrame(
+        {"ticket": [t["post_id"] for t in tickets], "body": [t["body"] for t in tickets]}, orient="col"
+    )
+    archive.write_parquet(root / "archive" / "tickets-2025.parquet", compression="zstd", statistics=False)
 
 
 if __name__ == "__main__":

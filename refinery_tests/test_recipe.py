@@ -158,3 +158,15 @@ def test_errors_print_verbatim(small_recipe, write_recipe, capsys):
     bad = {**small_recipe, "sources": [{**small_recipe["sources"][0], "path": "ore/[a-z0-9]*.none"}]}
     assert main(["run", "--recipe", str(write_recipe(bad))]) == 2
     assert "'ore/[a-z0-9]*.none'" in capsys.readouterr().out
+
+
+def test_every_shipped_recipe_is_its_own_group_and_job():
+    from refinery.definitions import build_definitions, recipe_paths
+
+    paths = recipe_paths()
+    assert {p.name for p in paths} >= {"forum-en.yaml", "support-docs.yaml"}
+    defs = build_definitions(paths)
+    groups = {k.path[0] for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert groups == {"forum_en", "support_docs"}
+    assert {j.name for j in defs.jobs} >= {"refine_forum_en", "refine_support_docs"}
+    assert [s.cron_schedule for s in defs.schedules if s.name == "refine_support_docs_schedule"] == ["0 4 * * *"]
