@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCATION = "refinery"  # the code location's name, as workspace.yaml and pyproject.toml give it
 
 
 def dagster_home() -> Path:
@@ -39,8 +40,15 @@ def get_instance():
 
 
 def run_tags() -> dict[str, str]:
-    """Tags that let a later run tell whether this process is still alive."""
-    return {"refinery/host": socket.gethostname(), "refinery/pid": str(os.getpid())}
+    """Tags of a `refinery run`: the code location's repository, so the run shows in its job's history and the
+    timeline like a run launched from the UI; host and pid, so a later run can tell whether it is still alive."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    return {
+        REPOSITORY_LABEL_TAG: f"__repository__@{LOCATION}",
+        "refinery/host": socket.gethostname(),
+        "refinery/pid": str(os.getpid()),
+    }
 
 
 def fail_dead_runs(instance) -> list[str]:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from refinery.catalog import Catalog
+from refinery.cli import main
 from refinery.synth import document
 
 LAUNCH = """
@@ -76,8 +77,17 @@ def live_instance(recipe: Path) -> Iterator[int]:
         assert ui.wait(timeout=60) is not None  # webserver and daemon stop on SIGTERM
 
 
-def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recipe, dagster_home):
+JOB_RUNS = """
+query($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) { ... on Pipeline { runs { runId } } }
+}"""
+
+
+def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recipe, dagster_home, monkeypatch):
     recipe = write_recipe(small_recipe)
+    monkeypatch.setenv("REFINERY_RECIPES", str(recipe))
+    assert main(["run", "--recipe", str(recipe)]) == 0
+    cli_run = Catalog(recipe.parent / "refined").version("small").manifest["dagster_run_id"]
     with live_instance(recipe) as port:
         selector = {"repositoryLocationName": "refinery", "repositoryName": "__repository__", "jobName": "refine_small"}
         launched = _wait(lambda: _graphql(port, LAUNCH, {"params": {"selector": selector}})["launchRun"], 60)
@@ -89,7 +99,10 @@ def test_a_run_launched_through_the_webserver_succeeds(small_recipe, write_recip
         )
         assert status == "SUCCESS"
         v = Catalog(recipe.parent / "refined").version("small")
-        assert v.manifest["dagster_run_id"] == run_id
+        assert v.manifest["dagster_run_id"] in (run_id, cli_run)  # the same data: no new version, or a new one
+        job = {"repositoryLocationName": "refinery", "repositoryName": "__repository__", "pipelineName": "refine_small"}
+        history = {r["runId"] for r in _graphql(port, JOB_RUNS, {"selector": job})["pipelineOrError"]["runs"]}
+        assert {run_id, cli_run} <= history  # the CLI's run is in the job's history like the UI's
 
 
 def test_new_ore_refines_without_anyone_launching_a_run(small_recipe, write_recipe, small_ore, dagster_home):
