@@ -36,8 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = get_instance()
     fail_dead_runs(instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
-    loggers = {"console": {}, "steps": {}} if args.verbose else {"steps": {}}
-    result = job.execute_in_process(run_config={"loggers": loggers}, instance=instance, raise_on_error=False, tags=tags)
+    run_config = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
+    if recipe.drops:  # each new drop is ingested alone (a partition), then every drop is refined together
+        result = _ingest_new_drops(recipe, instance, run_config, tags)
+        if result is not None and not result.success:
+            _report_failure(result, recipe)
+            return 1
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, tags=tags)
     if not result.success:
         _report_failure(result, recipe)
         return 1
@@ -50,6 +55,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[yellow]Ore, recipe and code unchanged: same content hash, so no new version was made.[/]")
     console.print(f"Dagster run {result.run_id} (see it with `make ui`)")
     return 0
+
+
+def _ingest_new_drops(recipe, instance, run_config: dict, tags: dict):
+    """Register the drops present as partitions and ingest those not ingested yet; the last run's result, or None
+    when every drop was ingested already."""
+    from refinery.defs.refine import recipe_definitions
+    from refinery.defs.refine.automation import drops_to_run
+    from refinery.defs.refine.graph import Graph
+
+    graph = Graph(recipe)
+    new, pending = drops_to_run(graph, instance)
+    instance.add_dynamic_partitions(graph.drops.name, new)
+    ingest = recipe_definitions(recipe).resolve_job_def(f"ingest_{graph.group}")
+    result = None
+    for drop in pending:
+        console.print(f"Ingesting drop [bold]{escape(drop)}[/] ...")
+        result = ingest.execute_in_process(
+            run_config=run_config, instance=instance, partition_key=drop, raise_on_error=False, tags=tags
+        )
+        if not result.success:
+            break
+    return result
 
 
 def _report_failure(result, recipe) -> None:

@@ -56,9 +56,7 @@ class Source(Strict):
 
     def folder(self, base: Path) -> Path:
         """The fixed part of the glob: the folder every file of this source lies under."""
-        parts = Path(self.path).parts
-        fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts[:-1]))
-        return (base / Path(*fixed) if fixed else base).resolve()
+        return fixed_folder(self.path, base)
 
     def could_match_under(self, folder: Path, base: Path) -> bool:
         """Whether files under `folder` could match this source's glob (a run would read its own output)."""
@@ -73,9 +71,12 @@ class Source(Strict):
     def files(self, base: Path, roots: list[Path] | None = None) -> list[Path]:
         """The ore files this source names, sorted so that runs are deterministic. A file that resolves outside
         the ore roots (a symlink out, say) is refused unless the source says `follow_symlinks: true`."""
-        roots = roots or [base.resolve()]
         pattern = self.path if Path(self.path).is_absolute() else str(base / self.path)
         files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        return self.inside(roots or [base.resolve()], files)
+
+    def inside(self, roots: list[Path], files: list[Path]) -> list[Path]:
+        """`files`, or RecipeError naming one that resolves outside `roots` (unless `follow_symlinks`)."""
         if not self.follow_symlinks:
             for f in files:
                 if not any(f.resolve().is_relative_to(root) for root in roots):
@@ -84,6 +85,13 @@ class Source(Strict):
                         f"({', '.join(map(str, roots))}); set follow_symlinks: true on the source to read it"
                     )
         return files
+
+
+def fixed_folder(pattern: str, base: Path) -> Path:
+    """The folder a glob's matches all lie under: its leading parts without wildcards."""
+    parts = Path(pattern).parts
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts[:-1]))
+    return (base / Path(*fixed) if fixed else base).resolve()
 
 
 class NearDedup(Strict):
@@ -184,6 +192,9 @@ class Recipe(Strict):
     validate_: Validate = Field(Validate(), alias="validate")
     publish: Publish = Publish()
     ore_roots: list[str] = ["."]  # folders ore may come from, relative to the recipe's folder or absolute
+    # a glob of drop folders (or files), each ingested once as a partition; source paths are then globs
+    # inside each drop folder (for drop files: patterns their names must match)
+    drops: str | None = None
     base_dir: Path = Field(Path("."), exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -208,8 +219,28 @@ class Recipe(Strict):
     def roots(self) -> list[Path]:
         return [(self.base_dir / r).resolve() for r in self.ore_roots]
 
-    def files(self, source: Source) -> list[Path]:
-        return source.files(self.base_dir, self.roots)
+    def drop_paths(self) -> dict[str, Path]:
+        """The drops present now, by partition key: the drop's path under the drops glob's folder."""
+        if self.drops is None:
+            return {}
+        folder = fixed_folder(self.drops, self.base_dir)
+        pattern = self.drops if Path(self.drops).is_absolute() else str(self.base_dir / self.drops)
+        found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+        return {p.resolve().relative_to(folder).as_posix(): p for p in found}
+
+    def files(self, source: Source, drop: str | None = None) -> list[Path]:
+        """The source's ore files; with drops, those of one drop (`drop`) or of every drop present."""
+        if self.drops is None:
+            return source.files(self.base_dir, self.roots)
+        drops = self.drop_paths()
+        chosen = [drops[drop]] if drop in drops else [] if drop is not None else list(drops.values())
+        files: list[Path] = []
+        for path in chosen:
+            if path.is_dir():
+                files += source.files(path, self.roots)
+            elif fnmatch.fnmatchcase(path.name, Path(source.path).name):
+                files += source.inside(roots=self.roots, files=[path])
+        return files
 
     @property
     def output_dir(self) -> Path:
@@ -262,7 +293,13 @@ def _check_places(recipe: Recipe, origin: str) -> None:
     out = recipe.output_dir
     if out.exists() and not out.is_dir():
         raise RecipeError(f"{origin}: output: {out} exists and is not a folder")
-    for i, source in enumerate(recipe.sources):
+    if recipe.drops is not None:
+        folder = fixed_folder(recipe.drops, recipe.base_dir)
+        if not any(folder.is_relative_to(root) for root in recipe.roots):
+            raise RecipeError(f"{origin}: drops: {recipe.drops!r} lies outside the ore roots; declare it in ore_roots")
+        if folder.is_relative_to(out) or out.is_relative_to(folder):
+            raise RecipeError(f"{origin}: output: {out} overlaps the drops folder {folder}")
+    for i, source in enumerate(recipe.sources if recipe.drops is None else []):  # drops may all arrive later
         folder = source.folder(recipe.base_dir)
         if not any(folder.is_relative_to(root) for root in recipe.roots):
             raise RecipeError(

@@ -11,7 +11,6 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.defs.refine import recipe_definitions
-from refinery.defs.refine.io import IO_MANAGER
 from refinery.errors import VerifyError
 from refinery.instance import get_instance
 from refinery.recipe import load_recipe
@@ -71,7 +70,7 @@ def _materialize_published_alone(recipe_path) -> dg.ExecuteInProcessResult:
         [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)],
         selection="small/published",
         instance=get_instance(),
-        resources={"io_manager": IO_MANAGER},
+        resources=defs.resources,
         raise_on_error=False,
     )
 

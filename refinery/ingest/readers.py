@@ -355,13 +355,16 @@ def relative_uri(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def ingest_source(source: Source, base_dir: Path, out_dir: Path, roots: list[Path] | None = None) -> IngestResult:
-    """Read every file of `source` into `out_dir/records.parquet`; unusable records go to `quarantine.parquet`.
-    Files must lie under `roots` (default: `base_dir`)."""
+def ingest_source(
+    source: Source, base_dir: Path, out_dir: Path, roots: list[Path] | None = None, files: list[Path] | None = None
+) -> IngestResult:
+    """Read every file of `source` (or `files`) into `out_dir/records.parquet`; unusable records go to
+    `quarantine.parquet`. Files must lie under `roots` (default: `base_dir`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = source.files(base_dir, roots)
-    if not files:
-        raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
+    if files is None:  # a drop may hold no file of this source; a source without drops must have some
+        files = source.files(base_dir, roots)
+        if not files:
+            raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"
     rows = quarantined = 0
     with _Writer(records_path, INGESTED_SCHEMA) as good_out, _Writer(quarantine_path, REMOVED_SCHEMA) as bad_out:

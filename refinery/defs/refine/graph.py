@@ -21,6 +21,11 @@ class Graph:
     def group(self) -> str:
         return slug(self.recipe.dataset)
 
+    @property
+    def drops(self) -> dg.DynamicPartitionsDefinition | None:
+        """One partition per drop, when the recipe has `drops:`."""
+        return dg.DynamicPartitionsDefinition(name=f"{self.group}_drops") if self.recipe.drops else None
+
     def key(self, *parts: str) -> dg.AssetKey:
         return dg.AssetKey([self.group, *parts])
 

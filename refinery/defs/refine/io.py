@@ -7,6 +7,7 @@ it, else from the run of the upstream's latest materialization (an asset materia
 that merely wrote last.
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,28 +16,40 @@ import dagster as dg
 
 
 class RunScopedIOManager(dg.ConfigurableIOManager):
-    def _path(self, instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey) -> Path:
-        return Path(instance.storage_directory()) / "handles" / run_id / ("__".join(key.path) + ".json")
+    """Partitioned upstreams (drops) load as {partition key: handle}, each from the run that materialized it."""
+
+    def _path(self, instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey, partition: str | None) -> Path:
+        name = "__".join(key.path) + (f"@{hashlib.sha256(partition.encode()).hexdigest()[:16]}" if partition else "")
+        return Path(instance.storage_directory()) / "handles" / run_id / f"{name}.json"
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
-        path = self._path(context.step_context.instance, context.run_id, context.asset_key)
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        path = self._path(context.step_context.instance, context.run_id, context.asset_key, partition)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(obj))
         os.replace(tmp, path)
 
     def load_input(self, context: dg.InputContext) -> object:
+        if context.has_asset_partitions:
+            return {p: self._load(context, p) for p in context.asset_partition_keys}
+        return self._load(context, None)
+
+    def _load(self, context: dg.InputContext, partition: str | None) -> object:
         instance, key = context.instance, context.asset_key
-        path = self._path(instance, context.upstream_output.run_id, key)
+        path = self._path(instance, context.upstream_output.run_id, key, partition)
         if not path.exists():
-            event = instance.get_latest_materialization_event(key)
-            if event is None:
-                raise dg.Failure(f"{key.to_user_string()} has never been materialized: run the whole job")
-            path = self._path(instance, event.run_id, key)
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1
+            ).records
+            what = key.to_user_string() + (f" [{partition}]" if partition else "")
+            if not records:
+                raise dg.Failure(f"{what} has never been materialized: run the whole job")
+            path = self._path(instance, records[0].run_id, key, partition)
             if not path.exists():
-                raise dg.Failure(f"the output of {key.to_user_string()} from run {event.run_id} is gone")
+                raise dg.Failure(f"the output of {what} from run {records[0].run_id} is gone")
         return json.loads(path.read_text())
 
 

@@ -49,7 +49,8 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
             context.log.info(f"published {outcome.version}; pruned versions {pruned}")
         else:
             context.log.info(f"data, recipe and code unchanged: {outcome.version} stays LATEST, no new version")
-        prune_staging(recipe, [str(p) for p in staged], lambda run_id: _run_finished(context.instance, run_id))
+        in_use = [str(p) for p in staged] + cleaned.get("ingested", [])
+        prune_staging(recipe, in_use, lambda run_id: _run_finished(context.instance, run_id))
         m = outcome.manifest
         return dg.MaterializeResult(
             data_version=dg.DataVersion(m["version_hash"]),

@@ -8,7 +8,7 @@ from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.staging import ore_fingerprint, staging_dir
 from refinery.ingest import ingest_source
 from refinery.ingest.count import count_records
-from refinery.recipe import Source
+from refinery.recipe import Source, slug
 
 
 def source_assets(graph: Graph, source: Source) -> list:
@@ -25,6 +25,7 @@ def source_assets(graph: Graph, source: Source) -> list:
     @dg.asset(
         key=key("ingested", source.name),
         deps=[key("ore", source.name)],
+        partitions_def=graph.drops,
         group_name=graph.group,
         kinds={"polars", "parquet"},
         owners=[OWNER],
@@ -32,8 +33,10 @@ def source_assets(graph: Graph, source: Source) -> list:
         description=f"Records of source `{source.name}` parsed to Parquet; unusable ones quarantined.",
     )
     def ingested(context: dg.AssetExecutionContext) -> dg.Output[dict]:
-        out = staging_dir(recipe, context.run_id, f"ingested-{source.name}")
-        result = ingest_source(source, recipe.base_dir, out, recipe.roots)
+        drop = context.partition_key if graph.drops else None
+        out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
+        files = recipe.files(source, drop)
+        result = ingest_source(source, recipe.base_dir, out, recipe.roots, files)
         counted = sum(count_records(f, source) for f in result.files)  # not by the reader: for accounting
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
         quarantine = pl.read_parquet(result.quarantine)

@@ -34,6 +34,11 @@ def previous_version(recipe: Recipe) -> Reference | None:
     return Reference(v.files, v.signatures() if usable else None)
 
 
+def _by_drop(loaded: dict, recipe: Recipe) -> list[dict]:
+    """An ingested source's handles: one, or one per drop (partition) in the order of the drops' keys."""
+    return [loaded[k] for k in sorted(loaded)] if recipe.drops else [loaded]
+
+
 def stage_assets(graph: Graph) -> list:
     recipe, key = graph.recipe, graph.key
     names = {s.name: f"ingested_{slug(s.name)}" for s in recipe.sources}
@@ -48,8 +53,9 @@ def stage_assets(graph: Graph) -> list:
         description="Exact and MinHash near-duplicates removed across all sources and against the previous version.",
     )
     def deduplicated(context: dg.AssetExecutionContext, tuning: TuningResource, **ingested: dict) -> dg.Output[dict]:
-        inputs = [Path(ingested[arg]["records"]) for arg in names.values()]
-        read = sum(ingested[arg]["read"] for arg in names.values())
+        handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
+        inputs = [Path(h["records"]) for h in handles]
+        read = sum(h["read"] for h in handles)
         reference = previous_version(recipe)
         carried = 0
         if recipe.publish.mode == "append" and reference:
@@ -63,7 +69,8 @@ def stage_assets(graph: Graph) -> list:
         context.log.info(f"dedup: {result.rows_in} in ({carried} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
-            "removed": [*(ingested[arg]["quarantine"] for arg in names.values()), str(result.removed)],
+            "removed": [*(h["quarantine"] for h in handles), str(result.removed)],
+            "ingested": [str(p) for p in inputs],  # kept by staging cleanup: drops may be gone from the ore
             "signatures": str(result.signatures),
             "params": {**result.params, "carried_forward": carried},
             "read": read + carried,
