@@ -22,6 +22,10 @@ def _redacted(text: str, kinds=ALL_PII) -> str:
     ("text", "expected"),
     [
         ("mail jane.doe+news@example.co.uk today", "mail <EMAIL> today"),
+        ("write user@.example.com or a@host..example.edu.", "write <EMAIL> or <EMAIL>."),
+        ("from joe@host.localnet and root@localhost", "from <EMAIL> and <EMAIL>"),
+        ("Message-ID: <9304292140.AA29951@host.sub_domain>", "Message-ID: <<EMAIL>>"),
+        ('to jxl9011@129.21.200.201, 74017.461@@compuserve.com or "a b%c"@su.oz.au', "to <EMAIL>, <EMAIL> or <EMAIL>"),
         ("call +1 415 555 0132 now", "call <PHONE> now"),
         ("call +44 20 7946 0958 now", "call <PHONE> now"),
         ("office (415) 555-0132 or 415-555-0199", "office <PHONE> or <PHONE>"),
@@ -42,7 +46,7 @@ def test_pii_is_redacted(text, expected):
         "released v1.2.3.4 and 1.2.3.4.5 builds",  # version strings are not IPs
         "meeting on 2024-01-15 at 10:30:45",  # dates and times are not phones or IPv6
         "ISBN 978-3-16-148410-0 and 0-306-40615-2",  # ISBNs are not phones
-        "use @property and user@localhost and pkg@1.2.3",  # e-mail-like code
+        "use @property and pkg@1.2.3 and @user",  # decorators, package specs and mentions
         "order 1234 5678 9012 3456 failed Luhn",  # not a valid card number
         "std::vector<int> and a::b in C++",
     ],
