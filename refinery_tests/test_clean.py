@@ -115,3 +115,18 @@ def test_clean_stage_writes_refined_and_removed_parquet(tmp_path: Path, rng):
     assert row["detail"] == "min_words: n_words = 1.0"
     assert result.rows_in == 3 and result.rejected_by_filter == {"min_words": 1}
     assert result.examples and result.examples[0]["doc_id"] == "d0"
+
+
+def test_cleaning_on_several_processes_gives_the_same_bytes(tmp_path: Path, rng, monkeypatch):
+    from refinery.clean import stage
+
+    texts = [document(rng) for _ in range(90)] + [mojibake(document(rng)) for _ in range(10)] + ["too short"] * 5
+    ingested_frame(texts).write_parquet(tmp_path / "in.parquet")
+    monkeypatch.setattr(stage, "BATCH", 20)  # six batches, so the pool is used
+    config = Clean(filters=Filters(min_words=20))
+    one = clean(tmp_path / "in.parquet", tmp_path / "one", config, workers=1)
+    two = clean(tmp_path / "in.parquet", tmp_path / "two", config, workers=2)
+    assert one.cleaned.read_bytes() == two.cleaned.read_bytes()
+    assert one.removed.read_bytes() == two.removed.read_bytes()
+    assert (one.rows_kept, one.rejected_by_filter, one.changed) == (two.rows_kept, two.rejected_by_filter, two.changed)
+    assert one.rejected_by_filter["min_words"] == 5

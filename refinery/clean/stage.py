@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import multiprocessing
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +47,30 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 
-def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
-    """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows)."""
+def _cleaned_batches(records: Path, config: Clean, workers: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """(text before, cleaned batch), in order. With more than one batch and worker, batches are cleaned in a
+    process pool (fastText and ftfy hold the GIL), at most 2 x workers in flight: memory stays bounded."""
+    source = pq.ParquetFile(records)
+    batches = (pl.from_arrow(b) for b in source.iter_batches(batch_size=BATCH))
+    if workers <= 1 or source.metadata.num_rows <= BATCH:
+        for frame in batches:
+            yield frame.get_column("text"), clean_batch(frame, config)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for frame in batches:
+            pending.append((frame.get_column("text"), pool.submit(clean_batch, frame, config)))
+            if len(pending) >= 2 * workers:
+                before, future = pending.popleft()
+                yield before, future.result()
+        while pending:
+            before, future = pending.popleft()
+            yield before, future.result()
+
+
+def clean(records: Path, out_dir: Path, config: Clean, workers: int = 1) -> CleanResult:
+    """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows); the
+    output does not depend on `workers`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     rejected: Counter[str] = Counter()
@@ -53,11 +78,7 @@ def clean(records: Path, out_dir: Path, config: Clean) -> CleanResult:
     rows_in = kept = changed = 0
     examples: list[dict] = []
     kept_writer = removed_writer = None
-    source = pq.ParquetFile(records)
-    for batch in source.iter_batches(batch_size=BATCH):
-        frame = pl.from_arrow(batch)
-        before = frame.get_column("text")
-        frame = clean_batch(frame, config)
+    for before, frame in _cleaned_batches(records, config, workers):
         rows_in += frame.height
         changed += frame.get_column("_changed").sum()
         rejected.update(frame.get_column("reason").drop_nulls().to_list())

@@ -90,8 +90,9 @@ def stage_assets(graph: Graph) -> list:
         code_version=graph.code_version("clean", recipe.clean.model_dump()),
         description="Text repaired and normalized, PII redacted, language identified, quality filters applied.",
     )
-    def cleaned(context: dg.AssetExecutionContext, deduplicated: dict) -> dg.Output[dict]:
-        result = clean(Path(deduplicated["records"]), staging_dir(recipe, context.run_id, "cleaned"), recipe.clean)
+    def cleaned(context: dg.AssetExecutionContext, tuning: TuningResource, deduplicated: dict) -> dg.Output[dict]:
+        out = staging_dir(recipe, context.run_id, "cleaned")
+        result = clean(Path(deduplicated["records"]), out, recipe.clean, tuning.workers)
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
         langs = dict(
             pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
