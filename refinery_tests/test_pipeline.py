@@ -182,3 +182,22 @@ def test_changed_ore_marks_assets_stale_until_the_next_run(small_recipe, write_r
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     assert _status(defs, "small/ingested/forums") == StaleStatus.FRESH
     assert _status(defs, "small/published") == StaleStatus.FRESH
+
+
+def test_cleaned_metadata_shows_removed_examples_per_filter_and_language_scores(tmp_path, rng):
+    from refinery.clean import clean
+    from refinery.defs.refine.metadata import language_by_source, removed_examples
+    from refinery.recipe import Clean, Filters
+    from refinery.synth import document
+    from refinery_tests.conftest import ingested_frame
+
+    texts = [document(rng) for _ in range(30)] + [f"short post {i}" for i in range(30)]
+    ingested_frame(texts).write_parquet(tmp_path / "in.parquet")
+    result = clean(tmp_path / "in.parquet", tmp_path / "out", Clean(filters=Filters(min_words=20)))
+    examples = removed_examples(tmp_path / "in.parquet", result.removed)
+    short = [e for e in examples if e["reason"] == "min_words"]
+    assert len(short) == 20 and all(e["text"].startswith("short post") for e in short)  # 20 of the 30
+    assert examples == removed_examples(tmp_path / "in.parquet", result.removed)  # repeatable
+    (scores,) = language_by_source(result.cleaned)
+    assert scores["source"] == "s" and scores["documents"] == 30 and scores["top_language"] == "en"
+    assert 0 < scores["p10"] <= scores["median"] <= scores["p90"] <= 1

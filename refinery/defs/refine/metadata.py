@@ -49,7 +49,40 @@ def dedup_metadata(result: DedupResult) -> dict:
     }
 
 
-def clean_metadata(result: CleanResult) -> dict:
+REVIEW_EXAMPLES = 20
+
+
+def removed_examples(records: Path, removed: Path, per_filter: int = REVIEW_EXAMPLES) -> list[dict]:
+    """A random (by doc_id hash, so repeatable) sample of removed documents per filter, with their text's start."""
+    sample = (
+        pl.scan_parquet(removed)
+        .select("doc_id", "reason", "value")
+        .sort(pl.col("doc_id").hash(7))
+        .group_by("reason", maintain_order=True)
+        .head(per_filter)
+    )
+    texts = pl.scan_parquet(records).select("doc_id", text=pl.col("text").str.slice(0, 160))
+    rows = sample.join(texts, on="doc_id", how="left").sort("reason").collect()
+    return rows.with_columns(pl.col("value").round(3)).select("reason", "value", "text").to_dicts()
+
+
+def language_by_source(cleaned: Path) -> list[dict]:
+    """The language-ID score of refined documents, per source: where language ID is unsure of a source's text."""
+    scores = (
+        pl.scan_parquet(cleaned)
+        .group_by("source")
+        .agg(
+            documents=pl.len(),
+            p10=pl.col("lang_score").quantile(0.1).round(3),
+            median=pl.col("lang_score").median().round(3),
+            p90=pl.col("lang_score").quantile(0.9).round(3),
+            top_language=pl.col("lang").mode().first(),
+        )
+    )
+    return scores.sort("source").collect().to_dicts()
+
+
+def clean_metadata(result: CleanResult, records: Path) -> dict:
     cleaned = pl.scan_parquet(result.cleaned)
     quantiles = cleaned.select(
         pl.struct(
@@ -71,4 +104,6 @@ def clean_metadata(result: CleanResult) -> dict:
         "documents_changed": result.changed,
         "signal_distribution": dg.MetadataValue.md(md_table(distribution)),
         "before_after": dg.MetadataValue.md(md_table(result.examples)),
+        "removed_examples": dg.MetadataValue.md(md_table(removed_examples(records, result.removed))),
+        "language_score_by_source": dg.MetadataValue.md(md_table(language_by_source(result.cleaned))),
     }

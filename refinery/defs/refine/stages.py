@@ -109,7 +109,7 @@ def stage_assets(graph: Graph) -> list:
         return dg.Output(
             value,
             data_version=content_version(result.cleaned, result.removed),
-            metadata={**frame_metadata(result.cleaned), **clean_metadata(result)},
+            metadata={**frame_metadata(result.cleaned), **clean_metadata(result, Path(deduplicated["records"]))},
         )
 
     return [deduplicated, cleaned]
