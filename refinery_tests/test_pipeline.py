@@ -199,5 +199,5 @@ def test_cleaned_metadata_shows_removed_examples_per_filter_and_language_scores(
     assert len(short) == 20 and all(e["text"].startswith("short post") for e in short)  # 20 of the 30
     assert examples == removed_examples(tmp_path / "in.parquet", result.removed)  # repeatable
     (scores,) = language_by_source(result.cleaned)
-    assert scores["source"] == "s" and scores["documents"] == 30 and scores["top_language"] == "en"
+    assert scores["source"] == "s" and scores["documents"] == result.rows_kept and scores["top_language"] == "en"
     assert 0 < scores["p10"] <= scores["median"] <= scores["p90"] <= 1

@@ -54,15 +54,16 @@ REVIEW_EXAMPLES = 20
 
 def removed_examples(records: Path, removed: Path, per_filter: int = REVIEW_EXAMPLES) -> list[dict]:
     """A random (by doc_id hash, so repeatable) sample of removed documents per filter, with their text's start."""
+    removed_ids = pl.read_parquet(removed, columns=["doc_id", "reason", "value"])  # small columns, held whole
     sample = (
-        pl.scan_parquet(removed)
-        .select("doc_id", "reason", "value")
-        .sort(pl.col("doc_id").hash(7))
+        removed_ids.with_columns(_h=pl.col("doc_id").hash(7))
+        .sort("reason", "_h")
         .group_by("reason", maintain_order=True)
         .head(per_filter)
     )
     texts = pl.scan_parquet(records).select("doc_id", text=pl.col("text").str.slice(0, 160))
-    rows = sample.join(texts, on="doc_id", how="left").sort("reason").collect()
+    texts = texts.filter(pl.col("doc_id").is_in(sample.get_column("doc_id").implode())).collect()
+    rows = sample.join(texts, on="doc_id", how="left", maintain_order="left")
     return rows.with_columns(pl.col("value").round(3)).select("reason", "value", "text").to_dicts()
 
 
