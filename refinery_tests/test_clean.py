@@ -130,3 +130,31 @@ def test_cleaning_on_several_processes_gives_the_same_bytes(tmp_path: Path, rng,
     assert one.removed.read_bytes() == two.removed.read_bytes()
     assert (one.rows_kept, one.rejected_by_filter, one.changed) == (two.rows_kept, two.rejected_by_filter, two.changed)
     assert one.rejected_by_filter["min_words"] == 5
+
+
+POST = """From: joe@x.edu (Joe)
+Subject: Re: engines
+Lines: 12
+
+In article <1993@x.edu> ann@y.com (Ann) writes:
+> the old engine was
+> better.
+
+I disagree: the new one is lighter and faster.
+--\x20
+Joe Random   | joe@x.edu
+"""
+
+
+def test_structure_is_stripped_and_counted():
+    from refinery.clean.structure import strip_structure
+    from refinery.recipe import Structure
+
+    frame = pl.DataFrame({"text": [POST, "Note: a post that starts like a header\nbut has one such line."]})
+    out = strip_structure(frame, Structure(headers=True, quotes=True, signature=True)).to_dicts()
+    assert out[0]["text"].strip() == "I disagree: the new one is lighter and faster."
+    assert (out[0]["stripped_headers"], out[0]["stripped_quotes"]) == (4, 3)
+    assert out[0]["stripped_signature"] >= 2
+    assert out[1]["text"] == frame.get_column("text")[1] and out[1]["stripped_headers"] == 0
+    kept = strip_structure(frame, Structure())  # off by default
+    assert kept.get_column("text").to_list() == frame.get_column("text").to_list()

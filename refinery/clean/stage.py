@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from refinery.clean.filters import add_signals, first_failure
 from refinery.clean.langid import detect
 from refinery.clean.pii import redact
+from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 from refinery.recipe import Clean
 from refinery.records import removed_frame
@@ -39,7 +40,8 @@ class CleanResult:
 def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     """Ingested rows in, the same rows out with cleaned text, signals, and `reason`/`value` of a failed filter."""
     original = frame.get_column("text")
-    text = repair_text(original) if config.normalize.fix_text else original
+    frame = strip_structure(frame, config.structure)
+    text = repair_text(frame.get_column("text")) if config.normalize.fix_text else frame.get_column("text")
     frame = frame.with_columns(text=normalize_text(text, config.normalize))
     frame = redact(frame, list(config.pii), dict(config.pii_tokens))
     frame = pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
