@@ -30,7 +30,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refinery.recipe import load_recipe, slug
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
-    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta notices, not for users
+    from dagster import BetaWarning, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)  # notices for Dagster developers, not for users
+    warnings.filterwarnings("ignore", category=PreviewWarning)
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
     instance = get_instance()

@@ -170,3 +170,22 @@ def test_every_shipped_recipe_is_its_own_group_and_job():
     assert groups == {"forum_en", "support_docs"}
     assert {j.name for j in defs.jobs} >= {"refine_forum_en", "refine_support_docs"}
     assert [s.cron_schedule for s in defs.schedules if s.name == "refine_support_docs_schedule"] == ["0 4 * * *"]
+
+
+def test_valid_expectations_are_remembered_so_later_loads_skip_gx(small_recipe, write_recipe, tmp_path, monkeypatch):
+    from refinery.validate import expectations
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    declared = {"expectation": "expect_column_to_exist", "kwargs": {"column": "lang"}}
+    path = write_recipe({**small_recipe, "validate": {"expectations": [declared]}})
+    load_recipe(path)
+    assert (tmp_path / "cache" / "refinery" / "valid-expectations.json").exists()
+
+    def no_gx(name):
+        raise AssertionError("GX was consulted again")
+
+    monkeypatch.setattr(expectations, "expectation_class", no_gx)
+    load_recipe(path)  # remembered: GX is not imported or asked
+    other = write_recipe({**small_recipe, "validate": {"expectations": [{**declared, "kwargs": {"column": "x"}}]}})
+    with pytest.raises(AssertionError, match="consulted again"):
+        load_recipe(other)  # other kwargs: checked afresh
