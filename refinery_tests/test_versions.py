@@ -121,8 +121,8 @@ def test_accounting_sees_a_lost_or_doubled_record_and_blocks_publishing(
 
     real = stages.clean
 
-    def faulty(records, out_dir, config):
-        result = real(records, out_dir, config)
+    def faulty(records, out_dir, config, workers=1):
+        result = real(records, out_dir, config, workers)
         frame = pl.read_parquet(result.cleaned)
         frame = frame.slice(1) if fault == "lost" else pl.concat([frame, frame.tail(1)])
         frame.write_parquet(result.cleaned)
