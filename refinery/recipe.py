@@ -144,7 +144,7 @@ class Filters(Strict):
     max_top_2gram: float | None = 0.2
     max_duplicate_5grams: float | None = 0.15
     lorem_ipsum: Flag = True
-    curly_bracket: Flag = True
+    curly_bracket: Flag = False  # C4's rule; off: on real forum posts it removes good technical answers
     max_javascript_lines: float | None = 0.5
     languages: list[str] | None = None
     min_language_score: float | None = 0.5
