@@ -137,7 +137,7 @@ class Filters(Strict):
     max_bullet_lines: float | None = 0.9
     max_ellipsis_lines: float | None = 0.3
     min_punctuated_lines: float | None = 0.12
-    min_alpha_words: float | None = 0.8
+    min_alpha_words: float | None = 0.7  # Gopher's 0.8 removed good forum posts (tables, signature rules)
     min_stop_words: int | None = 2
     max_duplicate_lines: float | None = 0.3
     max_duplicate_paragraphs: float | None = 0.3
@@ -147,7 +147,7 @@ class Filters(Strict):
     curly_bracket: Flag = False  # C4's rule; off: on real forum posts it removes good technical answers
     max_javascript_lines: float | None = 0.5
     languages: list[str] | None = None
-    min_language_score: float | None = 0.5
+    min_language_score: float | None = 0.3  # 0.5 removed good English posts that open with headers or quotes
 
 
 class Structure(Strict):
