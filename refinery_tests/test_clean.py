@@ -82,7 +82,7 @@ def test_filters_reject_with_name_and_value(rng):
         ("Same line repeated here today.\n" * 12) + good,
         "{ code: 1 } " + good,
     ]
-    out = clean_batch(ingested_frame(texts), Clean(filters=Filters(min_words=20, languages=["en"])))
+    out = clean_batch(ingested_frame(texts), Clean(filters=Filters(min_words=20, languages=["en"], curly_bracket=True)))
     reasons = out.get_column("reason").to_list()
     assert reasons[0] is None
     assert reasons[1] == "min_words" and out.get_column("value")[1] == 2
