@@ -117,6 +117,14 @@ def test_hostile_records_stay_per_record(tmp_path, name, data, options, outcome)
     assert count_records(tmp_path / name, source) == result.rows + result.quarantined  # accounting agrees
 
 
+def test_field_names_with_quotes_and_backslashes(tmp_path):
+    lines = [{"it's": "apostrophe", 'q"x': "quote", "b\\s": "backslash"}]
+    (tmp_path / "q.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    for field, text in [("it's", "apostrophe"), ('q"x', "quote"), ("b\\s", "backslash")]:
+        _, good, _ = _ingest(tmp_path, Source(name="s", format="jsonl", path="q.jsonl", text_field=field))
+        assert good.get_column("text").to_list() == [text], field
+
+
 def test_parquet_text_columns_of_other_types(tmp_path):
     pl.DataFrame({"body": [[1, 2], None], "blob": [b"ok", b"\xff"]}).write_parquet(tmp_path / "l.parquet")
     _, good, bad = _ingest(tmp_path, Source(name="s", format="parquet", path="l.parquet", text_field="body"))
