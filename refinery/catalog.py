@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import duckdb
 
 PINS = "PINS"
+REQUIRED = ("version", "recipe", "recipe_hash", "content_hash", "version_hash")  # what the hash chain needs
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,13 @@ class Version:
         try:
             manifest = json.loads((self.path / "manifest.json").read_text())
             paths = [f["path"] for f in manifest["files"]]
+            missing = [k for k in REQUIRED if k not in manifest]
+            if "source_sha256" not in (manifest.get("code_version") or {}):
+                missing.append("code_version.source_sha256")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise VerifyError(f"{self.dataset}@{self.id}: manifest.json is unreadable: {err}") from None
+        if missing:
+            raise VerifyError(f"{self.dataset}@{self.id}: manifest.json lacks {', '.join(missing)}")
         for path in paths:
             inside = (self.path / path).resolve().is_relative_to(self.path.resolve())
             if not isinstance(path, str) or Path(path).is_absolute() or not inside:
@@ -99,15 +105,12 @@ class Version:
         the recipe, version hash from those and the code, the version id from the version hash."""
         m = self.manifest
         problems = []
-        if content_hash(m["files"]) != m.get("content_hash"):
+        if content_hash(m["files"]) != m["content_hash"]:
             problems.append("content hash does not match the files listed")
-        if recipe_hash(m.get("recipe", {})) != m.get("recipe_hash"):
+        if recipe_hash(m["recipe"]) != m["recipe_hash"]:
             problems.append("recipe hash does not match the recipe")
-        source = (
-            (m.get("code_version") or {}).get("source_sha256", "") if isinstance(m.get("code_version"), dict) else ""
-        )
-        expected = version_hash(m.get("content_hash", ""), m.get("recipe_hash", ""), source)
-        if expected != m.get("version_hash") or not self.id.endswith(expected[:8]) or m.get("version") != self.id:
+        expected = version_hash(m["content_hash"], m["recipe_hash"], m["code_version"]["source_sha256"])
+        if expected != m["version_hash"] or not self.id.endswith(expected[:8]) or m["version"] != self.id:
             problems.append("version hash does not match the data, recipe and code, or the version id")
         return problems
 

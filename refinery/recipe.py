@@ -245,10 +245,10 @@ class Recipe(Strict):
         """The source's ore files; with drops, those of one drop (`drop`) or of every drop present."""
         if self.drops is None:
             return source.files(self.base_dir, self.roots)
-        drops = self.drop_paths()
-        chosen = [drops[drop]] if drop in drops else [] if drop is not None else list(drops.values())
         files: list[Path] = []
-        for path in chosen:
+        for key, path in self.drop_paths().items():
+            if drop not in (None, key):
+                continue
             if path.is_dir():
                 files += source.files(path, self.roots)
             elif fnmatch.fnmatchcase(path.name, Path(source.path).name):
