@@ -184,25 +184,24 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
             yield _raw(**cols)
 
 
-def _parquet_text(name: str | None, schema: pl.Schema, coerce: bool) -> tuple[pl.Expr, pl.Expr | None]:
-    """(the column as text, why a row has none) for a column of any type."""
+Problem = tuple[pl.Expr, str, str]  # (the rows it applies to, reason, detail)
+
+
+def _parquet_text(name: str | None, schema: pl.Schema, coerce: bool) -> tuple[pl.Expr, Problem | None]:
+    """(the column as text, the rows that have none for a reason other than a null) for a column of any type."""
     if not name or name not in schema:
-        why = pl.lit(f"no column {name!r}") if name else None
-        return pl.lit(None, pl.String), why
+        return pl.lit(None, pl.String), (pl.lit(True), "missing_text", f"no column {name!r}") if name else None
     dtype, col = schema[name], pl.col(name)
     if dtype == pl.String:
         return col, None
     if dtype == pl.Binary:  # Polars refuses a whole column with one invalid value: decoded value by value
         text = col.map_elements(_utf8_or_none, return_dtype=pl.String)
-        return text, pl.when(col.is_not_null() & text.is_null()).then(pl.lit("bytes that are not UTF-8"))
-    as_text = (
-        col.cast(pl.String)
-        if not dtype.is_nested()
-        else pl.struct(col).struct.json_encode().str.json_path_match(_json_path(name))
-    )
-    if coerce:
-        return as_text, None
-    return pl.lit(None, pl.String), pl.when(col.is_not_null()).then(pl.lit(f"column {name!r} is {dtype}, not text"))
+        return text, (col.is_not_null() & text.is_null(), "bad_encoding", "bytes that are not UTF-8")
+    if not coerce:
+        return pl.lit(None, pl.String), (col.is_not_null(), "not_text", f"column {name!r} is {dtype}, not text")
+    if dtype.is_nested():
+        return pl.struct(col).struct.json_encode().str.json_path_match(_json_path(name)), None
+    return col.cast(pl.String), None
 
 
 def _utf8_or_none(value: bytes) -> str | None:
@@ -216,28 +215,23 @@ def read_parquet(path: Path, source: Source) -> Iterator[pl.DataFrame]:
     text_field = source.html_field or source.text_field
     file = pq.ParquetFile(path)
     schema = pl.Schema(pl.from_arrow(file.schema_arrow.empty_table()).schema)
-    text, why = _parquet_text(text_field, schema, source.coerce_text)
+    text, problem = _parquet_text(text_field, schema, source.coerce_text)
+    cases = [*([problem] if problem else []), (text.is_null(), "missing_text", f"column {text_field!r} is null")]
+    reason = detail = pl.lit(None, pl.String)
+    for rows, why, what in reversed(cases):  # the first case that applies names the reason
+        reason, detail = (
+            pl.when(rows).then(pl.lit(why)).otherwise(reason),
+            pl.when(rows).then(pl.lit(what)).otherwise(detail),
+        )
     others = {"native_id": source.id_field, "title": source.title_field, "url": source.url_field}
     first = 1
     for batch in file.iter_batches(batch_size=BATCH_RECORDS):
-        frame = pl.from_arrow(batch)
-        n = frame.height
-        columns = [text.alias("text"), (why if why is not None else pl.lit(None, pl.String)).alias("_why")]
+        n = batch.num_rows
+        columns = [text.alias("text"), reason.alias("reason"), detail.alias("detail")]
         columns += [_parquet_text(f, schema, True)[0].alias(k) for k, f in others.items()]
-        frame = frame.select(columns).with_columns(line=pl.int_range(first, first + n, dtype=pl.Int64))
+        frame = pl.from_arrow(batch).select(columns).with_columns(line=pl.int_range(first, first + n, dtype=pl.Int64))
         first += n
-        missing = pl.col("text").is_null()
-        yield frame.with_columns(
-            reason=pl.when(pl.col("_why").str.contains("^no column"))
-            .then(pl.lit("missing_text"))
-            .when(pl.col("_why").str.contains("not UTF-8"))
-            .then(pl.lit("bad_encoding"))
-            .when(pl.col("_why").is_not_null())
-            .then(pl.lit("not_text"))
-            .when(missing)
-            .then(pl.lit("missing_text")),
-            detail=pl.coalesce("_why", pl.when(missing).then(pl.lit(f"column {text_field!r} is null"))),
-        ).select(list(RAW_SCHEMA))
+        yield frame.select(list(RAW_SCHEMA))
 
 
 def read_document(path: Path, source: Source) -> Iterator[pl.DataFrame]:
