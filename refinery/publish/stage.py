@@ -104,16 +104,12 @@ def _fsync_tree(root: Path) -> None:
     fsync_dir(root)
 
 
-def remove_abandoned(dataset_dir: Path) -> list[str]:
+def _remove_abandoned(dataset_dir: Path) -> None:
     """Temporary version folders and LATEST pointers left by killed publishers; call under the lock."""
-    gone = []
     for path in dataset_dir.glob(".tmp-*"):
         shutil.rmtree(path, ignore_errors=True)
-        gone.append(path.name)
     for path in dataset_dir.glob(".LATEST-*"):
         path.unlink(missing_ok=True)
-        gone.append(path.name)
-    return gone
 
 
 def _write_parts(sources: list[Path], folder: Path, schema: dict | None = None) -> list[Path]:
@@ -193,7 +189,7 @@ def publish(inp: PublishInput) -> PublishOutcome:
     dataset_dir = recipe.output_dir / recipe.dataset
     with dataset_lock(dataset_dir):
         verdicts = require_passed(inp.gate_dir, inp.staged)
-        remove_abandoned(dataset_dir)
+        _remove_abandoned(dataset_dir)
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
             return _publish_locked(inp, dataset_dir, tmp, verdicts)
@@ -246,7 +242,6 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,
     }
-    _fsync_tree(tmp)
     measured = {
         "checksums_reverified": all(sha256_file(tmp / f["path"]) == f["sha256"] for f in data_files),
         "parts_rows": sum(pq.ParquetFile(p).metadata.num_rows for p in refined_files),
