@@ -51,8 +51,8 @@ class Version:
         if missing:
             raise VerifyError(f"{self.dataset}@{self.id}: manifest.json lacks {', '.join(missing)}")
         for path in paths:
-            inside = (self.path / path).resolve().is_relative_to(self.path.resolve())
-            if not isinstance(path, str) or Path(path).is_absolute() or not inside:
+            inside = isinstance(path, str) and (self.path / path).resolve().is_relative_to(self.path.resolve())
+            if not inside or Path(path).is_absolute():
                 raise VerifyError(f"{self.dataset}@{self.id}: manifest names a file outside the version: {path!r}")
         return manifest
 
@@ -61,15 +61,14 @@ class Version:
 
     @property
     def files(self) -> list[Path]:
-        """Parquet files of the refined rows."""
+        """Parquet files of the refined rows, once `check()` passed: every loader below reads through here."""
+        self.check()
         return self._files("refined")
 
     def scan(self, check: bool = True) -> pl.LazyFrame:
         """The refined rows. A version whose files or hashes do not add up raises VerifyError (`check()`),
         unless `check=False`."""
-        if check:
-            self.check()
-        return pl.scan_parquet(self.files)
+        return pl.scan_parquet(self.files if check else self._files("refined"))
 
     def removed(self, check: bool = True) -> pl.LazyFrame:
         if check:

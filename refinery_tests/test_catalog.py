@@ -157,12 +157,17 @@ def test_verify_cannot_be_fooled_by_a_rewritten_manifest(two_versions):
         fresh.verify()
     with pytest.raises(VerifyError):
         fresh.scan()
+    with pytest.raises(VerifyError):
+        fresh.to_arrow()  # every loader reads through the check
     assert fresh.scan(check=False).collect().height == 5  # an explicit opt-out still reads
 
 
 def test_manifest_paths_outside_the_version_and_corrupt_manifests_are_refused(two_versions, capsys):
     v = two_versions.version("small")
     _rewrite_manifest(v, lambda m: m["files"][0].update(path="../../../evil.parquet"))
+    with pytest.raises(VerifyError, match="outside the version"):
+        two_versions.version("small").scan()
+    _rewrite_manifest(v, lambda m: m["files"][0].update(path=5))
     with pytest.raises(VerifyError, match="outside the version"):
         two_versions.version("small").scan()
     (v.path / "manifest.json").write_text('{"files": [')
