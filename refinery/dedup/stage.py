@@ -174,7 +174,7 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
         prior_ids = pl.scan_parquet(reference.refined).select("doc_id").collect().get_column("doc_id")
     stored = reference.signatures if reference and reference.signatures and config.near.enabled else None
     if stored is not None:
-        stored_keys = pl.read_parquet(stored, columns=["doc_id", "text_hash"]).rename({"text_hash": "_nh"})
+        stored_keys = pl.read_parquet(stored, columns=["doc_id", "text_hash"]).rename({"text_hash": "_nh"}).unique()
     plan = _Plan(
         config, bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights), prior_ids, stored_keys
     )
