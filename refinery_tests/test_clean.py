@@ -2,9 +2,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from refinery.clean import clean
-from refinery.clean.pii import luhn_valid, redact
+from refinery.clean.pii import FIND, PATTERNS, luhn_valid, redact
 from refinery.clean.stage import clean_batch
 from refinery.clean.text import repair_text
 from refinery.recipe import Clean, Filters
@@ -158,3 +160,10 @@ def test_structure_is_stripped_and_counted():
     assert out[1]["text"] == frame.get_column("text")[1] and out[1]["stripped_headers"] == 0
     kept = strip_structure(frame, Structure())  # off by default
     assert kept.get_column("text").to_list() == frame.get_column("text").to_list()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 -.()+x_é\n", max_size=40))
+def test_finding_pattern_finds_exactly_what_redaction_replaces(text):
+    found = pl.Series([text]).str.contains(FIND["phone"]).item()
+    assert found == pl.Series([text]).str.contains(PATTERNS["phone"]).item()

@@ -66,16 +66,67 @@ def test_failures_name_the_expectation_and_show_examples(tmp_path):
     assert not report.success
 
 
-def test_row_wise_text_checks_run_in_batches(tmp_path, monkeypatch):
+def test_expectations_without_a_twin_run_in_gx_text_in_batches(tmp_path, monkeypatch):
     from refinery.validate import suite as suite_module
 
     monkeypatch.setattr(suite_module, "BATCH_ROWS", 1)
+    short = {"expectation": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "text", "max_value": 14}}
     path = _refined(tmp_path, text=["mail a@b.org", "and c@d.org too"])
-    report = validate([path], _recipe(tmp_path), tmp_path / "v")
-    (pii,) = [o for o in report.failed_errors if o.expectation == "expect_column_values_to_not_match_regex"]
-    assert pii.unexpected_count == 2 and pii.examples == ["mail a@b.org", "and c@d.org too"]
+    report = validate([path], _recipe(tmp_path, validate={"expectations": [short]}), tmp_path / "v")
+    by_name = {o.expectation: o for o in report.failed_errors}
+    pii = by_name["expect_column_values_to_not_match_regex"]
+    assert pii.unexpected_count == 2 and pii.examples == ["mail a@b.org", "and c@d.org too"] and pii.engine == "polars"
+    lengths = by_name["expect_column_value_lengths_to_be_between"]
+    assert lengths.unexpected_count == 1 and lengths.engine == "gx"
     runs = json.loads((tmp_path / "v" / "gx_results.json").read_text())
-    assert len(runs) == 4  # whole columns, 2 batches of row-wise text checks, the PII suspects
+    assert [r["suite_name"] for r in runs] == ["t.sampled", "t.text-0000", "t.text-0001"]
+
+
+def test_polars_counts_every_row_and_gx_sees_the_flagged_ones(tmp_path, monkeypatch):
+    from refinery.validate import suite as suite_module
+
+    monkeypatch.setattr(suite_module, "SAMPLE_ROWS", 2)
+    n = 500
+    path = _refined(
+        tmp_path,
+        doc_id=[f"d{i}" for i in range(n - 1)] + ["d7"],
+        text=["a fine day"] * (n - 1) + ["write to x@y.org"],
+        source=["s"] * n,
+        source_id=[str(i) for i in range(n)],
+        source_uri=["u"] * n,
+        n_words=[3] * n,
+        lang=["en"] * n,
+    )
+    report = validate([path], _recipe(tmp_path))
+    failed = {o.expectation: o for o in report.failed_errors}
+    assert failed["expect_column_values_to_be_unique"].unexpected_count == 2
+    assert failed["expect_column_values_to_be_unique"].examples == ["d7", "d7"]  # GX saw both flagged rows
+    assert failed["expect_column_values_to_not_match_regex"].examples == ["write to x@y.org"]
+    assert set(failed) == {"expect_column_values_to_be_unique", "expect_column_values_to_not_match_regex"}
+
+
+def test_mostly_follows_gx(tmp_path):
+    mostly = {"expectation": "expect_column_values_to_be_in_set", "kwargs": {"column": "source", "value_set": ["s"]}}
+    path = _refined(tmp_path, source=["s", "t"])
+    for share, passes in ((0.5, True), (0.6, False)):
+        declared = {**mostly, "kwargs": {**mostly["kwargs"], "mostly": share}}
+        report = validate([path], _recipe(tmp_path, validate={"expectations": [declared]}))
+        (outcome,) = [o for o in report.outcomes if o.origin == "recipe"]
+        assert (outcome.success, outcome.unexpected_count, outcome.engine) == (passes, 1, "polars")
+
+
+def test_an_expectation_fails_where_gx_and_polars_disagree(tmp_path):
+    """`&&` intersects classes in Polars' regex engine (here: nothing matches) but is a literal to pandas' engines."""
+    posix = {
+        "expectation": "expect_column_values_to_not_match_regex",
+        "kwargs": {"column": "text", "regex": "[a&&b]"},
+    }
+    report = validate(
+        [_refined(tmp_path, text=["room 101 is here", "a fine day today"])],
+        _recipe(tmp_path, validate={"expectations": [posix]}),
+    )
+    (outcome,) = [o for o in report.outcomes if o.origin == "recipe"]
+    assert not outcome.success and "disagree" in outcome.observed
 
 
 def test_recipe_expectations_with_severity(tmp_path):

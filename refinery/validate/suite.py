@@ -11,9 +11,10 @@ from typing import Any
 
 import polars as pl
 
-from refinery.clean.pii import PATTERNS
+from refinery.clean.pii import FIND
 from refinery.recipe import Recipe
 from refinery.validate.expectations import make_expectation
+from refinery.validate.twins import Twin, twin
 
 REQUIRED_COLUMNS = ["doc_id", "text", "source", "source_id", "source_uri", "n_words", "lang"]
 
@@ -36,6 +37,7 @@ class ExpectationOutcome:
     unexpected_count: int | None = None
     examples: list[Any] = field(default_factory=list)
     observed: Any = None
+    engine: str = "gx"  # gx: GX over the rows; polars: the Polars twin over every row, GX over a sample (twins.py)
 
 
 @dataclass
@@ -93,11 +95,11 @@ def build_suite(recipe: Recipe) -> list[Declared]:
             Declared("expect_column_values_to_be_between", {"column": "n_words", **bounds}, "error", "builtin")
         )
     for kind in recipe.clean.pii:
-        if kind in PATTERNS:
+        if kind in FIND:
             suite.append(
                 Declared(
                     "expect_column_values_to_not_match_regex",
-                    {"column": "text", "regex": PATTERNS[kind]},
+                    {"column": "text", "regex": FIND[kind]},
                     "error",
                     "builtin",
                 )
@@ -115,7 +117,16 @@ def build_suite(recipe: Recipe) -> list[Declared]:
     return suite
 
 
-BATCH_ROWS = 250_000  # row-wise expectations on `text` run a batch at a time: memory stays bounded
+BATCH_ROWS = 250_000  # row-wise expectations on `text` without a twin run a batch at a time: memory stays bounded
+SAMPLE_ROWS = 10_000  # rows GX validates for the expectations Polars counts, beside the flagged ones
+FLAGGED_ROWS = 1_000  # flagged rows per expectation that GX also sees
+SCHEMA_ONLY = {  # table expectations that need the columns, not the rows
+    "expect_column_to_exist",
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+}
 
 
 def _columns(suite: list[Declared]) -> set[str]:
@@ -145,11 +156,13 @@ class _Runner:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.batches = self.context.data_sources.add_pandas("refinery").add_dataframe_asset("refined")
         self.batch_definition = self.batches.add_batch_definition_whole_dataframe("refined")
+        self.raw: list[dict] = []  # GX's own results, every run: the validator of record
 
-    def checkpoint(self, group: str, suite: list[Declared]):
+    def run(self, group: str, suite: dict[int, Declared], frame: pl.DataFrame) -> dict[int, Any]:
+        """GX's result for each expectation of `suite` over `frame`, by the same keys."""
         gx = self.gx
         gx_suite = self.context.suites.add(gx.ExpectationSuite(name=f"{self.name}.{group}"))
-        by_id = {gx_suite.add_expectation(make_expectation(d.name, dict(d.kwargs))).id: d for d in suite}
+        key_of = {gx_suite.add_expectation(make_expectation(d.name, dict(d.kwargs))).id: k for k, d in suite.items()}
         definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{self.name}.{group}", data=self.batch_definition, suite=gx_suite)
         )
@@ -161,7 +174,12 @@ class _Runner:
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
             )
         )
-        return checkpoint, by_id
+        result = checkpoint.run(batch_parameters={"dataframe": frame.to_pandas()})
+        found = {}
+        for validation in result.run_results.values():
+            self.raw.append(validation.to_json_dict())
+            found |= {key_of[res.expectation_config.id]: res for res in validation.results}
+        return found
 
     def docs_dir(self) -> Path:
         url = self.context.get_docs_sites_urls()[0]["site_url"]
@@ -181,49 +199,81 @@ def _merge(outcomes: dict[int, ExpectationOutcome], key: int, declared: Declared
         outcome.observed = _short(info["observed_value"])
 
 
+def _sample(scan: pl.LazyFrame, twins: dict[int, Twin], counts: dict[int, tuple[int, int]], rows: int) -> pl.DataFrame:
+    """Up to FLAGGED_ROWS flagged rows of each expectation that found any, then an even spread of SAMPLE_ROWS."""
+    indexed = scan.with_row_index("_row")
+    parts = [indexed.filter(twins[i].unexpected).head(FLAGGED_ROWS) for i, (bad, _) in counts.items() if bad]
+    parts.append(indexed.gather_every(max(rows // SAMPLE_ROWS, 1)).head(SAMPLE_ROWS))
+    frame = pl.concat(parts).unique("_row", keep="first", maintain_order=True)
+    return frame.collect(engine="streaming").drop("_row")
+
+
+def _polars_with_gx_sample(
+    runner: _Runner, suite: list[Declared], twins: dict[int, Twin], schema: list[int], scan: pl.LazyFrame, rows: int
+) -> dict[int, ExpectationOutcome]:
+    """Twin expectations counted by Polars over every row; GX validates them (and the schema-only ones) on the
+    flagged and sampled rows, and an expectation whose two engines disagree on those rows fails."""
+    totals = scan.select(
+        pl.struct(bad=t.unexpected.sum(), seen=t.counted.sum()).alias(str(i)) for i, t in twins.items()
+    ).collect(engine="streaming")
+    counts = {i: (totals[0, str(i)]["bad"], totals[0, str(i)]["seen"]) for i in twins}
+    sample = _sample(scan, twins, counts, rows)
+    checked = runner.run("sampled", {i: suite[i] for i in [*twins, *schema]}, sample)
+    in_sample = sample.select(t.unexpected.sum().alias(str(i)) for i, t in twins.items())
+    outcomes: dict[int, ExpectationOutcome] = {}
+    for i in schema:
+        _merge(outcomes, i, suite[i], checked[i])
+    for i, t in twins.items():
+        d, (bad, seen) = suite[i], counts[i]
+        gx_bad = (checked[i].result or {}).get("unexpected_count", 0)
+        agree = gx_bad == in_sample[0, str(i)]
+        outcomes[i] = ExpectationOutcome(
+            d.name,
+            d.kwargs.get("column"),
+            d.severity,
+            d.origin,
+            t.success(bad, seen) and agree,
+            unexpected_count=bad,
+            examples=[_short(v) for v in (checked[i].result or {}).get("partial_unexpected_list", [])][:5],
+            observed=None
+            if agree
+            else f"GX and Polars disagree on {sample.height} rows: {gx_bad} vs {in_sample[0, str(i)]} unexpected",
+            engine="polars",
+        )
+    return outcomes
+
+
 def validate(parquet: list[Path], recipe: Recipe, out_dir: Path | None = None) -> ValidationReport:
     """Run the suite on the refined rows; write GX's JSON results and Data Docs to `out_dir` when given.
 
-    Row-wise checks on `text` run a batch of `BATCH_ROWS` at a time; the others see only their own (small)
-    columns, whole. GX gets pandas frames of exactly those columns.
+    Column-map expectations with a Polars twin are counted over every row by Polars and validated by GX on the
+    flagged rows and a sample; the others run in GX: row-wise checks on `text` a batch of `BATCH_ROWS` at a time,
+    the rest on their own (small) columns, whole.
     """
     started = time.perf_counter()
     suite = build_suite(recipe)
     scan = pl.scan_parquet(parquet)
     available = scan.collect_schema().names()
-    has_text = "text" in available
-    # "no unredacted PII": Polars finds the rows a pattern matches (the same regex, much faster than pandas'),
-    # and GX checks and reports only those rows; a row the pattern cannot match cannot fail the expectation
-    pii = [d for d in suite if d.origin == "builtin" and d.name == "expect_column_values_to_not_match_regex"]
-    row_wise = [d for d in suite if has_text and _row_wise_on_text(d) and d not in pii]
-    whole = [d for d in suite if d not in row_wise and d not in pii]
-    runner = _Runner(recipe.dataset)
-    outcomes: dict[int, ExpectationOutcome] = {}
-    raw: list[dict] = []
-    index = {id(d): i for i, d in enumerate(suite)}
-
-    def run(group: str, declared: list[Declared], frame) -> None:
-        checkpoint, by_id = runner.checkpoint(group, declared)
-        result = checkpoint.run(batch_parameters={"dataframe": frame})
-        for validation in result.run_results.values():
-            raw.append(validation.to_json_dict())
-            for res in validation.results:
-                d = by_id[res.expectation_config.id]
-                _merge(outcomes, index[id(d)], d, res)
-
-    columns = [c for c in available if c in _columns(whole)]
-    run("columns", whole, scan.select(columns).collect().to_pandas())
     rows = scan.select(pl.len()).collect().item()
-    if row_wise:
-        for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS)):
-            run(f"text-{number:04d}", row_wise, scan.select("text").slice(start, BATCH_ROWS).collect().to_pandas())
-    if pii and has_text:
-        suspects = pl.any_horizontal(pl.col("text").str.contains(d.kwargs["regex"]) for d in pii)
-        run("pii", pii, scan.select("text").filter(suspects.fill_null(False)).collect().to_pandas())
+    twins = {i: t for i, d in enumerate(suite) if (t := twin(d.name, d.kwargs, available)) is not None}
+    schema = [i for i, d in enumerate(suite) if d.name in SCHEMA_ONLY]
+    rest = [i for i in range(len(suite)) if i not in twins and i not in schema]
+    row_wise = [i for i in rest if "text" in available and _row_wise_on_text(suite[i])]
+    whole = [i for i in rest if i not in row_wise]
+    runner = _Runner(recipe.dataset)
+    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, scan, rows)
+    if whole:
+        columns = [c for c in available if c in _columns([suite[i] for i in whole])]
+        for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():
+            _merge(outcomes, i, suite[i], res)
+    for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS) if row_wise else []):
+        batch = scan.select("text").slice(start, BATCH_ROWS).collect()
+        for i, res in runner.run(f"text-{number:04d}", {i: suite[i] for i in row_wise}, batch).items():
+            _merge(outcomes, i, suite[i], res)
     report = ValidationReport([outcomes[i] for i in sorted(outcomes)], rows, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "gx_results.json").write_text(json.dumps(raw, indent=2, default=str))
+        (out_dir / "gx_results.json").write_text(json.dumps(runner.raw, indent=2, default=str))
         (out_dir / "summary.json").write_text(report.to_json())
         shutil.copytree(runner.docs_dir(), out_dir / "data_docs", dirs_exist_ok=True)
     return report
