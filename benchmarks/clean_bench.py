@@ -24,6 +24,7 @@ from refinery.clean.langid import MAX_CHARS, detect, model_path
 from refinery.clean.pii import CARD_CANDIDATE, PATTERNS, TOKENS, luhn_valid
 from refinery.clean.stage import clean, clean_batch
 from refinery.clean.text import CONTROL, MOJIBAKE_HINT, _fix
+from refinery.engine import Engine
 from refinery.recipe import Clean, Filters
 from refinery.records import INGESTED_SCHEMA
 from refinery.synth import document, mojibake, with_pii
@@ -179,7 +180,7 @@ def stage_on_cores(frame: pl.DataFrame) -> None:
         seconds = {}
         for n in (1, workers):
             started = time.perf_counter()
-            result = clean(path, Path(tmp) / f"w{n}", CONFIG, workers=n)
+            result = clean(path, Path(tmp) / f"w{n}", CONFIG, Engine(n))
             seconds[n] = time.perf_counter() - started
         same = result.cleaned.read_bytes() == (Path(tmp) / "w1" / "cleaned.parquet").read_bytes()
     print(

@@ -2,7 +2,7 @@
 most of them passing the default filters, 10% near-duplicate edits), against the plain datasketch loop doing
 near-dedup alone on the same documents, measured in the same run.
 
-    python benchmarks/run_bench.py [--docs 100000]
+    python benchmarks/run_bench.py [--docs 100000] [--no-loop]
 
 Prints each step's seconds and documents/s (from the run's own step lines), the run's wall time from the command
 to its summary, the largest peak resident memory among its processes, and the ratio to the loop.
@@ -59,6 +59,7 @@ def run(recipe: Path, home: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--no-loop", action="store_true", help="skip the datasketch loop (memory runs at 3M)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -86,6 +87,8 @@ def main() -> None:
         f"refinery run (command to summary): {seconds:.1f} s, {args.docs / seconds:,.0f} docs/s, "
         f"{refined.group(1) if refined else '?'} refined, largest process peak RSS {peak_mb:,.0f} MB"
     )
+    if args.no_loop:
+        return
     started = time.perf_counter()
     datasketch_loop(texts)
     loop = time.perf_counter() - started

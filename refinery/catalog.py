@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from refinery.errors import NotFoundError, VerifyError
 from refinery.hashing import content_hash, manifest_signature, recipe_hash, sha256_file, version_hash
@@ -79,6 +78,8 @@ class Version:
         return self._files("signatures")[0]
 
     def to_arrow(self) -> pa.Table:
+        import pyarrow.dataset as ds  # imported here: pandas comes with it, and most commands never need it
+
         return ds.dataset([str(f) for f in self.files], format="parquet").to_table()
 
     def to_duckdb(self, con: duckdb.DuckDBPyConnection, name: str | None = None) -> str:
@@ -90,6 +91,8 @@ class Version:
 
     def iter_batches(self, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Record batches streamed from disk, in order: memory stays at one batch, for training loops."""
+        import pyarrow.dataset as ds
+
         dataset = ds.dataset([str(f) for f in self.files], format="parquet")
         yield from dataset.to_batches(batch_size=batch_size, columns=columns)
 

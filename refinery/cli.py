@@ -39,7 +39,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = get_instance()
     fail_dead_runs(instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
-    run_config = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
+    run_config: dict = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
+    if args.engine or args.ray_address:
+        engine = {"kind": args.engine or "ray", "address": args.ray_address}
+        run_config["resources"] = {"engine": {"config": engine}}
     if recipe.drops:  # each new drop is ingested alone (a partition), then every drop is refined together
         result = _ingest_new_drops(recipe, instance, run_config, tags)
         if result is not None and not result.success:
@@ -88,10 +91,11 @@ def _report_failure(result, recipe) -> None:
         check = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
         if check is not None and not check.passed:
             console.print(f"[red]check {check.check_name} failed:[/] {escape(check.description or '')}")
-        if event.event_type_value == "STEP_FAILURE":
+        if event.event_type_value in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE"):
             error = event.event_specific_data.error
             error = error.cause or error
-            console.print(f"[red]step {event.step_key} failed:[/] {escape(error.message.strip())}")
+            what = f"step {event.step_key}" if event.step_key else "resource set-up"
+            console.print(f"[red]{what} failed:[/] {escape(error.message.strip())}")
     summary = (
         recipe.output_dir / ".staging" / recipe.dataset / result.run_id / "cleaned" / "validation" / "summary.json"
     )
@@ -221,6 +225,10 @@ def parser() -> argparse.ArgumentParser:
     run = add("run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance", root=False)
     run.add_argument("--recipe", required=True)
     run.add_argument("--verbose", action="store_true", help="Dagster's full log instead of one line per step")
+    run.add_argument(
+        "--engine", choices=["local", "ray"], help="where the shards run (default: REFINERY_ENGINE, else local)"
+    )
+    run.add_argument("--ray-address", help="a Ray cluster's head, host:port (default: start a local Ray)")
     add("versions", cmd_versions, "list the versions of a dataset").add_argument("dataset")
     add("show", cmd_show, "summary of a version's manifest").add_argument("ref", metavar="DATASET[@VERSION]")
     add("verify", cmd_verify, "re-hash a version's files against its manifest").add_argument(

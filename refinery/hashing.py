@@ -11,13 +11,14 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 
 def stable_id(frame: pl.DataFrame, columns: list[str], width: int = 16) -> pl.Series:
     """Hex id over `columns` joined with a unit separator (nulls as empty), `width` hex digits of MD5."""
     parts = ", ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '')" for c in columns)
+    import duckdb  # here: most commands never compute ids
+
     con = duckdb.connect()
     con.register("frame", frame.select(columns).to_arrow())
     ids = con.sql(f"SELECT left(md5(concat_ws(chr(31), {parts})), {width}) AS id FROM frame").to_arrow_table()

@@ -9,6 +9,7 @@ from refinery.clean import clean
 from refinery.clean.pii import FIND, PATTERNS, luhn_valid, redact
 from refinery.clean.stage import clean_batch
 from refinery.clean.text import repair_text
+from refinery.engine import Engine
 from refinery.recipe import Clean, Filters
 from refinery.synth import document, mojibake
 from refinery_tests.conftest import ingested_frame
@@ -126,8 +127,8 @@ def test_cleaning_on_several_processes_gives_the_same_bytes(tmp_path: Path, rng,
     ingested_frame(texts).write_parquet(tmp_path / "in.parquet")
     monkeypatch.setattr(stage, "BATCH", 20)  # six batches, so the pool is used
     config = Clean(filters=Filters(min_words=20))
-    one = clean(tmp_path / "in.parquet", tmp_path / "one", config, workers=1)
-    two = clean(tmp_path / "in.parquet", tmp_path / "two", config, workers=2)
+    one = clean(tmp_path / "in.parquet", tmp_path / "one", config, Engine(1))
+    two = clean(tmp_path / "in.parquet", tmp_path / "two", config, Engine(2))
     assert one.cleaned.read_bytes() == two.cleaned.read_bytes()
     assert one.removed.read_bytes() == two.removed.read_bytes()
     assert (one.rows_kept, one.rejected_by_filter, one.changed) == (two.rows_kept, two.rejected_by_filter, two.changed)

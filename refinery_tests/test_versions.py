@@ -117,18 +117,18 @@ def test_published_alone_refuses_staged_files_changed_after_the_checks(small_rec
 def test_accounting_sees_a_lost_or_doubled_record_and_blocks_publishing(
     fault, small_recipe, write_recipe, dagster_home, monkeypatch, capsys
 ):
-    from refinery.defs.refine import stages
+    import refinery.clean as cleaning
 
-    real = stages.clean
+    real = cleaning.clean
 
-    def faulty(records, out_dir, config, workers=1):
-        result = real(records, out_dir, config, workers)
+    def faulty(records, out_dir, config, engine=None):
+        result = real(records, out_dir, config, engine)
         frame = pl.read_parquet(result.cleaned)
         frame = frame.slice(1) if fault == "lost" else pl.concat([frame, frame.tail(1)])
         frame.write_parquet(result.cleaned)
         return result
 
-    monkeypatch.setattr(stages, "clean", faulty)
+    monkeypatch.setattr(cleaning, "clean", faulty)
     recipe_path = write_recipe(small_recipe)
     assert _run(recipe_path) == 1
     out = capsys.readouterr().out

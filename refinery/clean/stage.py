@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -17,10 +16,11 @@ from refinery.clean.langid import detect
 from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
+from refinery.engine import Engine
 from refinery.recipe import Clean
 from refinery.records import removed_frame
 
-BATCH = 20_000
+BATCH = 10_000  # rows per cleaning task: small enough to keep every worker busy to the end
 EXAMPLES = 3
 INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
 
@@ -49,30 +49,27 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 
-def _cleaned_batches(records: Path, config: Clean, workers: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
-    """(text before, cleaned batch), in order. With more than one batch and worker, batches are cleaned in a
-    process pool (fastText and ftfy hold the GIL), at most 2 x workers in flight: memory stays bounded."""
+def _cleaned_batches(records: Path, config: Clean, engine: Engine) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """(text before, cleaned batch), in order. Batches go to the engine's processes or tasks (fastText's
+    tokenizing and ftfy hold the GIL); a single batch is cleaned here, where starting workers would cost more."""
     source = pq.ParquetFile(records)
     batches = (pl.from_arrow(b) for b in source.iter_batches(batch_size=BATCH))
-    if workers <= 1 or source.metadata.num_rows <= BATCH:
-        for frame in batches:
-            yield frame.get_column("text"), clean_batch(frame, config)
-        return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque = deque()
-        for frame in batches:
-            pending.append((frame.get_column("text"), pool.submit(clean_batch, frame, config)))
-            if len(pending) >= 2 * workers:
-                before, future = pending.popleft()
-                yield before, future.result()
-        while pending:
-            before, future = pending.popleft()
-            yield before, future.result()
+    if source.metadata.num_rows <= BATCH and engine.name == "local":
+        engine = Engine(1)
+    pairs = ((frame.get_column("text"), frame) for frame in batches)
+    texts: deque[pl.Series] = deque()
+
+    def remember(pair: tuple[pl.Series, pl.DataFrame]) -> pl.DataFrame:
+        texts.append(pair[0])
+        return pair[1]
+
+    for cleaned in engine.map(partial(clean_batch, config=config), map(remember, pairs), processes=True):
+        yield texts.popleft(), cleaned
 
 
-def clean(records: Path, out_dir: Path, config: Clean, workers: int = 1) -> CleanResult:
+def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:
     """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows); the
-    output does not depend on `workers`."""
+    output does not depend on the engine or its workers."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     rejected: Counter[str] = Counter()
@@ -80,7 +77,7 @@ def clean(records: Path, out_dir: Path, config: Clean, workers: int = 1) -> Clea
     rows_in = kept = changed = 0
     examples: list[dict] = []
     kept_writer = removed_writer = None
-    for before, frame in _cleaned_batches(records, config, workers):
+    for before, frame in _cleaned_batches(records, config, engine or Engine()):
         rows_in += frame.height
         changed += frame.get_column("_changed").sum()
         rejected.update(frame.get_column("reason").drop_nulls().to_list())

@@ -19,12 +19,11 @@ candidate pairs and their clusters. Text, signatures, band keys and shingle sets
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -41,14 +40,13 @@ from refinery.dedup.lsh import (
     windowed_jaccard,
 )
 from refinery.dedup.minhash import minhash, shingle_hashes
+from refinery.engine import Engine
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, removed_frame
 from refinery.tuning import Tuning
 
 BATCH = 10_000
 ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -80,18 +78,6 @@ class DedupResult:
     params: dict
     cluster_sizes: dict[int, int] = field(default_factory=dict)
     examples: list[dict] = field(default_factory=list)
-
-
-def _bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """`map` over a thread pool, in order, with at most 2 x workers items in flight (bounded memory)."""
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque[Future[R]] = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 @dataclass(frozen=True)
@@ -132,9 +118,10 @@ def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, 
             start += batch.height
 
 
-def _prepare(plan: _Plan, work: Path, number: int, batch: pl.DataFrame, source: _Source, start: int) -> int:
+def _prepare(plan: _Plan, work: Path, item: tuple[int, pl.DataFrame, _Source, int]) -> int:
     """One batch, on a worker: its bookkeeping rows (no text: that stays in the sources), and for near dedup its
     signatures and band keys, each to its own Parquet part. Returns the number of rows."""
+    number, batch, _, start = item
     batch = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
     near = plan.config.near
     text = batch.get_column("text")
@@ -166,7 +153,7 @@ def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Pat
     )
 
 
-def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path, tuning: Tuning) -> int:
+def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path, engine: Engine) -> int:
     """Write the staged-*, signatures-* and bands-* parts under `work`; return the number of rows."""
     prior_ids = pl.Series("doc_id", [], pl.String)
     stored_keys = pl.DataFrame(schema={"doc_id": pl.String, "_nh": pl.UInt64})
@@ -179,7 +166,7 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
         config, bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights), prior_ids, stored_keys
     )
     batches = _batches(sources, list(INGESTED_SCHEMA))
-    rows = sum(_bounded_map(lambda item: _prepare(plan, work, *item), batches, tuning.workers))
+    rows = sum(engine.map(partial(_prepare, plan, work), batches))
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
     if stored is not None:  # unchanged documents of the previous version: stored signatures, reused
@@ -226,9 +213,9 @@ def _exact(staged: str, spill: Path, tuning: Tuning) -> pl.DataFrame:
 
 
 def _candidate_sets(
-    sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path, tuning: Tuning
+    sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path, engine: Engine
 ) -> list[SetPart]:
-    """Shingle sets of every document in some candidate pair, one more pass over the sources (both cores), saved
+    """Shingle sets of every document in some candidate pair, one more pass over the sources (sharded), saved
     a batch to a part so that verification holds only a window of them."""
     ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
 
@@ -241,7 +228,7 @@ def _candidate_sets(
         doc, hashes, _ = shingle_hashes(docs.get_column("text"), ngram)
         return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes).save(work / f"sets-{number:05d}.npz")
 
-    return [part for part in _bounded_map(batch_sets, _batches(sources, ["text"]), tuning.workers) if part]
+    return [part for part in engine.map(batch_sets, _batches(sources, ["text"])) if part]
 
 
 def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
@@ -251,7 +238,7 @@ def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
 
 
 def _near(
-    staged: str, sources: list[_Source], exact: pl.DataFrame, config: Dedup, work: Path, tuning: Tuning
+    staged: str, sources: list[_Source], exact: pl.DataFrame, config: Dedup, work: Path, tuning: Tuning, engine: Engine
 ) -> tuple[pl.DataFrame, dict]:
     """(removed near-duplicates as _idx/duplicate_of/similarity, parameters used)."""
     near = config.near
@@ -270,7 +257,7 @@ def _near(
         "keep": near.keep,
         "candidate_pairs": pairs.height,
     }
-    parts = _candidate_sets(sources, pairs, near.ngram, work, tuning)
+    parts = _candidate_sets(sources, pairs, near.ngram, work, engine)
     if near.verify and pairs.height:
         pairs = pairs.with_columns(similarity=_similarity(pairs, parts))
         pairs = pairs.filter(pl.col("similarity") >= near.threshold)
@@ -309,12 +296,15 @@ def deduplicate(
     config: Dedup,
     reference: Reference | None = None,
     tuning: Tuning | None = None,
+    engine: Engine | None = None,
 ) -> DedupResult:
-    """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`."""
+    """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`. Signing and shingling
+    run a batch per shard on the engine (threads by default: the kernels release the GIL)."""
     tuning = tuning or Tuning()
+    engine = engine or Engine(tuning.workers)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = _sources(inputs)
-    rows_in = _stage(sources, reference, config, out_dir, tuning)
+    rows_in = _stage(sources, reference, config, out_dir, engine)
     staged_path = str(out_dir / "staged-*.parquet")
     staged = pl.scan_parquet(staged_path)
     schema = {"_idx": pl.Int64, "duplicate_of": pl.String, "similarity": pl.Float64, "reason": pl.String}
@@ -327,7 +317,7 @@ def deduplicate(
         removed_idx = pl.concat([removed_idx, exact_rows], how="diagonal_relaxed")
     params: dict = {"exact": config.exact, "near": config.near.enabled}
     if config.near.enabled:
-        near_removed, near_params = _near(staged_path, sources, exact, config, out_dir, tuning)
+        near_removed, near_params = _near(staged_path, sources, exact, config, out_dir, tuning, engine)
         params |= near_params
         near_removed = near_removed.with_columns(reason=pl.lit("near_duplicate"))
         removed_idx = _repoint(removed_idx, near_removed, staged)

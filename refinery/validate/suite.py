@@ -11,7 +11,6 @@ from typing import Any
 
 import polars as pl
 
-from refinery.clean.pii import FIND
 from refinery.recipe import Recipe
 from refinery.validate.expectations import make_expectation
 from refinery.validate.twins import Twin, twin
@@ -82,6 +81,8 @@ class ValidationReport:
 
 def build_suite(recipe: Recipe) -> list[Declared]:
     """Schema, non-null and unique ids, lengths within the recipe's bounds, no unredacted PII, languages in set."""
+    from refinery.clean.pii import FIND  # here: the cleaning package brings its compiled kernels along
+
     suite = [Declared("expect_column_to_exist", {"column": c}, "error", "builtin") for c in REQUIRED_COLUMNS]
     suite += [
         Declared("expect_column_values_to_not_be_null", {"column": c}, "error", "builtin")

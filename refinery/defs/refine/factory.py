@@ -9,12 +9,13 @@ from refinery.defs.refine.graph import Graph
 from refinery.defs.refine.io import IO_MANAGER
 from refinery.defs.refine.progress import LOGGERS
 from refinery.defs.refine.publishing import published_asset
-from refinery.defs.refine.resources import TuningResource
+from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.sources import source_assets
 from refinery.defs.refine.stages import stage_assets
 from refinery.recipe import Recipe
 
-TUNING = TuningResource.from_env()  # one object: Definitions.merge accepts a shared resource only by identity
+TUNING = TuningResource.from_env()  # one object each: Definitions.merge accepts a shared resource only by identity
+ENGINE = EngineResource.from_env()
 
 
 def recipe_definitions(recipe: Recipe) -> dg.Definitions:
@@ -24,7 +25,7 @@ def recipe_definitions(recipe: Recipe) -> dg.Definitions:
     graph_defs = dg.Definitions(
         assets=assets,
         asset_checks=gate_checks(graph),
-        resources={"io_manager": IO_MANAGER, "tuning": TUNING},
+        resources={"io_manager": IO_MANAGER, "tuning": TUNING, "engine": ENGINE},
         loggers=LOGGERS,
     )
     return dg.Definitions.merge(graph_defs, automation(graph))

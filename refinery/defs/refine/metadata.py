@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
 
-from refinery.clean import CleanResult
-from refinery.dedup import DedupResult
 from refinery.publish.datacard import markdown_table
+
+if TYPE_CHECKING:  # the stages' modules load when their step runs, not when the definitions do
+    from refinery.clean import CleanResult
+    from refinery.dedup import DedupResult
 
 SIGNALS = ["n_words", "mean_word_length", "punctuated_lines", "duplicate_5grams", "lang_score"]
 

@@ -1,7 +1,14 @@
 """Resources: what differs between environments, not between recipes. Visible on each run's page in the UI."""
 
-import dagster as dg
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
 
+import dagster as dg
+from dagster_ray import RayResource
+
+from refinery.engine import Engine, RayEngine
 from refinery.tuning import Tuning
 
 
@@ -19,3 +26,49 @@ class TuningResource(dg.ConfigurableResource):
 
     def tuning(self) -> Tuning:
         return Tuning(self.workers, self.duckdb_memory)
+
+
+class EngineResource(RayResource):
+    """Where the stages' shards run: `local` (this machine's cores) or `ray`, a cluster reached through
+    dagster-ray at `address` ("host:port" of its head, "ray://host:10001", or "auto"), or a Ray started for the
+    step when there is none. Defaults from REFINERY_ENGINE and REFINERY_RAY_ADDRESS; set per run in the
+    launchpad under `resources.engine.config`."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "EngineResource":
+        kind = os.environ.get("REFINERY_ENGINE") or "local"
+        return cls(kind=kind, address=os.environ.get("REFINERY_RAY_ADDRESS") or None)  # type: ignore[arg-type]
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["EngineResource"]:
+        if self.kind == "local":  # nothing to connect to
+            yield self
+            return
+        with super().yield_for_execution(context) as connected:
+            yield connected
+
+    @property
+    def host(self) -> str:
+        return (self.address or "127.0.0.1").removeprefix("ray://").rsplit(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return f"Ray at {self.address}" if self.address else "a local Ray"
+
+    @property
+    def ray_address(self) -> str | None:  # type: ignore[override]
+        return self.address
+
+    @property
+    def created(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def engine(self, tuning: Tuning) -> Engine:
+        return RayEngine() if self.kind == "ray" else Engine(tuning.workers)

@@ -1,25 +1,28 @@
-"""`deduplicated` (across all sources, against the previous version) and `cleaned`."""
+"""`deduplicated` (across all sources, against the previous version) and `cleaned`. Each stage's module is
+imported when its step runs: loading the definitions (every command, the UI) does not pay for Numba and SciPy."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.catalog import Catalog
-from refinery.clean import clean
-from refinery.dedup import Reference, carry_forward, deduplicate
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
-from refinery.defs.refine.resources import TuningResource
+from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import staging_dir
 from refinery.errors import NotFoundError
 from refinery.recipe import Recipe, slug
 
+if TYPE_CHECKING:
+    from refinery.dedup import Reference
+
 SIGNATURE_PARAMS = ("num_perm", "seed", "ngram")
 
 
-def previous_version(recipe: Recipe) -> Reference | None:
+def previous_version(recipe: Recipe) -> "Reference | None":
     """LATEST, for incremental dedup and append mode; its stored signatures only if made with the same
     permutations and shingles and keyed by text hash (otherwise they are recomputed from the text)."""
     if not (recipe.dedup.against_previous or recipe.publish.mode == "append"):
@@ -28,6 +31,8 @@ def previous_version(recipe: Recipe) -> Reference | None:
         v = Catalog(recipe.output_dir).version(recipe.dataset)
     except NotFoundError:
         return None
+    from refinery.dedup import Reference
+
     then = v.manifest["recipe"]["dedup"]["near"]
     same = all(then.get(k) == getattr(recipe.dedup.near, k) for k in SIGNATURE_PARAMS)
     usable = same and "text_hash" in pq.read_schema(v.signatures()).names
@@ -52,7 +57,11 @@ def stage_assets(graph: Graph) -> list:
         code_version=graph.code_version("dedup", recipe.dedup.model_dump(), recipe.publish.mode),
         description="Exact and MinHash near-duplicates removed across all sources and against the previous version.",
     )
-    def deduplicated(context: dg.AssetExecutionContext, tuning: TuningResource, **ingested: dict) -> dg.Output[dict]:
+    def deduplicated(
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, **ingested: dict
+    ) -> dg.Output[dict]:
+        from refinery.dedup import carry_forward, deduplicate
+
         handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
         inputs = [Path(h["records"]) for h in handles]
         read = sum(h["read"] for h in handles)
@@ -65,7 +74,8 @@ def stage_assets(graph: Graph) -> list:
         if not recipe.dedup.against_previous:
             reference = None
         out = staging_dir(recipe, context.run_id, "deduplicated")
-        result = deduplicate(inputs, out, recipe.dedup, reference, tuning.tuning())
+        runner = engine.engine(tuning.tuning())
+        result = deduplicate(inputs, out, recipe.dedup, reference, tuning.tuning(), runner)
         context.log.info(f"dedup: {result.rows_in} in ({carried} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
@@ -74,6 +84,7 @@ def stage_assets(graph: Graph) -> list:
             "signatures": str(result.signatures),
             "params": {**result.params, "carried_forward": carried},
             "read": read + carried,
+            "engine": {"dedup": runner.evidence()},
         }
         return dg.Output(
             value,
@@ -90,9 +101,14 @@ def stage_assets(graph: Graph) -> list:
         code_version=graph.code_version("clean", recipe.clean.model_dump()),
         description="Text repaired and normalized, PII redacted, language identified, quality filters applied.",
     )
-    def cleaned(context: dg.AssetExecutionContext, tuning: TuningResource, deduplicated: dict) -> dg.Output[dict]:
+    def cleaned(
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, deduplicated: dict
+    ) -> dg.Output[dict]:
+        from refinery.clean import clean
+
         out = staging_dir(recipe, context.run_id, "cleaned")
-        result = clean(Path(deduplicated["records"]), out, recipe.clean, tuning.workers)
+        runner = engine.engine(tuning.tuning())
+        result = clean(Path(deduplicated["records"]), out, recipe.clean, runner)
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
         langs = dict(
             pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
@@ -104,6 +120,7 @@ def stage_assets(graph: Graph) -> list:
             "stages": {
                 "dedup": deduplicated["params"],
                 "clean": {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs},
+                "engine": {**deduplicated.get("engine", {}), "clean": runner.evidence()},
             },
         }
         return dg.Output(

@@ -1,0 +1,95 @@
+"""Where a stage's shards run: on this machine (threads or processes), or as tasks on a Ray cluster.
+
+A stage hands `Engine.map` a pure function and its shards (batches of rows); results come back in shard order
+whatever ran them, so a stage's output does not depend on the engine. At most `window` shards are in flight:
+memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+TASK_RETRIES = 3  # a shard whose worker or node dies is run again, elsewhere if need be
+
+
+class Engine:
+    """The local engine: `workers` threads for work that releases the GIL (compiled kernels), or processes for
+    work that holds it (`processes=True`); a single worker runs shards in this process."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(workers, 1)
+        self.tasks: Counter[str] = Counter()  # shards run, by node
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False) -> Iterator[R]:
+        """`fn` over `items`, results in the order of `items`."""
+        items = self._counted(items)
+        if self.workers == 1:
+            yield from map(fn, items)
+            return
+        pool: Executor = (
+            ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))  # no forked threads
+            if processes
+            else ThreadPoolExecutor(self.workers)
+        )
+        with pool:
+            yield from _in_order((pool.submit(fn, item) for item in items), 2 * self.workers, Future.result)
+
+    def _counted(self, items: Iterable[T]) -> Iterator[T]:
+        for item in items:
+            self.tasks["local"] += 1
+            yield item
+
+    def evidence(self) -> dict[str, Any]:
+        """What ran the shards, for the manifest."""
+        return {"engine": self.name, "nodes": sorted(self.tasks), "tasks": sum(self.tasks.values())}
+
+
+class RayEngine(Engine):
+    """Shards as Ray tasks on the cluster this process is connected to (dagster-ray's resource connects it), or
+    on `address`, or on a Ray started for this process. Tasks whose worker or node dies are retried."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=address, log_to_driver=False)
+        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False) -> Iterator[R]:
+        import ray
+
+        task = ray.remote(_on_node).options(max_retries=TASK_RETRIES)
+        shared = ray.put(fn)  # the function and what it closes over travel once, not with every shard
+
+        def result(ref: Any) -> R:
+            value, node = ray.get(ref)
+            self.tasks[node] += 1
+            return value
+
+        yield from _in_order((task.remote(shared, item) for item in items), 2 * self.workers, result)
+
+
+def _on_node(fn: Callable[[T], R], item: T) -> tuple[R, str]:
+    import ray
+
+    return fn(item), ray.get_runtime_context().get_node_id()[:12]
+
+
+def _in_order(submitted: Iterable[Any], window: int, result: Callable[[Any], R]) -> Iterator[R]:
+    pending: deque = deque()
+    for handle in submitted:
+        pending.append(handle)
+        if len(pending) >= window:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())
