@@ -1,0 +1,113 @@
+"""The same recipe on the local engine and on a two-node local Ray cluster (one CPU a node), side by side:
+wall time, and the peak resident memory of the driver and of the largest Ray worker.
+
+    python benchmarks/engine_bench.py [--docs 200000]
+
+Two cores cannot show a speed-up; the point is what the cluster path costs on top of the work, and that a Ray
+worker's memory is a shard's, not the corpus's. Both runs must give the same content hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run_bench import write_ore
+
+from refinery.catalog import Catalog
+
+
+class PeakMemory(threading.Thread):
+    """Samples every descendant of this process every 50 ms: the largest RSS seen per kind of process."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[str, int] = {}
+        self.running = True
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while self.running:
+            for proc in me.children(recursive=True):
+                try:
+                    kind = (
+                        "ray worker"
+                        if proc.name().startswith("ray::")
+                        else "driver"
+                        if "refinery" in " ".join(proc.cmdline())
+                        else "ray services"
+                    )
+                    self.peaks[kind] = max(self.peaks.get(kind, 0), proc.memory_info().rss)
+                except psutil.Error:
+                    continue
+            time.sleep(0.05)
+
+
+def refine(recipe: Path, home: Path, *engine: str) -> tuple[float, dict[str, int], dict]:
+    monitor = PeakMemory()
+    monitor.start()
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe), *engine],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    monitor.running = False
+    monitor.join()
+    manifest = Catalog(recipe.parent / yaml.safe_load(recipe.read_text())["output"]).version("bench").manifest
+    return seconds, monitor.peaks, manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=200_000)
+    args = parser.parse_args()
+    from ray.cluster_utils import Cluster
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        write_ore(args.docs, base / "ore")
+        source = {"name": "posts", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "id_field": "id"}
+        results = {}
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        try:
+            for name, engine in (("local", ["--engine", "local"]), ("ray", ["--ray-address", cluster.address])):
+                recipe = base / f"{name}.yaml"
+                recipe.write_text(
+                    yaml.safe_dump(
+                        {
+                            "dataset": "bench",
+                            "output": f"refined-{name}",
+                            "sources": [{**source, "license": "CC0-1.0"}],
+                            "clean": {"filters": {"languages": ["en"]}},
+                        }
+                    )
+                )
+                results[name] = refine(recipe, base / f"home-{name}", *engine)
+        finally:
+            cluster.shutdown()
+    print(f"{args.docs:,} documents; the Ray cluster: 2 nodes of 1 CPU on this machine")
+    for name, (seconds, peaks, manifest) in results.items():
+        memory = ", ".join(f"{kind} {rss / 2**20:,.0f} MB" for kind, rss in sorted(peaks.items()))
+        tasks = {stage: e["tasks"] for stage, e in manifest["stages"]["engine"].items()}
+        print(f"  {name:5}  {seconds:6.1f} s  {args.docs / seconds:8,.0f} docs/s  peak RSS: {memory}  tasks {tasks}")
+    same = results["local"][2]["content_hash"] == results["ray"][2]["content_hash"]
+    print(f"ray / local wall time: {results['ray'][0] / results['local'][0]:.2f}; same content hash: {same}")
+
+
+if __name__ == "__main__":
+    main()
