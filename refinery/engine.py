@@ -28,10 +28,13 @@ class Engine:
         self.workers = max(workers, 1)
         self.tasks: Counter[str] = Counter()  # shards run, by node
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False) -> Iterator[R]:
-        """`fn` over `items`, results in the order of `items`."""
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False, small: bool = False
+    ) -> Iterator[R]:
+        """`fn` over `items`, results in the order of `items`. `small` work runs in this process here, where
+        starting workers would cost more than they save."""
         items = self._counted(items)
-        if self.workers == 1:
+        if self.workers == 1 or small:
             yield from map(fn, items)
             return
         pool: Executor = (
@@ -65,7 +68,10 @@ class RayEngine(Engine):
             ray.init(address=address, log_to_driver=False)
         super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False) -> Iterator[R]:
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False, small: bool = False
+    ) -> Iterator[R]:
+        """Every shard is a task, small or not: the cluster is where the work was sent."""
         import ray
 
         task = ray.remote(_on_node).options(max_retries=TASK_RETRIES)
@@ -77,6 +83,15 @@ class RayEngine(Engine):
             return value
 
         yield from _in_order((task.remote(shared, item) for item in items), 2 * self.workers, result)
+
+
+def combined(evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    """One stage's evidence from several runs of it (one per source or drop)."""
+    return {
+        "engine": "+".join(sorted({e["engine"] for e in evidence})),
+        "nodes": sorted({node for e in evidence for node in e["nodes"]}),
+        "tasks": sum(e["tasks"] for e in evidence),
+    }
 
 
 def _on_node(fn: Callable[[T], R], item: T) -> tuple[R, str]:

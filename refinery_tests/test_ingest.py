@@ -4,6 +4,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from refinery.engine import Engine
 from refinery.ingest import ingest_source
 from refinery.recipe import Source
 
@@ -221,3 +222,21 @@ def test_independent_counts_agree_with_the_readers(tmp_path):
         source = Source(name="s", format=fmt, path=name, text_field="t")
         result, _, _ = _ingest(tmp_path, source)
         assert count_records(tmp_path / name, source) == result.rows + result.quarantined, name
+
+
+def test_files_read_on_several_processes_give_the_same_bytes(tmp_path, monkeypatch):
+    from refinery.ingest import readers
+
+    ore = tmp_path / "ore"
+    ore.mkdir()
+    for f in range(4):  # repeats across files too: their occurrence numbers follow the file order
+        lines = [json.dumps({"body": f"post {i % 7} of a forum"}) for i in range(20)] + ["{broken"]
+        (ore / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
+    source = Source(name="f", format="jsonl", path="ore/*.jsonl", text_field="body")
+    monkeypatch.setattr(readers, "SHARDED_BYTES", 0)  # small ore, still sharded
+    one = ingest_source(source, tmp_path, tmp_path / "one", engine=Engine(1))
+    two = ingest_source(source, tmp_path, tmp_path / "two", engine=Engine(2))
+    assert one.records.read_bytes() == two.records.read_bytes()
+    assert one.quarantine.read_bytes() == two.quarantine.read_bytes()
+    assert (one.rows, one.quarantined) == (two.rows, two.quarantined) == (80, 4)
+    assert not (tmp_path / "two" / "parts").exists()

@@ -41,9 +41,9 @@ def ore(tmp_path_factory) -> Path:
     texts: list[str] = []
     for _ in range(DOCS):
         texts.append(near_variant(rng, rng.choice(texts)) if texts and rng.random() < 0.1 else document(rng, 6))
-    (folder / "posts.jsonl").write_text(
-        "".join(json.dumps({"id": f"p{i}", "body": t}) + "\n" for i, t in enumerate(texts))
-    )
+    lines = [json.dumps({"id": f"p{i}", "body": t}) + "\n" for i, t in enumerate(texts)]
+    for part in range(3):  # three files: three ingest shards
+        (folder / f"posts-{part}.jsonl").write_text("".join(lines[part::3]))
     return folder
 
 
@@ -75,7 +75,7 @@ def test_ray_gives_the_local_content_hash_and_records_its_nodes(cluster, ore, tm
     assert on_ray["counts"] == local["counts"]
     engine = on_ray["stages"]["engine"]
     assert {stage["engine"] for stage in engine.values()} == {"ray"}
-    assert engine["clean"]["tasks"] == 3 and engine["dedup"]["tasks"] >= 3
+    assert (engine["ingest"]["tasks"], engine["clean"]["tasks"]) == (3, 3) and engine["dedup"]["tasks"] >= 3
     assert len({node for stage in engine.values() for node in stage["nodes"]}) >= 2
     assert local["stages"]["engine"]["clean"] == {"engine": "local", "nodes": ["local"], "tasks": 3}
 

@@ -54,8 +54,6 @@ def _cleaned_batches(records: Path, config: Clean, engine: Engine) -> Iterator[t
     tokenizing and ftfy hold the GIL); a single batch is cleaned here, where starting workers would cost more."""
     source = pq.ParquetFile(records)
     batches = (pl.from_arrow(b) for b in source.iter_batches(batch_size=BATCH))
-    if source.metadata.num_rows <= BATCH and engine.name == "local":
-        engine = Engine(1)
     pairs = ((frame.get_column("text"), frame) for frame in batches)
     texts: deque[pl.Series] = deque()
 
@@ -63,7 +61,8 @@ def _cleaned_batches(records: Path, config: Clean, engine: Engine) -> Iterator[t
         texts.append(pair[0])
         return pair[1]
 
-    for cleaned in engine.map(partial(clean_batch, config=config), map(remember, pairs), processes=True):
+    small = source.metadata.num_rows <= BATCH
+    for cleaned in engine.map(partial(clean_batch, config=config), map(remember, pairs), processes=True, small=small):
         yield texts.popleft(), cleaned
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
+from refinery.engine import Engine
 from refinery.errors import IngestError
 from refinery.hashing import stable_id
 from refinery.ingest.encoding import encoding_problem, open_text, undecodable
@@ -26,6 +29,7 @@ from refinery.recipe import Source
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, removed_frame
 
 BATCH_RECORDS = 50_000
+SHARDED_BYTES = 32 * 2**20  # below this much ore a source is read in this process: starting workers costs more
 csv.field_size_limit(1 << 30)
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
@@ -349,31 +353,61 @@ def relative_uri(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
+def _ingest_file(source: Source, base_dir: Path, parts: Path, item: tuple[int, Path]) -> tuple[int, int]:
+    """One file, on a worker: its records and quarantine rows to parts of their own. Returns both counts."""
+    number, path = item
+    uri = relative_uri(path, base_dir)
+    rows = quarantined = 0
+    good_part, bad_part = parts / f"records-{number:06d}.parquet", parts / f"quarantine-{number:06d}.parquet"
+    with _Writer(good_part, INGESTED_SCHEMA) as good_out, _Writer(bad_part, REMOVED_SCHEMA) as bad_out:
+        for raw in _read_file(path, source):
+            if source.format == "html" or source.html_field:
+                raw = _extract_html(raw)
+            good, bad = _split(raw, source, uri)
+            good_out.write(good)
+            bad_out.write(bad)
+            rows += good.height
+            quarantined += bad.height
+    return rows, quarantined
+
+
 def ingest_source(
-    source: Source, base_dir: Path, out_dir: Path, roots: list[Path] | None = None, files: list[Path] | None = None
+    source: Source,
+    base_dir: Path,
+    out_dir: Path,
+    roots: list[Path] | None = None,
+    files: list[Path] | None = None,
+    engine: Engine | None = None,
 ) -> IngestResult:
     """Read every file of `source` (or `files`) into `out_dir/records.parquet`; unusable records go to
-    `quarantine.parquet`. Files must lie under `roots` (default: `base_dir`)."""
+    `quarantine.parquet`. Files must lie under `roots` (default: `base_dir`). Each file is a shard: the engine
+    reads them in parallel, and their parts are joined in file order, so the output does not depend on it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if files is None:  # a drop may hold no file of this source; a source without drops must have some
         files = source.files(base_dir, roots)
         if not files:
             raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
+    engine = engine or Engine()
+    small = len(files) < 2 or sum(f.stat().st_size for f in files) < SHARDED_BYTES
+    parts = out_dir / "parts"
+    parts.mkdir(exist_ok=True)
+    read = partial(_ingest_file, source, base_dir, parts)
+    counts = list(engine.map(read, enumerate(files), processes=True, small=small))
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"
-    rows = quarantined = 0
-    with _Writer(records_path, INGESTED_SCHEMA) as good_out, _Writer(quarantine_path, REMOVED_SCHEMA) as bad_out:
-        for path in files:
-            uri = relative_uri(path, base_dir)
-            for raw in _read_file(path, source):
-                if source.format == "html" or source.html_field:
-                    raw = _extract_html(raw)
-                good, bad = _split(raw, source, uri)
-                good_out.write(good)
-                bad_out.write(bad)
-                rows += good.height
-                quarantined += bad.height
+    _join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
+    _join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
+    shutil.rmtree(parts)
     _disambiguate(records_path)
+    rows, quarantined = (sum(c) for c in zip(*counts, strict=True)) if counts else (0, 0)
     return IngestResult(records_path, quarantine_path, rows, quarantined, files)
+
+
+def _join_parts(parts: list[Path], path: Path, schema: dict[str, pl.DataType]) -> None:
+    """The parts' rows, in order, as one file; streamed a batch at a time."""
+    with _Writer(path, schema) as out:
+        for part in parts:
+            for batch in pl.scan_parquet(part).collect_batches(chunk_size=BATCH_RECORDS):
+                out.write(batch)
 
 
 class _Writer:

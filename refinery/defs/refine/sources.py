@@ -5,6 +5,7 @@ import polars as pl
 
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import frame_metadata, md_table
+from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import ore_fingerprint, staging_dir
 from refinery.ingest import ingest_source
 from refinery.ingest.count import count_records
@@ -32,15 +33,21 @@ def source_assets(graph: Graph, source: Source) -> list:
         code_version=graph.code_version("ingest", source.model_dump()),
         description=f"Records of source `{source.name}` parsed to Parquet; unusable ones quarantined.",
     )
-    def ingested(context: dg.AssetExecutionContext) -> dg.Output[dict]:
+    def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
         drop = context.partition_key if graph.drops else None
         out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
         files = recipe.files(source, drop)
-        result = ingest_source(source, recipe.base_dir, out, recipe.roots, files)
+        runner = engine.engine(tuning.tuning())
+        result = ingest_source(source, recipe.base_dir, out, recipe.roots, files, runner)
         counted = sum(count_records(f, source) for f in result.files)  # not by the reader: for accounting
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
         quarantine = pl.read_parquet(result.quarantine)
-        value = {"records": str(result.records), "quarantine": str(result.quarantine), "read": counted}
+        value = {
+            "records": str(result.records),
+            "quarantine": str(result.quarantine),
+            "read": counted,
+            "engine": runner.evidence(),
+        }
         return dg.Output(
             value,
             data_version=content_version(result.records, result.quarantine),

@@ -13,6 +13,7 @@ from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import staging_dir
+from refinery.engine import combined
 from refinery.errors import NotFoundError
 from refinery.recipe import Recipe, slug
 
@@ -84,7 +85,7 @@ def stage_assets(graph: Graph) -> list:
             "signatures": str(result.signatures),
             "params": {**result.params, "carried_forward": carried},
             "read": read + carried,
-            "engine": {"dedup": runner.evidence()},
+            "engine": {"ingest": combined([h["engine"] for h in handles if "engine" in h]), "dedup": runner.evidence()},
         }
         return dg.Output(
             value,
