@@ -46,14 +46,12 @@ def write_ore(n: int, folder: Path, seed: int = 11) -> list[str]:
 def run(recipe: Path, home: Path) -> tuple[float, str]:
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return time.perf_counter() - started, out
+    done = subprocess.run(
+        [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe)], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        sys.exit(f"refinery run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started, done.stdout
 
 
 def main() -> None:

@@ -201,12 +201,32 @@ def _merge(outcomes: dict[int, ExpectationOutcome], key: int, declared: Declared
 
 
 def _sample(scan: pl.LazyFrame, twins: dict[int, Twin], counts: dict[int, tuple[int, int]], rows: int) -> pl.DataFrame:
-    """Up to FLAGGED_ROWS flagged rows of each expectation that found any, then an even spread of SAMPLE_ROWS."""
-    indexed = scan.with_row_index("_row")
-    parts = [indexed.filter(twins[i].unexpected).head(FLAGGED_ROWS) for i, (bad, _) in counts.items() if bad]
-    parts.append(indexed.gather_every(max(rows // SAMPLE_ROWS, 1)).head(SAMPLE_ROWS))
-    frame = pl.concat(parts).unique("_row", keep="first", maintain_order=True)
-    return frame.collect(engine="streaming").drop("_row")
+    """Up to FLAGGED_ROWS flagged rows of each expectation that found any, then SAMPLE_ROWS in 10 slices spread
+    over the table (slices read only their row groups; a strided sample would load every column whole)."""
+    parts = [
+        scan.with_row_index("_row").filter(twins[i].unexpected).head(FLAGGED_ROWS).collect(engine="streaming")
+        for i, (bad, _) in counts.items()
+        if bad
+    ]
+    size = max(SAMPLE_ROWS // 10, 1)
+    starts = sorted({rows * k // 10 for k in range(10)})
+    parts += [scan.slice(start, size).with_row_index("_row", offset=start).collect() for start in starts]
+    return pl.concat(parts).unique("_row", keep="first", maintain_order=True).drop("_row")
+
+
+def _count(scan: pl.LazyFrame, twins: dict[int, Twin], suite: list[Declared]) -> dict[int, tuple[int, int]]:
+    """(unexpected, looked at) of every twin, one pass per column: a check that needs its whole column
+    (uniqueness) then holds only that column, never the text."""
+    by_column: dict[str, list[int]] = {}
+    for i in twins:
+        by_column.setdefault(suite[i].kwargs["column"], []).append(i)
+    counts = {}
+    for members in by_column.values():
+        totals = scan.select(
+            pl.struct(bad=twins[i].unexpected.sum(), seen=twins[i].counted.sum()).alias(str(i)) for i in members
+        ).collect(engine="streaming")
+        counts |= {i: (totals[0, str(i)]["bad"], totals[0, str(i)]["seen"]) for i in members}
+    return counts
 
 
 def _polars_with_gx_sample(
@@ -214,10 +234,7 @@ def _polars_with_gx_sample(
 ) -> dict[int, ExpectationOutcome]:
     """Twin expectations counted by Polars over every row; GX validates them (and the schema-only ones) on the
     flagged and sampled rows, and an expectation whose two engines disagree on those rows fails."""
-    totals = scan.select(
-        pl.struct(bad=t.unexpected.sum(), seen=t.counted.sum()).alias(str(i)) for i, t in twins.items()
-    ).collect(engine="streaming")
-    counts = {i: (totals[0, str(i)]["bad"], totals[0, str(i)]["seen"]) for i in twins}
+    counts = _count(scan, twins, suite)
     sample = _sample(scan, twins, counts, rows)
     checked = runner.run("sampled", {i: suite[i] for i in [*twins, *schema]}, sample)
     in_sample = sample.select(t.unexpected.sum().alias(str(i)) for i, t in twins.items())
