@@ -103,8 +103,13 @@ def main() -> None:
     print(f"{args.docs:,} documents; the Ray cluster: 2 nodes of 1 CPU on this machine")
     for name, (seconds, peaks, manifest) in results.items():
         memory = ", ".join(f"{kind} {rss / 2**20:,.0f} MB" for kind, rss in sorted(peaks.items()))
-        tasks = {stage: e["tasks"] for stage, e in manifest["stages"]["engine"].items()}
-        print(f"  {name:5}  {seconds:6.1f} s  {args.docs / seconds:8,.0f} docs/s  peak RSS: {memory}  tasks {tasks}")
+        stages = manifest["stages"]["engine"]
+        tasks = {stage: e["tasks"] for stage, e in stages.items()}
+        moved = sum(e.get("bytes_moved", 0) for e in stages.values()) / 2**20
+        print(
+            f"  {name:5}  {seconds:6.1f} s  {args.docs / seconds:8,.0f} docs/s  peak RSS: {memory}  tasks {tasks}  "
+            f"through the object store: {moved:,.0f} MB"
+        )
     same = results["local"][2]["content_hash"] == results["ray"][2]["content_hash"]
     print(f"ray / local wall time: {results['ray'][0] / results['local'][0]:.2f}; same content hash: {same}")
 

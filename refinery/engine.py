@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import polars as pl
+
 T = TypeVar("T")
 R = TypeVar("R")
 TASK_RETRIES = 3  # a shard whose worker or node dies is run again, elsewhere if need be
@@ -67,6 +69,7 @@ class RayEngine(Engine):
         if not ray.is_initialized():
             ray.init(address=address, log_to_driver=False)
         super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
+        self.moved = 0  # bytes of frames sent to tasks and returned by them, through Ray's object store
 
     def map(
         self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False, small: bool = False
@@ -77,21 +80,41 @@ class RayEngine(Engine):
         task = ray.remote(_on_node).options(max_retries=TASK_RETRIES)
         shared = ray.put(fn)  # the function and what it closes over travel once, not with every shard
 
+        def submit(item: T) -> Any:
+            self.moved += _frame_bytes(item)
+            return task.remote(shared, item)
+
         def result(ref: Any) -> R:
             value, node = ray.get(ref)
             self.tasks[node] += 1
+            self.moved += _frame_bytes(value)
             return value
 
-        yield from _in_order((task.remote(shared, item) for item in items), 2 * self.workers, result)
+        yield from _in_order(map(submit, items), 2 * self.workers, result)
+
+    def evidence(self) -> dict[str, Any]:
+        return {**super().evidence(), "bytes_moved": self.moved}
+
+
+def _frame_bytes(value: Any) -> int:
+    """The size of the Polars frames in a shard or a result: the data a task receives or sends back."""
+    if isinstance(value, pl.DataFrame | pl.Series):
+        return value.estimated_size()
+    if isinstance(value, tuple | list):
+        return sum(_frame_bytes(v) for v in value)
+    return 0
 
 
 def combined(evidence: list[dict[str, Any]]) -> dict[str, Any]:
     """One stage's evidence from several runs of it (one per source or drop)."""
-    return {
+    merged = {
         "engine": "+".join(sorted({e["engine"] for e in evidence})),
         "nodes": sorted({node for e in evidence for node in e["nodes"]}),
         "tasks": sum(e["tasks"] for e in evidence),
     }
+    if any("bytes_moved" in e for e in evidence):
+        merged["bytes_moved"] = sum(e.get("bytes_moved", 0) for e in evidence)
+    return merged
 
 
 def _on_node(fn: Callable[[T], R], item: T) -> tuple[R, str]:
