@@ -112,7 +112,8 @@ def test_kept_signatures_are_written_for_the_next_run(tmp_path, rng):
     assert np.vstack(sig.get_column("signature").to_numpy()).shape == (4, 128)
 
 
-def test_output_does_not_depend_on_workers_or_memory(tmp_path, rng, monkeypatch):
+def test_output_does_not_depend_on_workers_memory_or_verification_slices(tmp_path, rng, monkeypatch):
+    from refinery.dedup import stage
     from refinery.defs.refine.resources import TuningResource
     from refinery.tuning import Tuning
 
@@ -123,10 +124,10 @@ def test_output_does_not_depend_on_workers_or_memory(tmp_path, rng, monkeypatch)
     texts += [t + " And one more line." for t in texts[:10]] + texts[:5]
     path = tmp_path / "in.parquet"
     ingested_frame(texts).write_parquet(path)
-    results = [
-        deduplicate([path], tmp_path / f"w{w}", DEFAULT, tuning=Tuning(w, memory))
-        for w, memory in [(1, "64MB"), (3, "1GB")]
-    ]
+    results = []
+    for w, memory, slice_pairs in [(1, "64MB", 3), (3, "1GB", stage.VERIFY_PAIRS)]:
+        monkeypatch.setattr(stage, "VERIFY_PAIRS", slice_pairs)  # 3: every few candidate pairs a slice
+        results.append(deduplicate([path], tmp_path / f"w{w}", DEFAULT, tuning=Tuning(w, memory)))
     a, b = [(r.kept, r.removed, r.signatures) for r in results]
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
     assert results[0].removed_by_reason == {"exact_duplicate": 5, "near_duplicate": 10}

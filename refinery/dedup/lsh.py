@@ -115,14 +115,17 @@ def candidate_pairs(
             found.append(_bucket_pairs(band[:cut], key[:cut], members[:cut], all_pairs_up_to))
             carried = (band[cut:], key[cut:], members[cut:])
     found.append(_bucket_pairs(*carried, all_pairs_up_to))
-    keys = _unique_sorted(np.concatenate(found))
+    keys = np.concatenate(found)
+    found.clear()  # a pair shared by several bands is in several parts: held once more only while joined
+    keys = _unique_sorted(keys)
     return pl.DataFrame(
         {"a": (keys >> np.uint64(32)).astype(np.int64), "b": (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)}
     )
 
 
 def _unique_sorted(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
+    """The distinct values, sorted; sorts `values` in place (no copy of what may be the largest array held)."""
+    values.sort()
     return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 

@@ -46,6 +46,8 @@ from refinery.records import INGESTED_SCHEMA, removed_frame
 from refinery.tuning import Tuning
 
 BATCH = 10_000
+VERIFY_PAIRS = 1 << 22  # candidate pairs verified per call: pairs are sorted by their first document, so a
+# slice needs the sets of a narrow range of first documents
 ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
 
 
@@ -232,9 +234,14 @@ def _candidate_sets(
 
 
 def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
-    """Exact Jaccard of each (a, b) pair."""
+    """Exact Jaccard of each (a, b) pair, VERIFY_PAIRS at a time: verification's bookkeeping (a few arrays per
+    pair) stays bounded however many candidates there are; what is held is the pairs and their scores."""
     a, b = pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy()
-    return pl.Series("similarity", windowed_jaccard(a, b, parts))
+    scores = [
+        windowed_jaccard(a[i : i + VERIFY_PAIRS], b[i : i + VERIFY_PAIRS], parts)
+        for i in range(0, len(a), VERIFY_PAIRS)
+    ]
+    return pl.Series("similarity", np.concatenate(scores) if scores else np.zeros(0))
 
 
 def _near(

@@ -1,4 +1,4 @@
-"""A Dagster logger for the terminal: one line when a step starts and one when it ends (records, seconds),
+"""A Dagster logger for the terminal: one line when a step starts and one when it ends (records, seconds, rate),
 instead of Dagster's DEBUG log. `refinery run` uses it; `--verbose` brings the console log back."""
 
 import logging
@@ -28,8 +28,9 @@ class StepLines(logging.Handler):
             seconds = time.monotonic() - self.started.get(step, time.monotonic())
             rows = self.rows.get(step)
             counted = f"{rows:>10,} records" if rows is not None else " " * 18
+            rate = f" {rows / seconds:>10,.0f} records/s" if rows and seconds > 0 else ""
             mark = "[green]✓[/]" if kind == "STEP_SUCCESS" else "[red]✗[/]"
-            self.console.print(f"  {mark} {step:<40} {counted} {seconds:6.1f} s")
+            self.console.print(f"  {mark} {step:<40} {counted} {seconds:6.1f} s{rate}")
 
 
 @dg.logger(description="One line per step start and end, for the terminal")
