@@ -7,6 +7,7 @@ memory does not grow with the corpus beyond the edge list and one int per cluste
 from __future__ import annotations
 
 import itertools
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -79,20 +80,24 @@ def candidate_pairs(
     memory_limit: str = "512MB",
     all_pairs_up_to: int = SMALL_BUCKET,
     batch_rows: int = 1 << 20,
-) -> pl.DataFrame:
-    """(a, b) pairs with a < b sharing at least one band bucket.
+) -> Path:
+    """A Parquet file of the (a, b) pairs, a < b, sorted, that share at least one band bucket.
 
     A bucket of up to `all_pairs_up_to` members gives all its pairs, so that verification can keep the edges that
     hold whichever member arrived first; a larger one (templated boilerplate) gives star edges to its root, the
     member of lowest `rank`, which keeps the pair count linear. Ranking by content, not by position, makes the
     pairs the same whatever order the documents arrive in.
 
-    DuckDB groups and sorts within `memory_limit`, spilling past it; the shared buckets stream back in batches,
-    so what is held is the pairs themselves.
+    Nothing here holds all the pairs: DuckDB groups and sorts the band rows within `memory_limit`, the buckets
+    stream back in batches, each batch's pairs go to a part on disk, and DuckDB merges the parts (a pair shared
+    by several bands appears once) into the sorted file, spilling past its limit.
     """
-    if not band_files:
-        return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    out = spill_dir / "candidate-pairs.parquet"
     con = connect(spill_dir, memory_limit)
+    if not band_files:
+        con.execute(f"COPY (SELECT 0::BIGINT AS a, 0::BIGINT AS b WHERE false) TO '{out}' (FORMAT parquet)")
+        return out
     con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
     files = ", ".join(f"'{f}'" for f in band_files)
     shared = con.sql(
@@ -102,8 +107,10 @@ def candidate_pairs(
         SELECT band, key, idx FROM rows SEMI JOIN shared USING (band, key) ORDER BY band, key, rank, idx
         """
     )
-    found: list[np.ndarray] = []
+    parts = spill_dir / "pair-parts"
+    parts.mkdir(exist_ok=True)
     carried = (np.empty(0, np.int16), np.empty(0, np.uint64), np.empty(0, np.int64))
+    number = 0
     with shared.to_arrow_reader(batch_size=batch_rows) as reader:
         for batch in reader:
             band, key, members = (
@@ -112,15 +119,21 @@ def candidate_pairs(
             )
             last = (band == band[-1]) & (key == key[-1])  # the last bucket may go on in the next batch
             cut = len(band) - int(np.argmin(last[::-1])) if not last.all() else 0
-            found.append(_bucket_pairs(band[:cut], key[:cut], members[:cut], all_pairs_up_to))
+            _write_keys(_bucket_pairs(band[:cut], key[:cut], members[:cut], all_pairs_up_to), parts, number)
             carried = (band[cut:], key[cut:], members[cut:])
-    found.append(_bucket_pairs(*carried, all_pairs_up_to))
-    keys = np.concatenate(found)
-    found.clear()  # a pair shared by several bands is in several parts: held once more only while joined
-    keys = _unique_sorted(keys)
-    return pl.DataFrame(
-        {"a": (keys >> np.uint64(32)).astype(np.int64), "b": (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)}
+            number += 1
+    _write_keys(_bucket_pairs(*carried, all_pairs_up_to), parts, number)
+    con.execute(
+        f"""COPY (SELECT (key >> 32)::BIGINT AS a, (key & 4294967295)::BIGINT AS b
+                  FROM (SELECT DISTINCT key FROM read_parquet('{parts}/*.parquet')) ORDER BY key)
+            TO '{out}' (FORMAT parquet, COMPRESSION zstd)"""
     )
+    shutil.rmtree(parts)
+    return out
+
+
+def _write_keys(keys: np.ndarray, folder: Path, number: int) -> None:
+    pl.DataFrame({"key": keys}, schema={"key": pl.UInt64}).write_parquet(folder / f"{number:06d}.parquet")
 
 
 def _unique_sorted(values: np.ndarray) -> np.ndarray:

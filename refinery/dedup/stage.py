@@ -46,8 +46,7 @@ from refinery.records import INGESTED_SCHEMA, removed_frame
 from refinery.tuning import Tuning
 
 BATCH = 10_000
-VERIFY_PAIRS = 1 << 22  # candidate pairs verified per call: pairs are sorted by their first document, so a
-# slice needs the sets of a narrow range of first documents
+VERIFY_PAIRS = 1 << 22  # candidate pairs read and verified at a time
 ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
 
 
@@ -214,12 +213,12 @@ def _exact(staged: str, spill: Path, tuning: Tuning) -> pl.DataFrame:
     ).pl()
 
 
-def _candidate_sets(
-    sources: list[_Source], pairs: pl.DataFrame, ngram: int, work: Path, engine: Engine
-) -> list[SetPart]:
+def _candidate_sets(sources: list[_Source], pairs: Path, ngram: int, work: Path, engine: Engine) -> list[SetPart]:
     """Shingle sets of every document in some candidate pair, one more pass over the sources (sharded), saved
     a batch to a part so that verification holds only a window of them."""
-    ids = pl.concat([pairs.get_column("a"), pairs.get_column("b")]).unique().sort()
+    scan = pl.scan_parquet(pairs)
+    ids = pl.concat([scan.select(idx="a"), scan.select(idx="b")]).unique().collect(engine="streaming")
+    ids = ids.get_column("idx").sort()
 
     def batch_sets(item: tuple[int, pl.DataFrame, _Source, int]) -> SetPart | None:
         number, batch, _, start = item
@@ -234,14 +233,19 @@ def _candidate_sets(
 
 
 def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
-    """Exact Jaccard of each (a, b) pair, VERIFY_PAIRS at a time: verification's bookkeeping (a few arrays per
-    pair) stays bounded however many candidates there are; what is held is the pairs and their scores."""
+    """Exact Jaccard of each (a, b) pair."""
     a, b = pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy()
-    scores = [
-        windowed_jaccard(a[i : i + VERIFY_PAIRS], b[i : i + VERIFY_PAIRS], parts)
-        for i in range(0, len(a), VERIFY_PAIRS)
-    ]
-    return pl.Series("similarity", np.concatenate(scores) if scores else np.zeros(0))
+    return pl.Series("similarity", windowed_jaccard(a, b, parts))
+
+
+def _verified(pairs: Path, parts: list[SetPart], threshold: float) -> pl.DataFrame:
+    """The candidate pairs at or above `threshold`, with their similarity, VERIFY_PAIRS at a time: only the
+    pairs that hold are kept in memory, however many candidates there are."""
+    held = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})]
+    for batch in pl.scan_parquet(pairs).collect_batches(chunk_size=VERIFY_PAIRS):
+        scored = batch.with_columns(similarity=_similarity(batch, parts))
+        held.append(scored.filter(pl.col("similarity") >= threshold))
+    return pl.concat(held)
 
 
 def _near(
@@ -251,7 +255,7 @@ def _near(
     near = config.near
     b, r = bands(near.threshold, near.num_perm, near.lsh_weights)
     bands_files = sorted(work.glob("bands-*.parquet"))
-    pairs = candidate_pairs(bands_files, work / "spill", exact.get_column("_idx"), tuning.duckdb_memory)
+    candidates = candidate_pairs(bands_files, work / "spill", exact.get_column("_idx"), tuning.duckdb_memory)
     params = {
         "threshold": near.threshold,
         "num_perm": near.num_perm,
@@ -262,12 +266,11 @@ def _near(
         "verify": near.verify,
         "lsh_weights": near.lsh_weights,
         "keep": near.keep,
-        "candidate_pairs": pairs.height,
+        "candidate_pairs": pq.ParquetFile(candidates).metadata.num_rows,
     }
-    parts = _candidate_sets(sources, pairs, near.ngram, work, engine)
-    if near.verify and pairs.height:
-        pairs = pairs.with_columns(similarity=_similarity(pairs, parts))
-        pairs = pairs.filter(pl.col("similarity") >= near.threshold)
+    parts = _candidate_sets(sources, candidates, near.ngram, work, engine)
+    # unverified, every candidate is an edge and all are held; verified, only those that hold
+    pairs = _verified(candidates, parts, near.threshold) if near.verify else pl.read_parquet(candidates)
     params["verified_pairs"] = pairs.height
     clusters = components(pairs)
     info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior")
