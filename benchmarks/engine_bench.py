@@ -27,6 +27,15 @@ from run_bench import write_ore
 from refinery.catalog import Catalog
 
 
+def kind(proc: psutil.Process) -> str:
+    command = " ".join(proc.cmdline())
+    if proc.name().startswith("ray::"):
+        return "ray worker"
+    if "multiprocessing.spawn" in command:
+        return "local worker"
+    return "driver" if "refinery" in command else "ray services"
+
+
 class PeakMemory(threading.Thread):
     """Samples every descendant of this process every 50 ms: the largest RSS seen per kind of process."""
 
@@ -40,14 +49,8 @@ class PeakMemory(threading.Thread):
         while self.running:
             for proc in me.children(recursive=True):
                 try:
-                    kind = (
-                        "ray worker"
-                        if proc.name().startswith("ray::")
-                        else "driver"
-                        if "refinery" in " ".join(proc.cmdline())
-                        else "ray services"
-                    )
-                    self.peaks[kind] = max(self.peaks.get(kind, 0), proc.memory_info().rss)
+                    what = kind(proc)
+                    self.peaks[what] = max(self.peaks.get(what, 0), proc.memory_info().rss)
                 except psutil.Error:
                     continue
             time.sleep(0.05)
