@@ -106,6 +106,7 @@ def test_candidate_pairs_do_not_depend_on_how_buckets_stream_back(tmp_path):
         }
     )
     frame.write_parquet(tmp_path / "b.parquet")
+
     def pairs(rows: int) -> pl.DataFrame:
         return pl.read_parquet(candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill", batch_rows=rows))
 
