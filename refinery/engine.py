@@ -1,8 +1,8 @@
 """Where a stage's shards run: on this machine (threads or processes), or as tasks on a Ray cluster.
 
 A stage hands `Engine.map` a pure function and its shards (batches of rows); results come back in shard order
-whatever ran them, so a stage's output does not depend on the engine. At most `window` shards are in flight:
-memory stays bounded.
+whatever ran them, so a stage's output does not depend on the engine. At most two shards per worker are in
+flight: memory stays bounded.
 """
 
 from __future__ import annotations
