@@ -93,11 +93,30 @@ def candidate_pairs(
     by several bands appears once) into the sorted file, spilling past its limit.
     """
     spill_dir.mkdir(parents=True, exist_ok=True)
-    out = spill_dir / "candidate-pairs.parquet"
-    con = connect(spill_dir, memory_limit)
-    if not band_files:
-        con.execute(f"COPY (SELECT 0::BIGINT AS a, 0::BIGINT AS b WHERE false) TO '{out}' (FORMAT parquet)")
-        return out
+    out, parts = spill_dir / "candidate-pairs.parquet", spill_dir / "pair-parts"
+    with connect(spill_dir, memory_limit) as con:  # closed on the way out: DuckDB's buffers go with it
+        if not band_files:
+            con.execute(f"COPY (SELECT 0::BIGINT AS a, 0::BIGINT AS b WHERE false) TO '{out}' (FORMAT parquet)")
+            return out
+        _write_pairs(con, band_files, exclude, parts, all_pairs_up_to, batch_rows)
+        con.execute(
+            f"""COPY (SELECT (key >> 32)::BIGINT AS a, (key & 4294967295)::BIGINT AS b
+                      FROM (SELECT DISTINCT key FROM read_parquet('{parts}/*.parquet')) ORDER BY key)
+                TO '{out}' (FORMAT parquet, COMPRESSION zstd)"""
+        )
+    shutil.rmtree(parts)
+    return out
+
+
+def _write_pairs(
+    con: duckdb.DuckDBPyConnection,
+    band_files: list[Path],
+    exclude: pl.Series | None,
+    parts: Path,
+    all_pairs_up_to: int,
+    batch_rows: int,
+) -> None:
+    """Each batch of shared buckets' pairs to a part of its own under `parts`."""
     con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
     files = ", ".join(f"'{f}'" for f in band_files)
     shared = con.sql(
@@ -107,7 +126,6 @@ def candidate_pairs(
         SELECT band, key, idx FROM rows SEMI JOIN shared USING (band, key) ORDER BY band, key, rank, idx
         """
     )
-    parts = spill_dir / "pair-parts"
     parts.mkdir(exist_ok=True)
     carried = (np.empty(0, np.int16), np.empty(0, np.uint64), np.empty(0, np.int64))
     number = 0
@@ -123,13 +141,6 @@ def candidate_pairs(
             carried = (band[cut:], key[cut:], members[cut:])
             number += 1
     _write_keys(_bucket_pairs(*carried, all_pairs_up_to), parts, number)
-    con.execute(
-        f"""COPY (SELECT (key >> 32)::BIGINT AS a, (key & 4294967295)::BIGINT AS b
-                  FROM (SELECT DISTINCT key FROM read_parquet('{parts}/*.parquet')) ORDER BY key)
-            TO '{out}' (FORMAT parquet, COMPRESSION zstd)"""
-    )
-    shutil.rmtree(parts)
-    return out
 
 
 def _write_keys(keys: np.ndarray, folder: Path, number: int) -> None:

@@ -198,9 +198,9 @@ def _empty_staged() -> pl.DataFrame:
 def _exact(staged: str, spill: Path, tuning: Tuning) -> pl.DataFrame:
     """(_idx, duplicate_of) of rows whose normalized text came earlier (or is in the previous version): a DuckDB
     group-by, which spills past its memory limit, so memory does not grow with the corpus."""
-    con = connect(spill, tuning.duckdb_memory)
-    return con.sql(
-        f"""
+    with connect(spill, tuning.duckdb_memory) as con:  # closed on the way out: DuckDB's buffers go with it
+        return con.sql(
+            f"""
         WITH staged AS (SELECT _idx, _nh, _prior, doc_id FROM read_parquet('{staged}')),
         keepers AS (
             SELECT _nh, coalesce(min(_idx) FILTER (WHERE _prior), min(_idx)) AS keeper
@@ -210,7 +210,7 @@ def _exact(staged: str, spill: Path, tuning: Tuning) -> pl.DataFrame:
         SELECT dupes._idx, staged.doc_id AS duplicate_of FROM dupes JOIN staged ON staged._idx = dupes.keeper
         ORDER BY dupes._idx
         """
-    ).pl()
+        ).pl()
 
 
 def _candidate_sets(sources: list[_Source], pairs: Path, ngram: int, work: Path, engine: Engine) -> list[SetPart]:
