@@ -22,6 +22,8 @@ import numba
 import numpy as np
 import polars as pl
 
+from refinery.buffers import utf8_buffer
+
 MAX_CHARS = 1000  # the first 1000 characters decide: the model costs time in proportion to its input
 MAGIC, VERSION = 793712314, 12
 LABEL_PREFIX = "__label__"
@@ -211,17 +213,6 @@ def _ngram_sums(data, offsets, word, nwords, rows, bucket_rows, minn, maxn, sums
                 n += 1
 
 
-def _utf8(tokens: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of the tokens and their offsets, without a copy per token."""
-    import pyarrow as pa
-
-    array = tokens.cast(pl.Binary).to_arrow().cast(pa.large_binary())
-    _, offsets, data = array.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64, count=len(array) + 1, offset=array.offset * 8)
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    return data, offsets
-
-
 @numba.njit(nogil=True, cache=True)
 def _document_sums(doc, token, token_sums, token_counts, sums, counts):
     for k in range(doc.shape[0]):
@@ -231,7 +222,7 @@ def _document_sums(doc, token, token_sums, token_counts, sums, counts):
 
 def _token_sums(tokens: pl.DataFrame, model: Model) -> tuple[np.ndarray, np.ndarray]:
     """(sum of rows, number of rows) of each token (`Dictionary::addSubwords`); `tokens` has `token` and `word`."""
-    data, offsets = _utf8(tokens.get_column("token"))
+    data, offsets = utf8_buffer(tokens.get_column("token"))
     word = tokens.get_column("word").fill_null(-1).to_numpy().astype(np.int32)
     sums = np.zeros((tokens.height, model.rows.shape[1]), dtype=np.float64)
     counts = np.zeros(tokens.height, dtype=np.int64)

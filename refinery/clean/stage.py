@@ -50,19 +50,19 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
 
 
 def _cleaned_batches(records: Path, config: Clean, engine: Engine) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
-    """(text before, cleaned batch), in order. Batches go to the engine's processes or tasks (fastText's
-    tokenizing and ftfy hold the GIL); a single batch is cleaned here, where starting workers would cost more."""
+    """(text before, cleaned batch), in order. Batches go to the engine's processes or tasks (ftfy and the
+    per-document Python steps hold the GIL); a single batch is cleaned here, where starting workers would cost more."""
     source = pq.ParquetFile(records)
-    batches = (pl.from_arrow(b) for b in source.iter_batches(batch_size=BATCH))
-    pairs = ((frame.get_column("text"), frame) for frame in batches)
-    texts: deque[pl.Series] = deque()
+    texts: deque[pl.Series] = deque()  # each batch's text before cleaning, until its cleaned batch comes back
 
-    def remember(pair: tuple[pl.Series, pl.DataFrame]) -> pl.DataFrame:
-        texts.append(pair[0])
-        return pair[1]
+    def batches() -> Iterator[pl.DataFrame]:
+        for batch in source.iter_batches(batch_size=BATCH):
+            frame = pl.from_arrow(batch)
+            texts.append(frame.get_column("text"))
+            yield frame
 
     small = source.metadata.num_rows <= BATCH
-    for cleaned in engine.map(partial(clean_batch, config=config), map(remember, pairs), processes=True, small=small):
+    for cleaned in engine.map(partial(clean_batch, config=config), batches(), processes=True, small=small):
         yield texts.popleft(), cleaned
 
 

@@ -21,7 +21,8 @@ from functools import cache
 import numba
 import numpy as np
 import polars as pl
-import pyarrow as pa
+
+from refinery.buffers import utf8_buffer
 
 P = 0x100000001B3  # FNV-64 prime: weights a byte by its position in the word
 Q = 0x9E3779B97F4A7C15  # golden-ratio constant: weights a word by its position in the shingle
@@ -297,18 +298,6 @@ def _minhash_kernel(doc, hashes, a, b, out):  # pragma: no cover - compiled
             row[k] = min(row[k], np.uint32(h * a[k] + b[k]))
 
 
-def _buffer(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of a string column and each document's [start, end) offsets."""
-    arr = text.to_arrow().cast(pa.large_string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    if len(arr) == 0 or offsets[-1] == offsets[0]:
-        return np.zeros(1, np.uint8), np.zeros(len(arr) + 1, np.int64)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return data, offsets - offsets[0]
-
-
 def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) for every shingle of a batch of raw texts, normalized as
     `normalize_for_dedup` says, and a 64-bit hash of each normalized text (equal texts, equal hashes).
@@ -316,13 +305,13 @@ def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray,
     ASCII is folded in the hashing loop itself. A batch with other characters is first transcoded to its folded
     form; its documents with an UNSAFE character (rare in most text) are folded by Polars before that."""
     text = text.fill_null("")
-    data, offsets = _buffer(text)
+    data, offsets = utf8_buffer(text)
     if (text.str.len_bytes() != text.str.len_chars()).any():
         kind, lower = _fold_tables()
         unsafe = _has_unsafe(data, offsets, kind)
         if unsafe.any():
             rows = pl.Series(np.flatnonzero(unsafe))
-            data, offsets = _buffer(text.scatter(rows, _fold_unicode(text.gather(rows))))
+            data, offsets = utf8_buffer(text.scatter(rows, _fold_unicode(text.gather(rows))))
         data, offsets = _transcode(data, offsets, kind, lower)
     return _shingle_kernel(data, offsets, ngram, *_ascii_tables())
 

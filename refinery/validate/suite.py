@@ -242,8 +242,8 @@ def _polars_with_gx_sample(
     for i in schema:
         _merge(outcomes, i, suite[i], checked[i])
     for i, t in twins.items():
-        d, (bad, seen) = suite[i], counts[i]
-        gx_bad = (checked[i].result or {}).get("unexpected_count", 0)
+        d, (bad, seen), info = suite[i], counts[i], checked[i].result or {}
+        gx_bad = info.get("unexpected_count", 0)
         agree = gx_bad == in_sample[0, str(i)]
         outcomes[i] = ExpectationOutcome(
             d.name,
@@ -252,7 +252,7 @@ def _polars_with_gx_sample(
             d.origin,
             t.success(bad, seen) and agree,
             unexpected_count=bad,
-            examples=[_short(v) for v in (checked[i].result or {}).get("partial_unexpected_list", [])][:5],
+            examples=[_short(v) for v in info.get("partial_unexpected_list", [])][:5],
             observed=None
             if agree
             else f"GX and Polars disagree on {sample.height} rows: {gx_bad} vs {in_sample[0, str(i)]} unexpected",
