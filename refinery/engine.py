@@ -2,7 +2,9 @@
 
 A stage hands `Engine.map` a pure function and its shards (batches of rows); results come back in shard order
 whatever ran them, so a stage's output does not depend on the engine. At most two shards per worker are in
-flight: memory stays bounded.
+flight: memory stays bounded. A stage whose working set grows with the corpus runs `isolated`: in a process of
+its own, so what its allocators keep afterwards (DuckDB's buffers, native arenas) leaves with that process
+instead of staying with the run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import polars as pl
 T = TypeVar("T")
 R = TypeVar("R")
 TASK_RETRIES = 3  # a shard whose worker or node dies is run again, elsewhere if need be
+ISOLATED_ROWS = 100_000  # below this many rows, starting a process costs more than the memory it gives back
 
 
 class Engine:
@@ -46,6 +49,20 @@ class Engine:
         )
         with pool:
             yield from _in_order((pool.submit(fn, item) for item in items), 2 * self.workers, Future.result)
+
+    def isolated(self, call: Callable[[Engine], R], *, small: bool = False) -> R:
+        """`call(engine)` in a fresh process that ends with it (`small` work: in this one); the shards it maps
+        are counted here."""
+        if small:
+            return call(self)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            value, ran = pool.submit(_isolated, call, self).result()
+        self._add(ran)
+        return value
+
+    def _add(self, other: Engine) -> None:
+        """Count what a copy of this engine ran elsewhere."""
+        self.tasks.update(other.tasks)
 
     def _counted(self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
@@ -92,6 +109,20 @@ class RayEngine(Engine):
 
         yield from _in_order(map(submit, items), 2 * self.workers, result)
 
+    def isolated(self, call: Callable[[Engine], R], *, small: bool = False) -> R:
+        """`call(engine)` as a task of its own, small or not: retried like a shard, in a worker process that
+        exits after it, mapping its shards as tasks in turn."""
+        import ray
+
+        task = ray.remote(max_calls=1, max_retries=TASK_RETRIES)(_isolated)
+        value, ran = ray.get(task.remote(call, self))
+        self._add(ran)
+        return value
+
+    def _add(self, other: Engine) -> None:
+        super()._add(other)
+        self.moved += getattr(other, "moved", 0)
+
     def evidence(self) -> dict[str, Any]:
         return {**super().evidence(), "bytes_moved": self.moved}
 
@@ -115,6 +146,14 @@ def combined(evidence: list[dict[str, Any]]) -> dict[str, Any]:
     if any("bytes_moved" in e for e in evidence):
         merged["bytes_moved"] = sum(e.get("bytes_moved", 0) for e in evidence)
     return merged
+
+
+def _isolated(call: Callable[[Engine], R], engine: Engine) -> tuple[R, Engine]:
+    """Run in the isolated process or task: the value, and the engine's copy there with only what it ran."""
+    engine.tasks = Counter()
+    if isinstance(engine, RayEngine):
+        engine.moved = 0
+    return call(engine), engine
 
 
 def _on_node(fn: Callable[[T], R], item: T) -> tuple[R, str]:

@@ -1,7 +1,11 @@
+import os
+from functools import partial
+
 import numpy as np
 import polars as pl
 
 from refinery.dedup import Reference, deduplicate
+from refinery.engine import Engine
 from refinery.recipe import Dedup, NearDedup
 from refinery.synth import document
 from refinery_tests.conftest import ingested_frame
@@ -131,3 +135,21 @@ def test_output_does_not_depend_on_workers_memory_or_verification_slices(tmp_pat
     a, b = [(r.kept, r.removed, r.signatures) for r in results]
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
     assert results[0].removed_by_reason == {"exact_duplicate": 5, "near_duplicate": 10}
+
+
+def _deduplicate_where(path, out, engine):
+    return os.getpid(), deduplicate([path], out, DEFAULT, engine=engine)
+
+
+def test_isolated_dedup_runs_in_a_process_of_its_own_and_counts_its_shards_here(tmp_path, rng):
+    texts = [document(rng, 8) for _ in range(30)] + [document(rng, 8)] * 3
+    path = tmp_path / "in.parquet"
+    ingested_frame(texts).write_parquet(path)
+    here, there = Engine(2), Engine(2)
+    pid_here, in_process = here.isolated(partial(_deduplicate_where, path, tmp_path / "here"), small=True)
+    pid_there, isolated = there.isolated(partial(_deduplicate_where, path, tmp_path / "there"))
+    assert pid_here == os.getpid() != pid_there
+    for a, b in [(in_process.kept, isolated.kept), (in_process.removed, isolated.removed)]:
+        assert a.read_bytes() == b.read_bytes()
+    assert isolated.removed_by_reason == {"exact_duplicate": 2}
+    assert there.tasks == here.tasks and sum(there.tasks.values()) > 0

@@ -1,6 +1,7 @@
 """`deduplicated` (across all sources, against the previous version) and `cleaned`. Each stage's module is
 imported when its step runs: loading the definitions (every command, the UI) does not pay for Numba and SciPy."""
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import staging_dir
-from refinery.engine import combined
+from refinery.engine import ISOLATED_ROWS, combined
 from refinery.errors import NotFoundError
 from refinery.recipe import Recipe, slug
 
@@ -76,7 +77,8 @@ def stage_assets(graph: Graph) -> list:
             reference = None
         out = staging_dir(recipe, context.run_id, "deduplicated")
         runner = engine.engine(tuning.tuning())
-        result = deduplicate(inputs, out, recipe.dedup, reference, tuning.tuning(), runner)
+        dedup = partial(deduplicate, inputs, out, recipe.dedup, reference, tuning.tuning())
+        result = runner.isolated(dedup, small=read + carried < ISOLATED_ROWS)
         context.log.info(f"dedup: {result.rows_in} in ({carried} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
