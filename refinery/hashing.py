@@ -10,6 +10,7 @@ import os
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -25,11 +26,15 @@ def stable_id(frame: pl.DataFrame, columns: list[str], width: int = 16) -> pl.Se
     return pl.Series("doc_id", ids.column("id"))
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+        return sha256_stream(fh)
+
+
+def sha256_stream(fh: BinaryIO, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    while block := fh.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from refinery.errors import RecipeError
 from refinery.hashing import recipe_hash
+from refinery.storage import Ore, glob_uri, is_uri
 
 Format = Literal["jsonl", "csv", "parquet", "text", "html"]
 PiiKind = Literal["email", "phone", "ip", "card", "national_id"]
@@ -68,9 +69,20 @@ class Source(Strict):
         dirs, inner = pattern.parts[:-1], folder.parts
         return len(inner) <= len(dirs) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(inner, dirs, strict=False))
 
-    def files(self, base: Path, roots: list[Path] | None = None) -> list[Path]:
+    @property
+    def remote(self) -> bool:
+        """Whether the ore is objects named by a URI (`s3://bucket/*.jsonl`): no local folder or roots apply."""
+        return is_uri(self.path)
+
+    def files(self, base: Path, roots: list[Path] | None = None) -> list[Ore]:
         """The ore files this source names, sorted so that runs are deterministic. A file that resolves outside
         the ore roots (a symlink out, say) is refused unless the source says `follow_symlinks: true`."""
+        if self.remote:
+            try:
+                return list(glob_uri(self.path))
+            except Exception as err:  # whatever the filesystem's library raises (no bucket, no credentials, ...)
+                problem = f"{type(err).__name__}: {err}"
+                raise RecipeError(f"source {self.name!r}: cannot list {self.path}: {problem}") from None
         pattern = self.path if Path(self.path).is_absolute() else str(base / self.path)
         files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
         return self.inside(roots or [base.resolve()], files)
@@ -226,6 +238,8 @@ class Recipe(Strict):
         for s in self.sources:
             if s.format in ("text", "html") and (s.id_field or s.html_field):
                 raise ValueError(f"source {s.name!r}: id_field/html_field apply to jsonl, csv and parquet only")
+            if s.remote and self.drops is not None:
+                raise ValueError(f"source {s.name!r}: drops are local folders; a source with drops has a local glob")
         return self
 
     @property
@@ -241,11 +255,11 @@ class Recipe(Strict):
         found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
         return {p.resolve().relative_to(folder).as_posix(): p for p in found}
 
-    def files(self, source: Source, drop: str | None = None) -> list[Path]:
+    def files(self, source: Source, drop: str | None = None) -> list[Ore]:
         """The source's ore files; with drops, those of one drop (`drop`) or of every drop present."""
         if self.drops is None:
             return source.files(self.base_dir, self.roots)
-        files: list[Path] = []
+        files: list[Ore] = []
         for key, path in self.drop_paths().items():
             if drop not in (None, key):
                 continue
@@ -301,6 +315,20 @@ def parse_recipe(data: object, base_dir: Path, origin: str = "<recipe>") -> Reci
     return recipe
 
 
+def _check_local_source(recipe: Recipe, i: int, source: Source, origin: str) -> None:
+    """A local source's folder lies inside the ore roots and apart from the output."""
+    folder, out = source.folder(recipe.base_dir), recipe.output_dir
+    if not any(folder.is_relative_to(root) for root in recipe.roots):
+        raise RecipeError(
+            f"{origin}: sources[{i}].path: {source.path!r} lies outside the ore roots "
+            f"({', '.join(recipe.ore_roots)}); declare its folder in ore_roots"
+        )
+    if folder.is_relative_to(out) or source.could_match_under(out, recipe.base_dir):
+        raise RecipeError(
+            f"{origin}: output: {out} overlaps the ore of sources[{i}] ({folder}): a run would read its own output"
+        )
+
+
 def _check_places(recipe: Recipe, origin: str) -> None:
     """Ore inside the declared roots, files that exist, an output that is a folder apart from every source."""
     out = recipe.output_dir
@@ -313,16 +341,8 @@ def _check_places(recipe: Recipe, origin: str) -> None:
         if folder.is_relative_to(out) or out.is_relative_to(folder):
             raise RecipeError(f"{origin}: output: {out} overlaps the drops folder {folder}")
     for i, source in enumerate(recipe.sources if recipe.drops is None else []):  # drops may all arrive later
-        folder = source.folder(recipe.base_dir)
-        if not any(folder.is_relative_to(root) for root in recipe.roots):
-            raise RecipeError(
-                f"{origin}: sources[{i}].path: {source.path!r} lies outside the ore roots "
-                f"({', '.join(recipe.ore_roots)}); declare its folder in ore_roots"
-            )
-        if folder.is_relative_to(out) or source.could_match_under(out, recipe.base_dir):
-            raise RecipeError(
-                f"{origin}: output: {out} overlaps the ore of sources[{i}] ({folder}): a run would read its own output"
-            )
+        if not source.remote:
+            _check_local_source(recipe, i, source, origin)
         try:
             found = recipe.files(source)
         except RecipeError as err:

@@ -18,6 +18,7 @@ from pyarrow.lib import ArrowException
 
 from refinery.ingest.encoding import file_encoding, open_text
 from refinery.recipe import Source
+from refinery.storage import Ore, local_copy
 
 
 def _jsonl_lines(path: Path, source: Source) -> int:
@@ -56,14 +57,16 @@ def _polars_csv_rows(path: Path) -> int:
     return scan.select(pl.len()).collect().item()
 
 
-def count_records(path: Path, source: Source) -> int:
+def count_records(location: Ore, source: Source) -> int:
+    """The records of a file, or of an object (from a copy of it on this node)."""
     try:
-        if source.format == "jsonl":
-            return _jsonl_lines(path, source)
-        if source.format == "csv":
-            return _csv_records(path, source)
-        if source.format == "parquet":
-            return pq.ParquetFile(path).metadata.num_rows
+        with local_copy(location) as path:
+            if source.format == "jsonl":
+                return _jsonl_lines(path, source)
+            if source.format == "csv":
+                return _csv_records(path, source)
+            if source.format == "parquet":
+                return pq.ParquetFile(path).metadata.num_rows
     except pl.exceptions.NoDataError:
         return 0
     except (OSError, ValueError, pl.exceptions.PolarsError, ArrowException):

@@ -27,6 +27,7 @@ from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.recipe import Source
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, removed_frame
+from refinery.storage import Ore, is_uri, local_copy, size
 
 BATCH_RECORDS = 50_000
 SHARDED_BYTES = 32 * 2**20  # below this much ore a source is read in this process: starting workers costs more
@@ -49,7 +50,7 @@ class IngestResult:
     quarantine: Path
     rows: int
     quarantined: int
-    files: list[Path]
+    files: list[Ore]
 
 
 def _raw(**columns: list) -> pl.DataFrame:
@@ -257,11 +258,13 @@ READERS: dict[str, Callable[[Path, Source], Iterator[pl.DataFrame]]] = {
 }
 
 
-def _read_file(path: Path, source: Source) -> Iterator[pl.DataFrame]:
+def _read_file(path: Ore, source: Source) -> Iterator[pl.DataFrame]:
     """The file's batches; a file that cannot be read at all becomes one quarantine row naming it and the error,
-    and the run goes on. (A file that fails half-way keeps the rows read before; accounting then reports the gap.)"""
+    and the run goes on. (A file that fails half-way keeps the rows read before; accounting then reports the gap.)
+    An object is read from a copy on this node."""
     try:
-        yield from READERS[source.format](path, source)
+        with local_copy(path) as local:
+            yield from READERS[source.format](local, source)
     except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError, ArrowException) as err:
         message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
         yield _raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
@@ -348,12 +351,15 @@ def _disambiguate(records: Path) -> int:
     return repeated.len()
 
 
-def relative_uri(path: Path, base: Path) -> str:
-    """Ore paths relative to the recipe's folder, so ids and content hashes do not depend on the checkout."""
+def relative_uri(path: Ore, base: Path) -> str:
+    """Ore paths relative to the recipe's folder, so ids and content hashes do not depend on the checkout;
+    objects by their URI."""
+    if is_uri(path):
+        return str(path)
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def _ingest_file(source: Source, base_dir: Path, parts: Path, item: tuple[int, Path]) -> tuple[int, int]:
+def _ingest_file(source: Source, base_dir: Path, parts: Path, item: tuple[int, Ore]) -> tuple[int, int]:
     """One file, on a worker: its records and quarantine rows to parts of their own. Returns both counts."""
     number, path = item
     uri = relative_uri(path, base_dir)
@@ -376,7 +382,7 @@ def ingest_source(
     base_dir: Path,
     out_dir: Path,
     roots: list[Path] | None = None,
-    files: list[Path] | None = None,
+    files: list[Ore] | None = None,
     engine: Engine | None = None,
 ) -> IngestResult:
     """Read every file of `source` (or `files`) into `out_dir/records.parquet`; unusable records go to
@@ -388,7 +394,7 @@ def ingest_source(
         if not files:
             raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     engine = engine or Engine()
-    small = len(files) < 2 or sum(f.stat().st_size for f in files) < SHARDED_BYTES
+    small = len(files) < 2 or sum(map(size, files)) < SHARDED_BYTES
     parts = out_dir / "parts"
     parts.mkdir(exist_ok=True)
     read = partial(_ingest_file, source, base_dir, parts)

@@ -10,9 +10,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from refinery.hashing import sha256_file
 from refinery.ingest.readers import relative_uri
 from refinery.recipe import Recipe, Source
+from refinery.storage import sha256, size, version
 
 
 def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
@@ -22,11 +22,10 @@ def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
 
 
 def ore_fingerprint(recipe: Recipe, source: Source) -> str:
-    """Cheap fingerprint of a source's files (path, size, mtime): changes when ore is added or edited."""
+    """Cheap fingerprint of a source's files (path, size, mtime or ETag): changes when ore is added or edited."""
     digest = hashlib.sha256()
     for path in recipe.files(source):
-        stat = path.stat()
-        digest.update(f"{relative_uri(path, recipe.base_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(f"{relative_uri(path, recipe.base_dir)}\0{version(path)}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -36,8 +35,8 @@ def ore_entries(recipe: Recipe) -> list[dict]:
         {
             "source": s.name,
             "path": relative_uri(p, recipe.base_dir),
-            "bytes": p.stat().st_size,
-            "sha256": sha256_file(p),
+            "bytes": size(p),
+            "sha256": sha256(p),
         }
         for s in recipe.sources
         for p in recipe.files(s)

@@ -1,0 +1,83 @@
+"""Where ore lives: local files (`Path`), or objects named by URI (`s3://bucket/key`, `gs://...`, `file://...`)
+and reached through fsspec, so the nodes that read them need share no disk.
+
+A shard that reads an object copies it to the node's temporary folder first (`local_copy`) and reads the copy
+with the same readers as a local file: Parquet needs random access, and a stage cannot tell the two apart. The
+copy is deleted when the shard is done, so a node holds at most the objects of the shards in flight. Credentials
+and endpoints come from the environment, as the filesystem's own library reads them (for S3, botocore:
+`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, ...; fsspec also reads `FSSPEC_S3_*`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from refinery.hashing import sha256_file, sha256_stream
+
+Ore = Path | str  # a local file, or the URI of an object
+
+
+def is_uri(location: str | Path) -> bool:
+    return isinstance(location, str) and "://" in location
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    """The filesystem and the path in it, with fsspec's listing cache emptied: ore changes between calls (a
+    sensor asks again and again in one process)."""
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(uri)
+    fs.invalidate_cache()
+    return fs, path
+
+
+def glob_uri(pattern: str) -> list[str]:
+    """The objects a URI glob names (`**` included), as full URIs, sorted."""
+    fs, path = _filesystem(pattern)
+    found = fs.glob(path, detail=True)
+    return sorted(fs.unstrip_protocol(name) for name, info in found.items() if info.get("type") == "file")
+
+
+@contextmanager
+def local_copy(location: Ore) -> Iterator[Path]:
+    """The file itself, or a temporary copy of the object that is deleted afterwards."""
+    if not is_uri(location):
+        yield Path(location)
+        return
+    fs, path = _filesystem(str(location))
+    with tempfile.TemporaryDirectory(prefix="refinery-ore-") as folder:
+        copy = Path(folder) / Path(path).name
+        with fs.open(path, "rb") as remote, open(copy, "wb") as local:
+            shutil.copyfileobj(remote, local, 1 << 20)
+        yield copy
+
+
+def size(location: Ore) -> int:
+    if not is_uri(location):
+        return Path(location).stat().st_size
+    fs, path = _filesystem(str(location))
+    return int(fs.size(path))
+
+
+def version(location: Ore) -> str:
+    """What changes when the file or object is rewritten: size and mtime, or the object's ETag."""
+    if not is_uri(location):
+        stat = Path(location).stat()
+        return f"{stat.st_size}\0{stat.st_mtime_ns}"
+    fs, path = _filesystem(str(location))
+    info = fs.info(path)
+    stamp = next((info[k] for k in ("ETag", "etag", "LastModified", "mtime") if info.get(k)), "")
+    return f"{info.get('size')}\0{stamp}"
+
+
+def sha256(location: Ore) -> str:
+    if not is_uri(location):
+        return sha256_file(Path(location))
+    fs, path = _filesystem(str(location))
+    with fs.open(path, "rb") as fh:
+        return sha256_stream(fh)

@@ -1,0 +1,96 @@
+"""Ore named by URI: objects in S3 read through fsspec. The server is moto's standalone S3, started here: a
+stand-in for the protocol (a deployment points `AWS_ENDPOINT_URL` at MinIO, or leaves it unset for AWS S3)."""
+
+import socket
+
+import fsspec
+import polars as pl
+import pytest
+
+from refinery.catalog import Catalog
+from refinery.cli import main
+from refinery.defs.refine.staging import ore_fingerprint
+from refinery.recipe import load_recipe
+from refinery.storage import sha256
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch):
+    """Credentials and endpoint as a deployment sets them: in the environment, which workers inherit."""
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("ore-bucket")
+    yield fs
+    fs.rm("ore-bucket", recursive=True)
+    fsspec.filesystem("s3").invalidate_cache()
+
+
+def test_ore_in_s3_refines_like_the_same_ore_on_disk(small_recipe, small_ore, write_recipe, dagster_home, s3, capsys):
+    s3.put(str(small_ore / "forums" / "posts.jsonl"), "ore-bucket/forums/2026/posts.jsonl")
+    s3.put(str(small_ore / "csv" / "export.csv"), "ore-bucket/csv/export.csv")
+    local = write_recipe(small_recipe, "local.yaml")
+    remote_recipe = {**small_recipe, "dataset": "remote"}
+    remote_recipe["sources"] = [
+        {**small_recipe["sources"][0], "path": "s3://ore-bucket/forums/**/*.jsonl"},
+        {**small_recipe["sources"][1], "path": "s3://ore-bucket/csv/*.csv"},
+    ]
+    remote = write_recipe(remote_recipe, "remote.yaml")
+    assert main(["run", "--recipe", str(local)]) == 0
+    assert main(["run", "--recipe", str(remote)]) == 0
+    catalog = Catalog(local.parent / "refined")
+    on_disk, in_s3 = catalog.version("small"), catalog.version("remote")
+    in_s3.verify()
+    columns = ["source_id", "text", "line"]
+    assert in_s3.scan().select(columns).collect().equals(on_disk.scan().select(columns).collect())
+    removed = ["source", "reason", "line"]  # a record without an id of its own is named by its file's URI
+    assert in_s3.removed().select(removed).collect().equals(on_disk.removed().select(removed).collect())
+    uris = set(in_s3.scan().select("source_uri").collect().get_column("source_uri"))
+    assert uris == {"s3://ore-bucket/forums/2026/posts.jsonl", "s3://ore-bucket/csv/export.csv"}
+    ore = {o["path"]: o for o in in_s3.manifest["ore"]}
+    assert ore["s3://ore-bucket/csv/export.csv"]["sha256"] == sha256(small_ore / "csv" / "export.csv")
+    assert in_s3.manifest["counts"]["read"] == on_disk.manifest["counts"]["read"]
+
+
+def test_an_edited_object_changes_the_ore_fingerprint(small_recipe, small_ore, write_recipe, s3):
+    s3.put(str(small_ore / "csv" / "export.csv"), "ore-bucket/csv/export.csv")
+    recipe_data = {**small_recipe, "sources": [{**small_recipe["sources"][1], "path": "s3://ore-bucket/csv/*.csv"}]}
+    recipe = load_recipe(write_recipe(recipe_data))
+    before = ore_fingerprint(recipe, recipe.sources[0])
+    assert ore_fingerprint(recipe, recipe.sources[0]) == before
+    s3.pipe("ore-bucket/csv/export.csv", (small_ore / "csv" / "export.csv").read_bytes() + b'c100,"one more"\n')
+    assert ore_fingerprint(recipe, recipe.sources[0]) != before
+
+
+def test_unreachable_ore_is_a_recipe_error_and_a_missing_object_is_quarantined(small_recipe, write_recipe, s3, capsys):
+    missing = {**small_recipe, "sources": [{**small_recipe["sources"][1], "path": "s3://no-such-bucket/*.csv"}]}
+    assert main(["run", "--recipe", str(write_recipe(missing))]) == 2
+    said = capsys.readouterr()
+    assert "s3://no-such-bucket/*.csv" in said.out and "Traceback" not in said.out + said.err
+
+    from refinery.ingest import ingest_source
+
+    recipe = load_recipe(write_recipe({**small_recipe, "sources": [small_recipe["sources"][1]]}))
+    gone = "s3://ore-bucket/csv/gone.csv"
+    result = ingest_source(recipe.sources[0], recipe.base_dir, recipe.base_dir / "ingested", files=[gone])
+    quarantined = pl.read_parquet(result.quarantine)
+    assert quarantined.get_column("reason").to_list() == ["unreadable_file"]
+    assert quarantined.get_column("source_uri").to_list() == [gone]
