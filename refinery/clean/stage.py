@@ -18,7 +18,7 @@ from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 from refinery.engine import Engine
 from refinery.recipe import Clean
-from refinery.records import removed_frame
+from refinery.records import parquet_batches, removed_frame
 
 BATCH = 10_000  # rows per cleaning task: small enough to keep every worker busy to the end
 EXAMPLES = 3
@@ -52,16 +52,14 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
 def _cleaned_batches(records: Path, config: Clean, engine: Engine) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
     """(text before, cleaned batch), in order. Batches go to the engine's processes or tasks (ftfy and the
     per-document Python steps hold the GIL); a single batch is cleaned here, where starting workers would cost more."""
-    source = pq.ParquetFile(records)
     texts: deque[pl.Series] = deque()  # each batch's text before cleaning, until its cleaned batch comes back
 
     def batches() -> Iterator[pl.DataFrame]:
-        for batch in source.iter_batches(batch_size=BATCH):
-            frame = pl.from_arrow(batch)
+        for frame in parquet_batches(records, BATCH):
             texts.append(frame.get_column("text"))
             yield frame
 
-    small = source.metadata.num_rows <= BATCH
+    small = pq.ParquetFile(records).metadata.num_rows <= BATCH
     for cleaned in engine.map(partial(clean_batch, config=config), batches(), processes=True, small=small):
         yield texts.popleft(), cleaned
 

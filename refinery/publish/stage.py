@@ -31,7 +31,7 @@ from refinery.publish.datacard import render_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
-from refinery.records import REMOVED_SCHEMA
+from refinery.records import REMOVED_SCHEMA, parquet_batches
 from refinery.validate import ValidationReport
 
 PART_ROWS = 500_000
@@ -118,8 +118,7 @@ def _write_parts(sources: list[Path], folder: Path, schema: dict | None = None) 
     parts: list[Path] = []
     writer, rows_in_part = None, PART_ROWS
     for source in sources:
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=50_000):
-            frame = pl.from_arrow(batch)
+        for frame in parquet_batches(source, 50_000):
             frame = frame.select(pl.col(c).cast(t) for c, t in schema.items()) if schema else frame
             while frame.height:
                 if rows_in_part == PART_ROWS:
