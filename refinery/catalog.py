@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hmac
 import json
-import shutil
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,11 +21,13 @@ import polars as pl
 import pyarrow as pa
 
 from refinery.errors import NotFoundError, VerifyError
-from refinery.hashing import content_hash, manifest_signature, recipe_hash, sha256_file, version_hash
+from refinery.hashing import content_hash, manifest_signature, recipe_hash, version_hash
 from refinery.publish.stage import dataset_lock
+from refinery.storage import arrow_paths, is_uri, remove_tree, root_path, sha256
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow.dataset as ds
 
 PINS = "PINS"
 REQUIRED = ("version", "recipe", "recipe_hash", "content_hash", "version_hash")  # what the hash chain needs
@@ -51,7 +53,7 @@ class Version:
             raise VerifyError(f"{self.dataset}@{self.id}: manifest.json lacks {', '.join(missing)}")
         for path in paths:
             inside = isinstance(path, str) and (self.path / path).resolve().is_relative_to(self.path.resolve())
-            if not inside or Path(path).is_absolute():
+            if not inside or Path(path).is_absolute() or ".." in Path(path).parts:
                 raise VerifyError(f"{self.dataset}@{self.id}: manifest names a file outside the version: {path!r}")
         return manifest
 
@@ -67,34 +69,39 @@ class Version:
     def scan(self, check: bool = True) -> pl.LazyFrame:
         """The refined rows. A version whose files or hashes do not add up raises VerifyError (`check()`),
         unless `check=False`."""
-        return pl.scan_parquet(self.files if check else self._files("refined"))
+        return pl.scan_parquet([str(f) for f in (self.files if check else self._files("refined"))])
 
     def removed(self, check: bool = True) -> pl.LazyFrame:
         if check:
             self.check()
-        return pl.scan_parquet(self._files("removed"))
+        return pl.scan_parquet([str(f) for f in self._files("removed")])
 
     def signatures(self) -> Path:
         return self._files("signatures")[0]
 
     def to_arrow(self) -> pa.Table:
+        return self._arrow_dataset().to_table()
+
+    def _arrow_dataset(self) -> ds.Dataset:
         import pyarrow.dataset as ds  # imported here: pandas comes with it, and most commands never need it
 
-        return ds.dataset([str(f) for f in self.files], format="parquet").to_table()
+        files, filesystem = arrow_paths(self.files)
+        return ds.dataset(files, format="parquet", filesystem=filesystem)
 
     def to_duckdb(self, con: duckdb.DuckDBPyConnection, name: str | None = None) -> str:
-        """Create a view over the refined files in `con`; returns the view's name."""
+        """Create a view over the refined files in `con`; returns the view's name. Objects are read through
+        pyarrow (DuckDB's own S3 reader is an extension it would download)."""
         view = name or self.dataset.replace("-", "_").replace(".", "_")
+        if is_uri(str(self.path)):
+            con.register(view, self._arrow_dataset())
+            return view
         files = ", ".join(f"'{f}'" for f in self.files)
         con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM read_parquet([{files}])')
         return view
 
     def iter_batches(self, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Record batches streamed from disk, in order: memory stays at one batch, for training loops."""
-        import pyarrow.dataset as ds
-
-        dataset = ds.dataset([str(f) for f in self.files], format="parquet")
-        yield from dataset.to_batches(batch_size=batch_size, columns=columns)
+        yield from self._arrow_dataset().to_batches(batch_size=batch_size, columns=columns)
 
     def to_hf(self):
         """A Hugging Face `datasets.Dataset` built offline from the Parquet files (extra: `refinery[hf]`)."""
@@ -148,7 +155,7 @@ class Version:
         problems = [
             f"{entry['path']}: sha256 mismatch"
             for entry in self.manifest["files"]
-            if sha256_file(self.path / entry["path"]) != entry["sha256"]
+            if sha256(str(self.path / entry["path"])) != entry["sha256"]
         ]
         if problems:
             raise VerifyError(f"{self.dataset}@{self.id}: " + "; ".join(problems))
@@ -164,8 +171,10 @@ def _pins(dataset_dir: Path) -> set[str]:
 
 
 class Catalog:
+    """Published versions under a folder, or under a URI (`s3://bucket/refined`: read through fsspec)."""
+
     def __init__(self, root: str | Path = "data/refined"):
-        self.root = Path(root)
+        self.root = root_path(root)
 
     def datasets(self) -> list[str]:
         if not self.root.exists():
@@ -201,12 +210,13 @@ class Catalog:
 
     def prune(self, dataset: str, keep: int) -> list[str]:
         """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept."""
-        with dataset_lock(self.root / dataset):  # never while a version is being published
+        # never while a version is being published here (publishers elsewhere writing to the same URI are not seen)
+        with nullcontext() if is_uri(str(self.root)) else dataset_lock(self.root / dataset):
             versions = self.versions(dataset)
             protected = _pins(self.root / dataset) | {self.version(dataset).id} | set(versions[-keep:])
             doomed = [v for v in versions if v not in protected]
             for v in doomed:
-                shutil.rmtree(self.root / dataset / v)
+                remove_tree(self.root / dataset / v)
         return doomed
 
     def diff(self, dataset: str, a: str, b: str) -> dict:

@@ -57,6 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     published = result.asset_materializations_for_node(f"{slug(recipe.dataset)}__published")
     created = published[-1].metadata["new_version"].value if published else True
     _print_summary(version.manifest, version.path)
+    if recipe.remote_output:
+        console.print(f"Uploaded to: {recipe.output_root}/{recipe.dataset}/{version.id}")
     if not created:
         console.print("[yellow]Ore, recipe and code unchanged: same content hash, so no new version was made.[/]")
     console.print(f"Dagster run {result.run_id} (see it with `make ui`)")

@@ -270,9 +270,23 @@ class Recipe(Strict):
         return files
 
     @property
+    def remote_output(self) -> bool:
+        """Whether versions are published to objects named by a URI (`s3://bucket/refined`)."""
+        return is_uri(self.output)
+
+    @property
     def output_dir(self) -> Path:
+        """Where versions are assembled and committed on this machine: the output folder, or, for an output URI,
+        a local folder beside the recipe from which each committed version is uploaded."""
+        if self.remote_output:
+            return (self.base_dir / ".refinery-publish").resolve()
         out = Path(self.output)
         return out if out.is_absolute() else (self.base_dir / out).resolve()
+
+    @property
+    def output_root(self) -> str | Path:
+        """Where readers find the published versions."""
+        return self.output if self.remote_output else self.output_dir
 
     def resolved(self) -> dict:
         """The recipe as it will run, defaults filled in: what the manifest records and hashes."""

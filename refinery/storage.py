@@ -81,3 +81,37 @@ def sha256(location: Ore) -> str:
     fs, path = _filesystem(str(location))
     with fs.open(path, "rb") as fh:
         return sha256_stream(fh)
+
+
+def root_path(root: str | Path) -> Path:
+    """A folder of published versions as a path: local, or a universal path over the object store (the same
+    `/`, `read_text`, `iterdir`, `stat`), with fsspec's listing cache emptied so LATEST is read as it is now."""
+    if not is_uri(str(root)):
+        return Path(root)
+    from upath import UPath
+
+    path = UPath(str(root))
+    path.fs.invalidate_cache()
+    return path
+
+
+def remove_tree(path: Path) -> None:
+    if is_uri(str(path)):
+        path.fs.rm(path.path, recursive=True)  # type: ignore[attr-defined]  # a universal path's filesystem
+    else:
+        shutil.rmtree(path)
+
+
+def put(local: Path, target: Path) -> None:
+    """Upload a file to a universal path, streamed."""
+    target.fs.put_file(str(local), target.path)  # type: ignore[attr-defined]
+
+
+def arrow_paths(paths: list[Path]) -> tuple[list[str], Any]:
+    """Paths and the filesystem for pyarrow's readers: local as they are, objects through the fsspec
+    filesystem that reached them (so pyarrow uses the same endpoint and credentials)."""
+    if not paths or not is_uri(str(paths[0])):
+        return [str(p) for p in paths], None
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return [p.path for p in paths], PyFileSystem(FSSpecHandler(paths[0].fs))  # type: ignore[attr-defined]

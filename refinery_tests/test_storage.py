@@ -1,8 +1,10 @@
-"""Ore named by URI: objects in S3 read through fsspec. The server is moto's standalone S3, started here: a
-stand-in for the protocol (a deployment points `AWS_ENDPOINT_URL` at MinIO, or leaves it unset for AWS S3)."""
+"""Ore and output named by URI: objects in S3 read and written through fsspec. The server is moto's standalone
+S3, started here: a stand-in for the protocol (a deployment points `AWS_ENDPOINT_URL` at MinIO, or leaves it
+unset for AWS S3)."""
 
 import socket
 
+import duckdb
 import fsspec
 import polars as pl
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.defs.refine.staging import ore_fingerprint
+from refinery.errors import VerifyError
 from refinery.recipe import load_recipe
 from refinery.storage import sha256
 
@@ -38,9 +41,11 @@ def s3(s3_endpoint, monkeypatch):
     }.items():
         monkeypatch.setenv(key, value)
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir("ore-bucket")
+    for bucket in ("ore-bucket", "out-bucket"):
+        fs.mkdir(bucket)
     yield fs
-    fs.rm("ore-bucket", recursive=True)
+    for bucket in ("ore-bucket", "out-bucket"):
+        fs.rm(bucket, recursive=True)
     fsspec.filesystem("s3").invalidate_cache()
 
 
@@ -94,3 +99,42 @@ def test_unreachable_ore_is_a_recipe_error_and_a_missing_object_is_quarantined(s
     quarantined = pl.read_parquet(result.quarantine)
     assert quarantined.get_column("reason").to_list() == ["unreadable_file"]
     assert quarantined.get_column("source_uri").to_list() == [gone]
+
+
+def test_versions_published_to_s3_verify_and_load_there(small_recipe, write_recipe, dagster_home, s3, capsys):
+    recipe_path = write_recipe({**small_recipe, "output": "s3://out-bucket/refined"})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    assert "Uploaded to: s3://out-bucket/refined/small/" in capsys.readouterr().out.replace("\n", "")
+    local = Catalog(recipe_path.parent / ".refinery-publish").version("small")
+    remote = Catalog("s3://out-bucket/refined").version("small")
+    assert remote.id == local.id and s3.cat("out-bucket/refined/small/LATEST").decode().strip() == local.id
+    remote.verify()
+    assert remote.scan().collect().equals(local.scan().collect())
+    assert remote.to_arrow().num_rows == local.manifest["counts"]["refined"]
+    with duckdb.connect() as con:
+        view = remote.to_duckdb(con)
+        assert con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] == local.manifest["counts"]["refined"]
+    assert main(["verify", f"small@{remote.id}", "--root", "s3://out-bucket/refined"]) == 0
+
+    # an upload cut short (no manifest yet) is no version to readers, and the next publish completes it
+    s3.rm(f"out-bucket/refined/small/{remote.id}/manifest.json")
+    assert remote.id not in Catalog("s3://out-bucket/refined").versions("small")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    Catalog("s3://out-bucket/refined").version("small").verify()
+
+    # an object changed after publishing is caught
+    part = f"out-bucket/refined/small/{remote.id}/part-00000.parquet"
+    s3.pipe(part, s3.cat(part)[:-9] + b"corrupted")
+    with pytest.raises(VerifyError, match="sha256 mismatch"):
+        Catalog("s3://out-bucket/refined").version("small").verify()
+
+
+def test_a_gate_failure_uploads_nothing(small_recipe, write_recipe, dagster_home, s3):
+    impossible = {
+        "expectation": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "source", "value_set": ["elsewhere"]},
+        "severity": "error",
+    }
+    recipe = {**small_recipe, "output": "s3://out-bucket/refined", "validate": {"expectations": [impossible]}}
+    assert main(["run", "--recipe", str(write_recipe(recipe))]) == 1
+    assert s3.find("out-bucket") == []

@@ -32,6 +32,7 @@ from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, parquet_batches
+from refinery.storage import put, root_path
 from refinery.validate import ValidationReport
 
 PART_ROWS = 500_000
@@ -191,9 +192,29 @@ def publish(inp: PublishInput) -> PublishOutcome:
         _remove_abandoned(dataset_dir)
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
-            return _publish_locked(inp, dataset_dir, tmp, verdicts)
+            outcome = _publish_locked(inp, dataset_dir, tmp, verdicts)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        if recipe.remote_output:
+            upload(outcome.path, root_path(recipe.output) / recipe.dataset)
+        return outcome
+
+
+def upload(version_dir: Path, dataset_uri: Path) -> None:
+    """Copy a committed version to the dataset's folder in object storage in commit order: data and documents
+    first, then `manifest.json` (readers see a version once its manifest is there), then `LATEST`. A version
+    already there with the same manifest is not copied again, so the next publish completes an upload cut short."""
+    target = dataset_uri / version_dir.name
+    manifest = (version_dir / "manifest.json").read_bytes()
+    uploaded = target / "manifest.json"
+    if not (uploaded.exists() and uploaded.read_bytes() == manifest):
+        last = [version_dir / name for name in ("manifest.sig", "manifest.json") if (version_dir / name).exists()]
+        files = sorted(p for p in version_dir.rglob("*") if p.is_file() and p not in last)
+        for path in [*files, *last]:
+            put(path, target / path.relative_to(version_dir).as_posix())
+    pointer = dataset_uri / "LATEST"
+    if not pointer.exists() or pointer.read_text().strip() != version_dir.name:
+        pointer.write_text(version_dir.name + "\n")  # one PUT: readers see the old or the new pointer
 
 
 def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict) -> PublishOutcome:

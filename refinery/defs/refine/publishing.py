@@ -26,7 +26,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         kinds={"parquet"},
         owners=[OWNER],
         code_version=graph.code_version("publish", recipe.publish.model_dump(), recipe.validate_.model_dump()),
-        description=f"Immutable versions of `{recipe.dataset}` under {recipe.output_dir}.",
+        description=f"Immutable versions of `{recipe.dataset}` under {recipe.output_root}.",
     )
     def published(context: dg.AssetExecutionContext, cleaned: dict) -> dg.MaterializeResult:
         staged = staged_files(cleaned)
@@ -46,6 +46,8 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         )
         if outcome.created:
             pruned = Catalog(recipe.output_dir).prune(recipe.dataset, recipe.publish.keep)
+            if recipe.remote_output:  # the same retention in the object store
+                Catalog(recipe.output_root).prune(recipe.dataset, recipe.publish.keep)
             context.log.info(f"published {outcome.version}; pruned versions {pruned}")
         else:
             context.log.info(f"data, recipe and code unchanged: {outcome.version} stays LATEST, no new version")
@@ -57,6 +59,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
             metadata={
                 "version": m["version"],
                 "path": dg.MetadataValue.path(str(outcome.path)),
+                **({"uri": f"{recipe.output_root}/{recipe.dataset}/{m['version']}"} if recipe.remote_output else {}),
                 "new_version": outcome.created,
                 "data_unchanged": m["data_unchanged"],
                 "readiness": m["readiness"]["level"],
