@@ -1,8 +1,11 @@
 import json
+import os
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from refinery.engine import Engine
 from refinery.ingest import ingest_source
@@ -240,3 +243,61 @@ def test_files_read_on_several_processes_give_the_same_bytes(tmp_path, monkeypat
     assert one.quarantine.read_bytes() == two.quarantine.read_bytes()
     assert (one.rows, one.quarantined) == (two.rows, two.quarantined) == (80, 4)
     assert not (tmp_path / "two" / "parts").exists()
+
+
+_LINE = st.one_of(
+    st.text(max_size=30).map(lambda t: json.dumps({"body": t, "n": 1})),  # non-ASCII, escapes, empty text
+    st.sampled_from(["{broken", "", "   ", '{"other": 1}', '{"body": 7}', json.dumps({"body": "same text"})]),
+    st.text(alphabet="ab\u00e9\u4e2d\U0001f600", max_size=8).map(lambda t: json.dumps({"body": t}, ensure_ascii=False)),
+)
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "40")), deadline=None)
+@given(
+    lines=st.lists(_LINE, max_size=40),
+    crlf=st.booleans(),
+    bom=st.booleans(),
+    final_newline=st.booleans(),
+    range_bytes=st.integers(1, 120),
+)
+def test_byte_ranges_of_a_jsonl_file_give_the_bytes_of_reading_it_whole(
+    tmp_path_factory, lines, crlf, bom, final_newline, range_bytes
+):
+    from refinery.ingest import ranges
+
+    folder = tmp_path_factory.mktemp("ranges")
+    end = "\r\n" if crlf else "\n"
+    body = end.join(lines) + (end if final_newline else "")
+    (folder / "a.jsonl").write_bytes((b"\xef\xbb\xbf" if bom else b"") + body.encode())
+    source = Source(name="s", format="jsonl", path="a.jsonl", text_field="body")
+    whole = ingest_source(source, folder, folder / "whole")
+    original = ranges.RANGE_BYTES
+    try:
+        ranges.RANGE_BYTES = range_bytes
+        split = ranges.spans(folder / "a.jsonl", None)
+        ranged = ingest_source(source, folder, folder / "ranged")
+    finally:
+        ranges.RANGE_BYTES = original
+    assert split is None or (split[0].start == 0 and split[-1].end == (folder / "a.jsonl").stat().st_size)
+    assert ranged.records.read_bytes() == whole.records.read_bytes()
+    assert ranged.quarantine.read_bytes() == whole.quarantine.read_bytes()
+
+
+def test_a_large_jsonl_file_is_read_in_ranges_on_several_processes(tmp_path, monkeypatch):
+    from refinery.ingest import ranges, readers
+
+    lines = [json.dumps({"body": f"post {i % 50} of a forum, caf\u00e9"}) for i in range(400)] + ["{broken"]
+    (tmp_path / "big.jsonl").write_text("\r\n".join(lines) + "\r\n")
+    (tmp_path / "old-mac.jsonl").write_text("\r".join(lines[:20]))  # a lone \r ends a line: read whole
+    source = Source(name="f", format="jsonl", path="*.jsonl", text_field="body")
+    whole = ingest_source(source, tmp_path, tmp_path / "whole", engine=Engine(1))
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 1000)
+    monkeypatch.setattr(readers, "SHARDED_BYTES", 0)
+    assert len(ranges.spans(tmp_path / "big.jsonl", None)) > 10
+    assert ranges.spans(tmp_path / "old-mac.jsonl", None) is None
+    engine = Engine(2)
+    ranged = ingest_source(source, tmp_path, tmp_path / "ranged", engine=engine)
+    assert ranged.records.read_bytes() == whole.records.read_bytes()
+    assert ranged.quarantine.read_bytes() == whole.quarantine.read_bytes()
+    assert engine.tasks["local"] == len(ranges.spans(tmp_path / "big.jsonl", None)) + 1
+    assert pl.read_parquet(ranged.quarantine).get_column("line").to_list() == [401]

@@ -8,7 +8,6 @@ and HTML. A file that cannot be parsed at all counts as one record: the reader q
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
-from refinery.ingest.encoding import file_encoding, open_text
+from refinery.ingest.encoding import file_encoding, has_lone_cr, open_text
 from refinery.recipe import Source
 from refinery.storage import Ore, local_copy
 
@@ -30,7 +29,7 @@ def _jsonl_lines(path: Path, source: Source) -> int:
 def _csv_records(path: Path, source: Source) -> int:
     """Polars reads UTF-8 with \\n line ends; other files are first rewritten so (a temporary copy)."""
     encoding = file_encoding(path, source.encoding)
-    if encoding in ("utf-8", "utf-8-sig") and not _lone_cr(path):
+    if encoding in ("utf-8", "utf-8-sig") and not has_lone_cr(path):
         return _polars_csv_rows(path)
     with tempfile.NamedTemporaryFile(suffix=".csv") as utf8:
         with open(path, encoding=encoding, errors="replace", newline=None) as fh:
@@ -38,18 +37,6 @@ def _csv_records(path: Path, source: Source) -> int:
                 utf8.write(chunk.encode())
         utf8.flush()
         return _polars_csv_rows(Path(utf8.name))
-
-
-def _lone_cr(path: Path) -> bool:
-    """Whether the file ends a line with \\r alone (old Mac style), which Polars does not read as a line end."""
-    with open(path, "rb") as fh:
-        previous = b""
-        while chunk := fh.read(1 << 20):
-            window = previous + chunk
-            if any(m.start() < len(window) - 1 for m in re.finditer(rb"\r(?!\n)", window)):
-                return True
-            previous = window[-1:]
-        return previous == b"\r"
 
 
 def _polars_csv_rows(path: Path) -> int:

@@ -35,6 +35,19 @@ def open_text(path: Path, declared: str | None, newline: str | None = None) -> T
     return open(path, encoding=file_encoding(path, declared), errors="surrogateescape", newline=newline)
 
 
+def has_lone_cr(path: Path) -> bool:
+    """Whether the file ends a line with \\r alone (old Mac style): Polars reads no line end there, and text
+    reading does."""
+    with open(path, "rb") as fh:
+        previous = b""
+        while chunk := fh.read(1 << 20):
+            window = previous + chunk
+            if any(m.start() < len(window) - 1 for m in re.finditer(rb"\r(?!\n)", window)):
+                return True
+            previous = window[-1:]
+        return previous == b"\r"
+
+
 def undecodable(text: str) -> bool:
     return not text.isascii() and SURROGATE.search(text) is not None
 

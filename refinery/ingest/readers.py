@@ -25,6 +25,7 @@ from refinery.errors import IngestError
 from refinery.hashing import stable_id
 from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
+from refinery.ingest.ranges import Span, open_span, spans
 from refinery.recipe import Source
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, removed_frame
 from refinery.storage import Ore, is_uri, local_copy, size
@@ -32,6 +33,7 @@ from refinery.storage import Ore, is_uri, local_copy, size
 BATCH_RECORDS = 50_000
 SHARDED_BYTES = 32 * 2**20  # below this much ore a source is read in this process: starting workers costs more
 csv.field_size_limit(1 << 30)
+Shard = tuple[Ore, Span | None]  # a file, or a byte range of one
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "text": pl.String(),
@@ -96,11 +98,12 @@ def _json_path(field: str) -> str:
     return "$['" + field.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
-def read_jsonl(path: Path, source: Source) -> Iterator[pl.DataFrame]:
+def read_jsonl(path: Path, source: Source, span: Span | None = None) -> Iterator[pl.DataFrame]:
+    """The file's records, or those of a byte range of it (`span`), numbered by their line in the file."""
     text_field = source.html_field or source.text_field
     fields = {"text": text_field, "native_id": source.id_field, "title": source.title_field, "url": source.url_field}
-    with open_text(path, source.encoding) as fh:
-        first = 1
+    with open_text(path, source.encoding) if span is None else open_span(path, source.encoding, span) as fh:
+        first = span.first_line if span else 1
         while lines := list(islice(fh, BATCH_RECORDS)):
             raw = [None if undecodable(line) else line for line in lines]
             frame = pl.DataFrame({"raw": raw, "line": range(first, first + len(lines))}, schema=_LINES)
@@ -258,11 +261,14 @@ READERS: dict[str, Callable[[Path, Source], Iterator[pl.DataFrame]]] = {
 }
 
 
-def _read_file(path: Ore, source: Source) -> Iterator[pl.DataFrame]:
-    """The file's batches; a file that cannot be read at all becomes one quarantine row naming it and the error,
-    and the run goes on. (A file that fails half-way keeps the rows read before; accounting then reports the gap.)
-    An object is read from a copy on this node."""
+def _read_file(path: Ore, source: Source, span: Span | None) -> Iterator[pl.DataFrame]:
+    """The file's batches (or its range's); a file that cannot be read at all becomes one quarantine row naming it
+    and the error, and the run goes on. (A file that fails half-way keeps the rows read before; accounting then
+    reports the gap.) An object is read from a copy on this node."""
     try:
+        if span is not None:
+            yield from read_jsonl(Path(path), source, span)
+            return
         with local_copy(path) as local:
             yield from READERS[source.format](local, source)
     except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError, ArrowException) as err:
@@ -359,14 +365,15 @@ def relative_uri(path: Ore, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def _ingest_file(source: Source, base_dir: Path, parts: Path, item: tuple[int, Ore]) -> tuple[int, int]:
-    """One file, on a worker: its records and quarantine rows to parts of their own. Returns both counts."""
-    number, path = item
+def _ingest_shard(source: Source, base_dir: Path, parts: Path, item: tuple[int, Shard]) -> tuple[int, int]:
+    """One file or byte range, on a worker: its records and quarantine rows to parts of their own. Returns both
+    counts."""
+    number, (path, span) = item
     uri = relative_uri(path, base_dir)
     rows = quarantined = 0
     good_part, bad_part = parts / f"records-{number:06d}.parquet", parts / f"quarantine-{number:06d}.parquet"
     with _Writer(good_part, INGESTED_SCHEMA) as good_out, _Writer(bad_part, REMOVED_SCHEMA) as bad_out:
-        for raw in _read_file(path, source):
+        for raw in _read_file(path, source, span):
             if source.format == "html" or source.html_field:
                 raw = _extract_html(raw)
             good, bad = _split(raw, source, uri)
@@ -386,19 +393,21 @@ def ingest_source(
     engine: Engine | None = None,
 ) -> IngestResult:
     """Read every file of `source` (or `files`) into `out_dir/records.parquet`; unusable records go to
-    `quarantine.parquet`. Files must lie under `roots` (default: `base_dir`). Each file is a shard: the engine
-    reads them in parallel, and their parts are joined in file order, so the output does not depend on it."""
+    `quarantine.parquet`. Files must lie under `roots` (default: `base_dir`). Each file, or byte range of a large
+    JSONL file, is a shard: the engine reads them in parallel, and their parts are joined in order, so the output
+    does not depend on it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if files is None:  # a drop may hold no file of this source; a source without drops must have some
         files = source.files(base_dir, roots)
         if not files:
             raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     engine = engine or Engine()
-    small = len(files) < 2 or sum(map(size, files)) < SHARDED_BYTES
+    shards = _shards(source, files)
+    small = len(shards) < 2 or sum(map(size, files)) < SHARDED_BYTES
     parts = out_dir / "parts"
     parts.mkdir(exist_ok=True)
-    read = partial(_ingest_file, source, base_dir, parts)
-    counts = list(engine.map(read, enumerate(files), processes=True, small=small))
+    read = partial(_ingest_shard, source, base_dir, parts)
+    counts = list(engine.map(read, enumerate(shards), processes=True, small=small))
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"
     _join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     _join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
@@ -406,6 +415,15 @@ def ingest_source(
     _disambiguate(records_path)
     rows, quarantined = (sum(c) for c in zip(*counts, strict=True)) if counts else (0, 0)
     return IngestResult(records_path, quarantine_path, rows, quarantined, files)
+
+
+def _shards(source: Source, files: list[Ore]) -> list[Shard]:
+    """Each file, or each byte range of a large local JSONL file, in order."""
+    shards: list[Shard] = []
+    for path in files:
+        ranges = spans(path, source.encoding) if source.format == "jsonl" and not is_uri(path) else None
+        shards += [(path, span) for span in ranges] if ranges else [(path, None)]
+    return shards
 
 
 def _join_parts(parts: list[Path], path: Path, schema: dict[str, pl.DataType]) -> None:
@@ -417,15 +435,24 @@ def _join_parts(parts: list[Path], path: Path, schema: dict[str, pl.DataType]) -
 
 
 class _Writer:
-    """Appends batches to one Parquet file; writes an empty file with the schema when no batch came."""
+    """Appends batches to one Parquet file in row groups of `BATCH_RECORDS` rows, so its bytes depend on the rows
+    alone, not on how they were sharded; writes an empty file with the schema when no batch came."""
 
     def __init__(self, path: Path, schema: dict[str, pl.DataType]):
         self.path, self.schema, self._writer = path, schema, None
+        self._pending: list[pl.DataFrame] = []
 
     def __enter__(self) -> _Writer:
         return self
 
     def write(self, frame: pl.DataFrame) -> None:
+        self._pending.append(frame)
+        while sum(f.height for f in self._pending) >= BATCH_RECORDS:
+            rows = pl.concat(self._pending)
+            self._write_group(rows.head(BATCH_RECORDS))
+            self._pending = [rows.slice(BATCH_RECORDS)]
+
+    def _write_group(self, frame: pl.DataFrame) -> None:
         if frame.height == 0:
             return
         table = frame.to_arrow()
@@ -434,6 +461,8 @@ class _Writer:
         self._writer.write_table(table)
 
     def __exit__(self, *exc: object) -> None:
+        if self._pending:
+            self._write_group(pl.concat(self._pending))
         if self._writer is not None:
             self._writer.close()
         else:
