@@ -140,3 +140,31 @@ def test_recipe_expectations_with_severity(tmp_path):
     error = {**warn, "severity": "error"}
     report = validate([_refined(tmp_path)], _recipe(tmp_path, validate={"expectations": [error]}))
     assert not report.success and report.failed_errors[0].origin == "recipe"
+
+
+def test_counts_per_shard_add_up_to_the_counts_over_the_whole_table(tmp_path, monkeypatch):
+    from refinery.engine import Engine
+    from refinery.validate import suite as suite_module
+
+    n = 500
+    path = _refined(
+        tmp_path,
+        doc_id=[f"d{i}" for i in range(n - 1)] + ["d7"],  # a repeat in another shard: uniqueness sees whole columns
+        text=["a fine day"] * (n - 2) + ["write to x@y.org", "or to z@w.net"],
+        source=["s"] * n,
+        source_id=[str(i) for i in range(n)],
+        source_uri=["u"] * n,
+        n_words=[3] * 100 + [40] + [3] * 300 + [1] + [3] * 98,
+        lang=["en"] * n,
+    )
+    recipe = _recipe(tmp_path)
+    whole = validate([path], recipe)
+    monkeypatch.setattr(suite_module, "SHARD_ROWS", 64)
+    engine = Engine(2)
+    sharded = validate([path], recipe, engine=engine)
+    assert engine.tasks["local"] == 8  # ceil(500 / 64) shards
+    outcome = {(o.expectation, o.column): (o.success, o.unexpected_count, o.engine) for o in whole.outcomes}
+    assert {(o.expectation, o.column): (o.success, o.unexpected_count, o.engine) for o in sharded.outcomes} == outcome
+    assert outcome[("expect_column_values_to_be_unique", "doc_id")] == (False, 2, "polars")
+    assert outcome[("expect_column_values_to_not_match_regex", "text")] == (False, 2, "polars")
+    assert outcome[("expect_column_values_to_be_between", "n_words")] == (False, 2, "polars")

@@ -6,11 +6,13 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from refinery.engine import Engine
 from refinery.recipe import Recipe
 from refinery.validate.expectations import make_expectation
 from refinery.validate.twins import Twin, twin
@@ -121,6 +123,8 @@ def build_suite(recipe: Recipe) -> list[Declared]:
 BATCH_ROWS = 250_000  # row-wise expectations on `text` without a twin run a batch at a time: memory stays bounded
 SAMPLE_ROWS = 10_000  # rows GX validates for the expectations Polars counts, beside the flagged ones
 FLAGGED_ROWS = 1_000  # flagged rows per expectation that GX also sees
+SHARD_ROWS = 500_000  # rows a shard of the Polars counts covers
+WHOLE_COLUMN = {"expect_column_values_to_be_unique"}  # twins that compare rows with each other: not per shard
 SCHEMA_ONLY = {  # table expectations that need the columns, not the rows
     "expect_column_to_exist",
     "expect_table_columns_to_match_set",
@@ -214,9 +218,28 @@ def _sample(scan: pl.LazyFrame, twins: dict[int, Twin], counts: dict[int, tuple[
     return pl.concat(parts).unique("_row", keep="first", maintain_order=True).drop("_row")
 
 
-def _count(scan: pl.LazyFrame, twins: dict[int, Twin], suite: list[Declared]) -> dict[int, tuple[int, int]]:
-    """(unexpected, looked at) of every twin, one pass per column: a check that needs its whole column
-    (uniqueness) then holds only that column, never the text."""
+def _count(
+    parquet: list[Path], rows: int, twins: dict[int, Twin], suite: list[Declared], engine: Engine
+) -> dict[int, tuple[int, int]]:
+    """(unexpected, looked at) of every twin. Checks of each row on its own are counted per shard of `SHARD_ROWS`
+    rows on the engine and summed; uniqueness needs its whole column and is counted here, holding that column only."""
+    whole = {i: t for i, t in twins.items() if suite[i].name in WHOLE_COLUMN}
+    per_row = {i: t for i, t in twins.items() if i not in whole}
+    shards = [(parquet, start, SHARD_ROWS) for start in range(0, rows, SHARD_ROWS)]
+    counts = dict.fromkeys(twins, (0, 0))
+    count_shard = partial(_count_shard, per_row, suite)
+    for found in engine.map(count_shard, shards, small=len(shards) < 2) if per_row else []:
+        counts |= {i: (counts[i][0] + bad, counts[i][1] + seen) for i, (bad, seen) in found.items()}
+    return counts | _count_shard(whole, suite, (parquet, 0, None))
+
+
+def _count_shard(
+    twins: dict[int, Twin], suite: list[Declared], shard: tuple[list[Path], int, int | None]
+) -> dict[int, tuple[int, int]]:
+    """(unexpected, looked at) of `twins` over rows [start, start + length) (all from `start` when None), one
+    streamed pass per column."""
+    parquet, start, length = shard
+    scan = pl.scan_parquet(parquet).slice(start, length)
     by_column: dict[str, list[int]] = {}
     for i in twins:
         by_column.setdefault(suite[i].kwargs["column"], []).append(i)
@@ -230,12 +253,18 @@ def _count(scan: pl.LazyFrame, twins: dict[int, Twin], suite: list[Declared]) ->
 
 
 def _polars_with_gx_sample(
-    runner: _Runner, suite: list[Declared], twins: dict[int, Twin], schema: list[int], scan: pl.LazyFrame, rows: int
+    runner: _Runner,
+    suite: list[Declared],
+    twins: dict[int, Twin],
+    schema: list[int],
+    parquet: list[Path],
+    rows: int,
+    engine: Engine,
 ) -> dict[int, ExpectationOutcome]:
     """Twin expectations counted by Polars over every row; GX validates them (and the schema-only ones) on the
     flagged and sampled rows, and an expectation whose two engines disagree on those rows fails."""
-    counts = _count(scan, twins, suite)
-    sample = _sample(scan, twins, counts, rows)
+    counts = _count(parquet, rows, twins, suite, engine)
+    sample = _sample(pl.scan_parquet(parquet), twins, counts, rows)
     checked = runner.run("sampled", {i: suite[i] for i in [*twins, *schema]}, sample)
     in_sample = sample.select(t.unexpected.sum().alias(str(i)) for i, t in twins.items())
     outcomes: dict[int, ExpectationOutcome] = {}
@@ -261,12 +290,14 @@ def _polars_with_gx_sample(
     return outcomes
 
 
-def validate(parquet: list[Path], recipe: Recipe, out_dir: Path | None = None) -> ValidationReport:
+def validate(
+    parquet: list[Path], recipe: Recipe, out_dir: Path | None = None, engine: Engine | None = None
+) -> ValidationReport:
     """Run the suite on the refined rows; write GX's JSON results and Data Docs to `out_dir` when given.
 
-    Column-map expectations with a Polars twin are counted over every row by Polars and validated by GX on the
-    flagged rows and a sample; the others run in GX: row-wise checks on `text` a batch of `BATCH_ROWS` at a time,
-    the rest on their own (small) columns, whole.
+    Column-map expectations with a Polars twin are counted over every row by Polars, per shard on the engine, and
+    validated by GX on the flagged rows and a sample; the others run in GX: row-wise checks on `text` a batch of
+    `BATCH_ROWS` at a time, the rest on their own (small) columns, whole.
     """
     started = time.perf_counter()
     suite = build_suite(recipe)
@@ -279,7 +310,7 @@ def validate(parquet: list[Path], recipe: Recipe, out_dir: Path | None = None) -
     row_wise = [i for i in rest if "text" in available and _row_wise_on_text(suite[i])]
     whole = [i for i in rest if i not in row_wise]
     runner = _Runner(recipe.dataset)
-    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, scan, rows)
+    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, rows, engine or Engine())
     if whole:
         columns = [c for c in available if c in _columns([suite[i] for i in whole])]
         for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():

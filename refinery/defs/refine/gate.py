@@ -7,6 +7,7 @@ import dagster as dg
 
 from refinery.defs.refine.graph import Graph
 from refinery.defs.refine.metadata import md_table
+from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.publish.gate import record_verdict
 from refinery.validate import validate
 from refinery.validate.accounting import account
@@ -34,8 +35,11 @@ def gate_checks(graph: Graph) -> list:
         blocking=True,
         description="GX Core suite over refined records: schema, ids, lengths, PII, languages, recipe's own.",
     )
-    def gx_suite(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
-        report = validate([Path(cleaned["records"])], recipe, validation_dir(cleaned))
+    def gx_suite(
+        context: dg.AssetCheckExecutionContext, cleaned: dict, tuning: TuningResource, engine: EngineResource
+    ) -> dg.AssetCheckResult:
+        runner = engine.engine(tuning.tuning())
+        report = validate([Path(cleaned["records"])], recipe, validation_dir(cleaned), runner)
         record_verdict(gate_dir(cleaned), "gx_suite", report.success, staged_files(cleaned), report.summary())
         failed = [
             {
@@ -50,7 +54,11 @@ def gate_checks(graph: Graph) -> list:
         return dg.AssetCheckResult(
             passed=report.success,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={**report.summary(), "failures": dg.MetadataValue.md(md_table(failed))},
+            metadata={
+                **report.summary(),
+                "failures": dg.MetadataValue.md(md_table(failed)),
+                "engine": dg.MetadataValue.json(runner.evidence()),
+            },
         )
 
     @dg.asset_check(
