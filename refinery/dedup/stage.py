@@ -46,7 +46,7 @@ from refinery.records import INGESTED_SCHEMA, removed_frame
 from refinery.tuning import Tuning
 
 BATCH = 10_000
-VERIFY_PAIRS = 1 << 22  # candidate pairs read and verified at a time
+VERIFY_PAIRS = 1 << 20  # candidate pairs read and verified at a time (~100 bytes each while verified)
 ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
 
 
