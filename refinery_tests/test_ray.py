@@ -77,7 +77,8 @@ def test_ray_gives_the_local_content_hash_and_records_its_nodes(cluster, ore, tm
     assert {stage["engine"] for stage in engine.values()} == {"ray"}
     assert (engine["ingest"]["tasks"], engine["clean"]["tasks"]) == (3, 3) and engine["dedup"]["tasks"] >= 3
     assert len({node for stage in engine.values() for node in stage["nodes"]}) >= 2
-    assert engine["clean"]["bytes_moved"] > engine["dedup"]["bytes_moved"] > 0  # cleaning ships text both ways
+    # signing batches travel to their tasks; a cleaning shard reads its rows and writes its parts itself
+    assert engine["dedup"]["bytes_moved"] > 0 == engine["clean"]["bytes_moved"]
     assert local["stages"]["engine"]["clean"] == {"engine": "local", "nodes": ["local"], "tasks": 3}
 
 

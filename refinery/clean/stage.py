@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Iterator
+import os
+import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,9 +19,9 @@ from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 from refinery.engine import Engine
 from refinery.recipe import Clean
-from refinery.records import parquet_batches, removed_frame
+from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 
-BATCH = 10_000  # rows per cleaning task: small enough to keep every worker busy to the end
+BATCH = 10_000  # rows per cleaning shard: small enough to keep every worker busy to the end
 EXAMPLES = 3
 INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
 
@@ -49,66 +50,83 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 
-def _cleaned_batches(records: Path, config: Clean, engine: Engine) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
-    """(text before, cleaned batch), in order. Batches go to the engine's processes or tasks (ftfy and the
-    per-document Python steps hold the GIL); a single batch is cleaned here, where starting workers would cost more."""
-    texts: deque[pl.Series] = deque()  # each batch's text before cleaning, until its cleaned batch comes back
+@dataclass
+class _ShardStats:
+    """What a cleaned shard reports back: counts and examples, never rows (those are in its parts)."""
 
-    def batches() -> Iterator[pl.DataFrame]:
-        for frame in parquet_batches(records, BATCH):
-            texts.append(frame.get_column("text"))
-            yield frame
+    rows_in: int
+    kept: int
+    changed: int
+    rejected: Counter[str]
+    pii: Counter[str]
+    examples: list[dict]
 
-    small = pq.ParquetFile(records).metadata.num_rows <= BATCH
-    for cleaned in engine.map(partial(clean_batch, config=config), batches(), processes=True, small=small):
-        yield texts.popleft(), cleaned
+
+def _clean_shard(records: Path, config: Clean, parts: Path, shard: tuple[int, int, int]) -> _ShardStats:
+    """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
+    GIL): read from `records`, cleaned, and written as this shard's kept and removed parts."""
+    number, start, length = shard
+    frame = pl.scan_parquet(records).slice(start, length).collect()
+    before = frame.get_column("text")
+    frame = clean_batch(frame, config)
+    examples = [
+        {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
+        for i in frame.get_column("_changed").arg_true().head(EXAMPLES)
+    ]
+    good = frame.filter(pl.col("reason").is_null()).drop(*INTERNAL)
+    bad = removed_frame(
+        frame.lazy().filter(pl.col("reason").is_not_null()),
+        stage=pl.lit("clean"),
+        detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
+    ).collect()
+    _write_part(good, parts / f"cleaned-{number:06d}.parquet")
+    _write_part(bad, parts / f"removed-{number:06d}.parquet")
+    pii = {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
+    return _ShardStats(
+        frame.height,
+        good.height,
+        int(frame.get_column("_changed").sum()),
+        Counter(frame.get_column("reason").drop_nulls().to_list()),
+        Counter(pii),
+        examples,
+    )
+
+
+def _write_part(frame: pl.DataFrame, path: Path) -> None:
+    """Whole or not at all: a task retried after its node died writes the part again."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(temporary)
+    temporary.replace(path)
 
 
 def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:
-    """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows); the
-    output does not depend on the engine or its workers."""
+    """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows). Each
+    shard of `BATCH` rows is read, cleaned and written by the engine's processes or tasks; their parts are joined
+    in order, so the output does not depend on the engine, and no row travels back to this process."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    parts = out_dir / "parts"
+    parts.mkdir(exist_ok=True)
+    rows = pq.ParquetFile(records).metadata.num_rows
+    shards = [(number, start, BATCH) for number, start in enumerate(range(0, rows, BATCH))]
+    run = partial(_clean_shard, records, config, parts)
+    stats = list((engine or Engine()).map(run, shards, processes=True, small=len(shards) < 2))
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
+    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config).drop(*INTERNAL)  # schema, no rows
+    join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.schema))
+    join_parts(sorted(parts.glob("removed-*.parquet")), removed_path, REMOVED_SCHEMA)
+    shutil.rmtree(parts)
     rejected: Counter[str] = Counter()
     pii: Counter[str] = Counter()
-    rows_in = kept = changed = 0
-    examples: list[dict] = []
-    kept_writer = removed_writer = None
-    for before, frame in _cleaned_batches(records, config, engine or Engine()):
-        rows_in += frame.height
-        changed += frame.get_column("_changed").sum()
-        rejected.update(frame.get_column("reason").drop_nulls().to_list())
-        pii.update(
-            {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
-        )
-        if len(examples) < EXAMPLES:
-            for i in frame.get_column("_changed").arg_true().head(EXAMPLES - len(examples)):
-                examples.append(
-                    {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
-                )
-        good = frame.filter(pl.col("reason").is_null()).drop(*INTERNAL)
-        bad = removed_frame(
-            frame.lazy().filter(pl.col("reason").is_not_null()),
-            stage=pl.lit("clean"),
-            detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
-        ).collect()
-        kept += good.height
-        kept_writer = _append(kept_writer, cleaned_path, good)
-        removed_writer = _append(removed_writer, removed_path, bad)
-    for writer in (kept_writer, removed_writer):
-        if writer is not None:
-            writer.close()
-    if kept_writer is None:  # no batch at all: still leave a readable (empty) file with the right schema
-        empty = clean_batch(pl.read_parquet(records).head(0), config)
-        empty.drop(*INTERNAL).write_parquet(cleaned_path)
-    if removed_writer is None:
-        removed_frame(pl.LazyFrame(schema=pl.read_parquet_schema(records))).collect().write_parquet(removed_path)
-    return CleanResult(cleaned_path, removed_path, rows_in, kept, dict(rejected), dict(pii), int(changed), examples)
-
-
-def _append(writer: pq.ParquetWriter | None, path: Path, frame: pl.DataFrame) -> pq.ParquetWriter:
-    table = frame.to_arrow()
-    if writer is None:
-        writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-    writer.write_table(table)
-    return writer
+    for shard in stats:
+        rejected.update(shard.rejected)
+        pii.update(shard.pii)  # zero counts stay: every kind asked for is reported
+    return CleanResult(
+        cleaned_path,
+        removed_path,
+        sum(s.rows_in for s in stats),
+        sum(s.kept for s in stats),
+        dict(rejected),
+        dict(pii),
+        sum(s.changed for s in stats),
+        [e for s in stats for e in s.examples][:EXAMPLES],
+    )

@@ -27,7 +27,7 @@ from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
 from refinery.recipe import Source
-from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, removed_frame
+from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
 from refinery.storage import Ore, is_uri, local_copy, size
 
 BATCH_RECORDS = 50_000
@@ -336,7 +336,7 @@ def _disambiguate(records: Path) -> int:
         return 0
     seen = pl.DataFrame({"doc_id": repeated, "_seen": 0})
     tmp = records.with_suffix(".tmp")
-    with _Writer(tmp, INGESTED_SCHEMA) as out:
+    with RowGroupWriter(tmp, INGESTED_SCHEMA) as out:
         for batch in pl.scan_parquet(records).collect_batches(chunk_size=BATCH_RECORDS):
             batch = batch.join(seen, on="doc_id", how="left", maintain_order="left").with_columns(
                 _k=pl.col("_seen") + pl.int_range(pl.len()).over("doc_id")
@@ -372,7 +372,7 @@ def _ingest_shard(source: Source, base_dir: Path, parts: Path, item: tuple[int, 
     uri = relative_uri(path, base_dir)
     rows = quarantined = 0
     good_part, bad_part = parts / f"records-{number:06d}.parquet", parts / f"quarantine-{number:06d}.parquet"
-    with _Writer(good_part, INGESTED_SCHEMA) as good_out, _Writer(bad_part, REMOVED_SCHEMA) as bad_out:
+    with RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out, RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out:
         for raw in _read_file(path, source, span):
             if source.format == "html" or source.html_field:
                 raw = _extract_html(raw)
@@ -409,8 +409,8 @@ def ingest_source(
     read = partial(_ingest_shard, source, base_dir, parts)
     counts = list(engine.map(read, enumerate(shards), processes=True, small=small))
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"
-    _join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
-    _join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
+    join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
+    join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
     _disambiguate(records_path)
     rows, quarantined = (sum(c) for c in zip(*counts, strict=True)) if counts else (0, 0)
@@ -424,46 +424,3 @@ def _shards(source: Source, files: list[Ore]) -> list[Shard]:
         ranges = spans(path, source.encoding) if source.format == "jsonl" and not is_uri(path) else None
         shards += [(path, span) for span in ranges] if ranges else [(path, None)]
     return shards
-
-
-def _join_parts(parts: list[Path], path: Path, schema: dict[str, pl.DataType]) -> None:
-    """The parts' rows, in order, as one file; streamed a batch at a time."""
-    with _Writer(path, schema) as out:
-        for part in parts:
-            for batch in pl.scan_parquet(part).collect_batches(chunk_size=BATCH_RECORDS):
-                out.write(batch)
-
-
-class _Writer:
-    """Appends batches to one Parquet file in row groups of `BATCH_RECORDS` rows, so its bytes depend on the rows
-    alone, not on how they were sharded; writes an empty file with the schema when no batch came."""
-
-    def __init__(self, path: Path, schema: dict[str, pl.DataType]):
-        self.path, self.schema, self._writer = path, schema, None
-        self._pending: list[pl.DataFrame] = []
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def write(self, frame: pl.DataFrame) -> None:
-        self._pending.append(frame)
-        while sum(f.height for f in self._pending) >= BATCH_RECORDS:
-            rows = pl.concat(self._pending)
-            self._write_group(rows.head(BATCH_RECORDS))
-            self._pending = [rows.slice(BATCH_RECORDS)]
-
-    def _write_group(self, frame: pl.DataFrame) -> None:
-        if frame.height == 0:
-            return
-        table = frame.to_arrow()
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self._writer.write_table(table)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pending:
-            self._write_group(pl.concat(self._pending))
-        if self._writer is not None:
-            self._writer.close()
-        else:
-            pl.DataFrame(schema=self.schema).write_parquet(self.path)
