@@ -1,5 +1,6 @@
-"""Where ore lives: local files (`Path`), or objects named by URI (`s3://bucket/key`, `gs://...`, `file://...`)
-and reached through fsspec, so the nodes that read them need share no disk.
+"""Where ore and published versions live: local files (`Path`), or objects named by URI (`s3://bucket/key`,
+`gs://...`, `file://...`) and reached through fsspec, so the nodes that read them need share no disk. Published
+versions under a URI are read through universal paths (`root_path`), which keep the pathlib API.
 
 A shard that reads an object copies it to the node's temporary folder first (`local_copy`) and reads the copy
 with the same readers as a local file: Parquet needs random access, and a stage cannot tell the two apart. The
