@@ -9,7 +9,10 @@ instead of staying with the run.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import signal
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -20,6 +23,7 @@ import polars as pl
 T = TypeVar("T")
 R = TypeVar("R")
 TASK_RETRIES = 3  # a shard whose worker or node dies is run again, elsewhere if need be
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 ISOLATED_ROWS = 100_000  # below this many rows, starting a process costs more than the memory it gives back
 
 
@@ -42,11 +46,7 @@ class Engine:
         if self.workers == 1 or small:
             yield from map(fn, items)
             return
-        pool: Executor = (
-            ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))  # no forked threads
-            if processes
-            else ThreadPoolExecutor(self.workers)
-        )
+        pool: Executor = _processes(self.workers) if processes else ThreadPoolExecutor(self.workers)
         with pool:
             yield from _in_order((pool.submit(fn, item) for item in items), 2 * self.workers, Future.result)
 
@@ -55,7 +55,7 @@ class Engine:
         are counted here."""
         if small:
             return call(self)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with _processes(1) as pool:
             value, ran = pool.submit(_isolated, call, self).result()
         self._add(ran)
         return value
@@ -146,6 +146,17 @@ def combined(evidence: list[dict[str, Any]]) -> dict[str, Any]:
     if any("bytes_moved" in e for e in evidence):
         merged["bytes_moved"] = sum(e.get("bytes_moved", 0) for e in evidence)
     return merged
+
+
+def _processes(workers: int) -> ProcessPoolExecutor:
+    """Spawned workers (no forked threads) that end with this process, even when it is killed: a run that dies
+    leaves no worker writing into its staging."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _isolated(call: Callable[[Engine], R], engine: Engine) -> tuple[R, Engine]:
