@@ -37,23 +37,32 @@ def kind(proc: psutil.Process) -> str:
 
 
 class PeakMemory(threading.Thread):
-    """Samples every descendant of this process every 50 ms: the largest RSS seen per kind of process."""
+    """Samples every descendant of this process every 50 ms: the largest RSS seen per kind of process, and the
+    largest sum over all of them at once (`total`)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peaks: dict[str, int] = {}
+        self.total = 0
         self.running = True
 
     def run(self) -> None:
         me = psutil.Process()
         while self.running:
+            now = 0
             for proc in me.children(recursive=True):
                 try:
-                    what = kind(proc)
-                    self.peaks[what] = max(self.peaks.get(what, 0), proc.memory_info().rss)
+                    what, rss = kind(proc), proc.memory_info().rss
                 except psutil.Error:
                     continue
+                self.peaks[what] = max(self.peaks.get(what, 0), rss)
+                now += rss
+            self.total = max(self.total, now)
             time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.running = False
+        self.join()
 
 
 def refine(recipe: Path, home: Path, *engine: str) -> tuple[float, dict[str, int], dict]:
@@ -67,8 +76,7 @@ def refine(recipe: Path, home: Path, *engine: str) -> tuple[float, dict[str, int
         check=True,
     )
     seconds = time.perf_counter() - started
-    monitor.running = False
-    monitor.join()
+    monitor.stop()
     manifest = Catalog(recipe.parent / yaml.safe_load(recipe.read_text())["output"]).version("bench").manifest
     return seconds, monitor.peaks, manifest
 
