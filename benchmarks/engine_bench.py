@@ -22,7 +22,7 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_bench import write_ore
+from run_bench import write_ore, write_recipe
 
 from refinery.catalog import Catalog
 
@@ -90,24 +90,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         write_ore(args.docs, base / "ore")
-        source = {"name": "posts", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "id_field": "id"}
         results = {}
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         try:
             for name, engine in (("local", ["--engine", "local"]), ("ray", ["--ray-address", cluster.address])):
-                recipe = base / f"{name}.yaml"
-                recipe.write_text(
-                    yaml.safe_dump(
-                        {
-                            "dataset": "bench",
-                            "output": f"refined-{name}",
-                            "sources": [{**source, "license": "CC0-1.0"}],
-                            "clean": {"filters": {"languages": ["en"]}},
-                        }
-                    )
-                )
+                recipe = write_recipe(base, name)
                 results[name] = refine(recipe, base / f"home-{name}", *engine)
         finally:
             cluster.shutdown()

@@ -14,11 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).parent))
 from engine_bench import PeakMemory
-from run_bench import run, write_ore
+from run_bench import run, write_ore, write_recipe
 
 
 def measure(n: int) -> tuple[float, dict[str, int]]:
@@ -26,18 +24,7 @@ def measure(n: int) -> tuple[float, dict[str, int]]:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         write_ore(n, base / "ore")
-        source = {"name": "posts", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "id_field": "id"}
-        recipe = base / "recipe.yaml"
-        recipe.write_text(
-            yaml.safe_dump(
-                {
-                    "dataset": "bench",
-                    "output": "refined",
-                    "sources": [{**source, "license": "CC0-1.0"}],
-                    "clean": {"filters": {"languages": ["en"]}},
-                }
-            )
-        )
+        recipe = write_recipe(base)
         monitor = PeakMemory()
         monitor.start()
         seconds, _ = run(recipe, base / "home")

@@ -43,6 +43,20 @@ def write_ore(n: int, folder: Path, seed: int = 11) -> list[str]:
     return texts
 
 
+def write_recipe(base: Path, name: str = "recipe") -> Path:
+    """The benchmarks' recipe over the ore in `base/ore`, publishing to `base/refined-<name>`."""
+    source = {"name": "posts", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "id_field": "id"}
+    recipe = {
+        "dataset": "bench",
+        "output": f"refined-{name}",
+        "sources": [{**source, "license": "CC0-1.0"}],
+        "clean": {"filters": {"languages": ["en"]}},
+    }
+    path = base / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
 def run(recipe: Path, home: Path) -> tuple[float, str]:
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     started = time.perf_counter()
@@ -62,19 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         texts = write_ore(args.docs, base / "ore")
-        recipe = base / "recipe.yaml"
-        source = {"name": "posts", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "id_field": "id"}
-        recipe.write_text(
-            yaml.safe_dump(
-                {
-                    "dataset": "bench",
-                    "output": "refined",
-                    "sources": [{**source, "license": "CC0-1.0"}],
-                    "clean": {"filters": {"languages": ["en"]}},
-                }
-            )
-        )
-        seconds, out = run(recipe, base / "home")
+        seconds, out = run(write_recipe(base), base / "home")
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"{args.docs} documents, about {sum(map(len, texts)) // len(texts)} bytes each")
     for step, rows, secs in STEP.findall(out):
