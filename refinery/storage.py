@@ -108,6 +108,11 @@ def put(local: Path, target: Path) -> None:
     target.fs.put_file(str(local), target.path)  # type: ignore[attr-defined]
 
 
+def get(source: Path, local: Path) -> None:
+    """Download a folder of a universal path, every file in it, to `local`."""
+    source.fs.get(source.path.rstrip("/") + "/", str(local), recursive=True)  # type: ignore[attr-defined]
+
+
 def arrow_paths(paths: list[Path]) -> tuple[list[str], Any]:
     """Paths and the filesystem for pyarrow's readers: local as they are, objects through the fsspec
     filesystem that reached them (so pyarrow uses the same endpoint and credentials)."""

@@ -2,6 +2,8 @@
 S3, started here: a stand-in for the protocol (a deployment points `AWS_ENDPOINT_URL` at MinIO, or leaves it
 unset for AWS S3)."""
 
+import json
+import shutil
 import socket
 
 import duckdb
@@ -15,6 +17,7 @@ from refinery.defs.refine.staging import ore_fingerprint
 from refinery.errors import VerifyError
 from refinery.recipe import load_recipe
 from refinery.storage import sha256
+from refinery.synth import document
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +141,23 @@ def test_a_gate_failure_uploads_nothing(small_recipe, write_recipe, dagster_home
     recipe = {**small_recipe, "output": "s3://out-bucket/refined", "validate": {"expectations": [impossible]}}
     assert main(["run", "--recipe", str(write_recipe(recipe))]) == 1
     assert s3.find("out-bucket") == []
+
+
+def test_a_publisher_without_its_local_folder_goes_on_from_the_object_stores_latest(
+    small_recipe, small_ore, write_recipe, dagster_home, s3, rng
+):
+    recipe_path = write_recipe({**small_recipe, "output": "s3://out-bucket/refined"})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    first = Catalog("s3://out-bucket/refined").version("small")
+    shutil.rmtree(recipe_path.parent / ".refinery-publish")  # a new machine, or a lost volume
+
+    assert main(["run", "--recipe", str(recipe_path)]) == 0  # the same ore: LATEST's data, so no new version
+    assert Catalog("s3://out-bucket/refined").versions("small") == [first.id]
+
+    with open(small_ore / "forums" / "posts.jsonl", "a") as fh:
+        fh.write(json.dumps({"post_id": "p-new", "body": document(rng)}) + "\n")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    second = Catalog("s3://out-bucket/refined").version("small")
+    assert second.id != first.id and second.manifest["parent"] == first.id
+    kept = set(first.scan().select("doc_id").collect().get_column("doc_id"))
+    assert kept < set(second.scan().select("doc_id").collect().get_column("doc_id"))

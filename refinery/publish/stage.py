@@ -32,7 +32,7 @@ from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, parquet_batches
-from refinery.storage import put, root_path
+from refinery.storage import get, put, root_path
 from refinery.validate import ValidationReport
 
 PART_ROWS = 500_000
@@ -190,6 +190,7 @@ def publish(inp: PublishInput) -> PublishOutcome:
     with dataset_lock(dataset_dir):
         verdicts = require_passed(inp.gate_dir, inp.staged)
         _remove_abandoned(dataset_dir)
+        _restore_latest(recipe)  # the parent is the object store's LATEST, whatever this machine kept
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
             outcome = _publish_locked(inp, dataset_dir, tmp, verdicts)
@@ -198,6 +199,34 @@ def publish(inp: PublishInput) -> PublishOutcome:
         if recipe.remote_output:
             upload(outcome.path, root_path(recipe.output) / recipe.dataset)
         return outcome
+
+
+def restore_latest(recipe: Recipe) -> None:
+    """For an output URI: the object store's LATEST version, copied into the local publish folder and made LATEST
+    there when this machine does not have it (a new machine, a lost volume), so the lineage goes on from it:
+    incremental dedup, append mode and the next version's parent all read the local folder."""
+    if recipe.remote_output:
+        with dataset_lock(recipe.output_dir / recipe.dataset):
+            _restore_latest(recipe)
+
+
+def _restore_latest(recipe: Recipe) -> None:
+    if not recipe.remote_output:
+        return
+    pointer = root_path(recipe.output) / recipe.dataset / "LATEST"
+    version = pointer.read_text().strip() if pointer.exists() else None
+    dataset_dir = recipe.output_dir / recipe.dataset
+    if version is None or latest(dataset_dir) == version:
+        return
+    if not (dataset_dir / version / "manifest.json").exists():
+        tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
+        try:
+            get(pointer.parent / version, tmp)
+            _fsync_tree(tmp)
+            tmp.rename(dataset_dir / version)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    set_latest(dataset_dir, version)
 
 
 def upload(version_dir: Path, dataset_uri: Path) -> None:

@@ -16,6 +16,7 @@ from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import staging_dir
 from refinery.engine import ISOLATED_ROWS, combined
 from refinery.errors import NotFoundError
+from refinery.publish.stage import restore_latest
 from refinery.recipe import Recipe, slug
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def previous_version(recipe: Recipe) -> "Reference | None":
     permutations and shingles and keyed by text hash (otherwise they are recomputed from the text)."""
     if not (recipe.dedup.against_previous or recipe.publish.mode == "append"):
         return None
+    restore_latest(recipe)
     try:
         v = Catalog(recipe.output_dir).version(recipe.dataset)
     except NotFoundError:
