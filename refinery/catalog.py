@@ -92,7 +92,7 @@ class Version:
         """Create a view over the refined files in `con`; returns the view's name. Objects are read through
         pyarrow (DuckDB's own S3 reader is an extension it would download)."""
         view = name or self.dataset.replace("-", "_").replace(".", "_")
-        if is_uri(str(self.path)):
+        if is_uri(self.path):
             con.register(view, self._arrow_dataset())
             return view
         files = ", ".join(f"'{f}'" for f in self.files)
@@ -211,7 +211,7 @@ class Catalog:
     def prune(self, dataset: str, keep: int) -> list[str]:
         """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept."""
         # never while a version is being published here (publishers elsewhere writing to the same URI are not seen)
-        with nullcontext() if is_uri(str(self.root)) else dataset_lock(self.root / dataset):
+        with nullcontext() if is_uri(self.root) else dataset_lock(self.root / dataset):
             versions = self.versions(dataset)
             protected = _pins(self.root / dataset) | {self.version(dataset).id} | set(versions[-keep:])
             doomed = [v for v in versions if v not in protected]

@@ -79,7 +79,7 @@ class Source(Strict):
         the ore roots (a symlink out, say) is refused unless the source says `follow_symlinks: true`."""
         if self.remote:
             try:
-                return list(glob_uri(self.path))
+                return glob_uri(self.path)
             except Exception as err:  # whatever the filesystem's library raises (no bucket, no credentials, ...)
                 problem = f"{type(err).__name__}: {err}"
                 raise RecipeError(f"source {self.name!r}: cannot list {self.path}: {problem}") from None

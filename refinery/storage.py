@@ -24,7 +24,8 @@ Ore = Path | str  # a local file, or the URI of an object
 
 
 def is_uri(location: str | Path) -> bool:
-    return isinstance(location, str) and "://" in location
+    """A URI, or a universal path over an object store (a local `Path` never keeps a `//`)."""
+    return "://" in str(location)
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -87,7 +88,7 @@ def sha256(location: Ore) -> str:
 def root_path(root: str | Path) -> Path:
     """A folder of published versions as a path: local, or a universal path over the object store (the same
     `/`, `read_text`, `iterdir`, `stat`), with fsspec's listing cache emptied so LATEST is read as it is now."""
-    if not is_uri(str(root)):
+    if not is_uri(root):
         return Path(root)
     from upath import UPath
 
@@ -97,7 +98,7 @@ def root_path(root: str | Path) -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    if is_uri(str(path)):
+    if is_uri(path):
         path.fs.rm(path.path, recursive=True)  # type: ignore[attr-defined]  # a universal path's filesystem
     else:
         shutil.rmtree(path)
@@ -116,7 +117,7 @@ def get(source: Path, local: Path) -> None:
 def arrow_paths(paths: list[Path]) -> tuple[list[str], Any]:
     """Paths and the filesystem for pyarrow's readers: local as they are, objects through the fsspec
     filesystem that reached them (so pyarrow uses the same endpoint and credentials)."""
-    if not paths or not is_uri(str(paths[0])):
+    if not paths or not is_uri(paths[0]):
         return [str(p) for p in paths], None
     from pyarrow.fs import FSSpecHandler, PyFileSystem
 

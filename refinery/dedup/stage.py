@@ -42,7 +42,7 @@ from refinery.dedup.lsh import (
 from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.engine import Engine
 from refinery.recipe import Dedup
-from refinery.records import INGESTED_SCHEMA, removed_frame
+from refinery.records import INGESTED_SCHEMA, parquet_batches, removed_frame
 from refinery.tuning import Tuning
 
 BATCH = 10_000
@@ -111,9 +111,9 @@ def _sources(inputs: list[Path]) -> list[_Source]:
 def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, pl.DataFrame, _Source, int]]:
     """(number, batch, its source, the `_idx` of its first row), `BATCH` rows at a time."""
     number = 0
-    for source in sources:  # Polars' reader: pyarrow's leaves its allocator holding memory that grows with the file
+    for source in sources:
         start = source.offset
-        for batch in pl.scan_parquet(source.path).select(columns).collect_batches(chunk_size=BATCH):
+        for batch in parquet_batches(source.path, BATCH, columns):
             yield number, batch, source, start
             number += 1
             start += batch.height
@@ -173,7 +173,7 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
     if stored is not None:  # unchanged documents of the previous version: stored signatures, reused
         index = pl.scan_parquet(work / "staged-*.parquet").filter(pl.col("_reuse")).select("doc_id", "_nh", "_idx")
         index = index.collect()
-        for number, batch in enumerate(pl.scan_parquet(stored).collect_batches(chunk_size=BATCH)):
+        for number, batch in enumerate(parquet_batches(stored, BATCH)):
             found = batch.rename({"text_hash": "_nh"}).join(index, on=["doc_id", "_nh"])
             if found.height:
                 sig = found.get_column("signature").cast(pl.Array(pl.UInt32, config.near.num_perm)).to_numpy()
@@ -242,7 +242,7 @@ def _verified(pairs: Path, parts: list[SetPart], threshold: float) -> pl.DataFra
     """The candidate pairs at or above `threshold`, with their similarity, VERIFY_PAIRS at a time: only the
     pairs that hold are kept in memory, however many candidates there are."""
     held = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})]
-    for batch in pl.scan_parquet(pairs).collect_batches(chunk_size=VERIFY_PAIRS):
+    for batch in parquet_batches(pairs, VERIFY_PAIRS):
         scored = batch.with_columns(similarity=_similarity(batch, parts))
         held.append(scored.filter(pl.col("similarity") >= threshold))
     return pl.concat(held)

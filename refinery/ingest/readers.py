@@ -27,7 +27,7 @@ from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
 from refinery.recipe import Source
-from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
+from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, parquet_batches, removed_frame
 from refinery.storage import Ore, is_uri, local_copy, size
 
 BATCH_RECORDS = 50_000
@@ -337,7 +337,7 @@ def _disambiguate(records: Path) -> int:
     seen = pl.DataFrame({"doc_id": repeated, "_seen": 0})
     tmp = records.with_suffix(".tmp")
     with RowGroupWriter(tmp, INGESTED_SCHEMA) as out:
-        for batch in pl.scan_parquet(records).collect_batches(chunk_size=BATCH_RECORDS):
+        for batch in parquet_batches(records, BATCH_RECORDS):
             batch = batch.join(seen, on="doc_id", how="left", maintain_order="left").with_columns(
                 _k=pl.col("_seen") + pl.int_range(pl.len()).over("doc_id")
             )
@@ -402,7 +402,7 @@ def ingest_source(
         if not files:
             raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     engine = engine or Engine()
-    shards = _shards(source, files)
+    shards = _shards(source, files) if engine.workers > 1 else [(path, None) for path in files]
     small = len(shards) < 2 or sum(map(size, files)) < SHARDED_BYTES
     parts = out_dir / "parts"
     parts.mkdir(exist_ok=True)
@@ -418,7 +418,8 @@ def ingest_source(
 
 
 def _shards(source: Source, files: list[Ore]) -> list[Shard]:
-    """Each file, or each byte range of a large local JSONL file, in order."""
+    """Each file, or each byte range of a large local JSONL file, in order (finding the ranges costs a pass over
+    the file, so one worker reads files whole: the output is the same)."""
     shards: list[Shard] = []
     for path in files:
         ranges = spans(path, source.encoding) if source.format == "jsonl" and not is_uri(path) else None
