@@ -1,24 +1,45 @@
 import polars as pl
 
+from refinery.engine import Engine
+from refinery.hashing import sha256_file
 from refinery.publish import stage
 from refinery.publish.stage import _write_parts
 from refinery.records import REMOVED_SCHEMA
 
 
-def test_parts_are_streamed_and_capped(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "PART_ROWS", 40)
+def _sources(tmp_path) -> list:
     sources = []
     for i in range(3):
         path = tmp_path / f"in-{i}.parquet"
         pl.DataFrame({"doc_id": [f"{i}-{j}" for j in range(35)], "x": list(range(35))}).write_parquet(path)
         sources.append(path)
-    parts = _write_parts(sources, tmp_path / "out")
-    assert [pl.read_parquet(p).height for p in parts] == [40, 40, 25]
-    assert pl.read_parquet(parts).get_column("doc_id").to_list() == [f"{i}-{j}" for i in range(3) for j in range(35)]
+    return sources
+
+
+def test_parts_are_capped_span_files_and_report_what_was_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "PART_ROWS", 40)
+    parts = _write_parts(_sources(tmp_path), tmp_path / "out")
+    paths = [p["path"] for p in parts]
+    assert [pl.read_parquet(p).height for p in paths] == [p["rows"] for p in parts] == [40, 40, 25]
+    assert pl.read_parquet(paths).get_column("doc_id").to_list() == [f"{i}-{j}" for i in range(3) for j in range(35)]
+    assert [p["sha256"] for p in parts] == [sha256_file(p) for p in paths]
+    assert [p["bytes"] for p in parts] == [p.stat().st_size for p in paths]
+
+
+def test_parts_written_by_the_engines_workers_are_the_same_bytes(tmp_path, monkeypatch):
+    """Each part is a shard of the engine: its workers write the bytes this process would."""
+    monkeypatch.setattr(stage, "PART_ROWS", 40)
+    sources = _sources(tmp_path)
+    here = _write_parts(sources, tmp_path / "here")
+    engine = Engine(2)
+    elsewhere = _write_parts(sources, tmp_path / "elsewhere", engine=engine)
+    assert [p["sha256"] for p in elsewhere] == [p["sha256"] for p in here]
+    assert engine.tasks["local"] == 3
 
 
 def test_empty_input_still_gives_a_part_with_the_schema(tmp_path):
     path = tmp_path / "none.parquet"
     pl.DataFrame(schema=REMOVED_SCHEMA).write_parquet(path)
     (part,) = _write_parts([path], tmp_path / "out", REMOVED_SCHEMA)
-    assert pl.read_parquet(part).schema == pl.Schema(REMOVED_SCHEMA)
+    assert part["rows"] == 0
+    assert pl.read_parquet(part["path"]).schema == pl.Schema(REMOVED_SCHEMA)

@@ -15,6 +15,7 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import NotFoundError
+from refinery.publish import stage as publish_stage
 from refinery.synth import document, near_variant
 
 ray = pytest.importorskip("ray")
@@ -64,8 +65,9 @@ def _recipe(folder: Path, ore: Path, output: str) -> Path:
     return path
 
 
-def test_ray_gives_the_local_content_hash_and_records_its_nodes(cluster, ore, tmp_path, dagster_home):
+def test_ray_gives_the_local_content_hash_and_records_its_nodes(cluster, ore, tmp_path, dagster_home, monkeypatch):
     head, _ = cluster
+    monkeypatch.setattr(publish_stage, "PART_ROWS", 10_000)  # several parts, each a task
     assert main(["run", "--recipe", str(_recipe(tmp_path, ore, "local")), "--engine", "local"]) == 0
     recipe = _recipe(tmp_path, ore, "on-ray")
     assert main(["run", "--recipe", str(recipe), "--engine", "ray", "--ray-address", head.address]) == 0
@@ -76,6 +78,8 @@ def test_ray_gives_the_local_content_hash_and_records_its_nodes(cluster, ore, tm
     engine = on_ray["stages"]["engine"]
     assert {stage["engine"] for stage in engine.values()} == {"ray"}
     assert (engine["ingest"]["tasks"], engine["clean"]["tasks"]) == (3, 3) and engine["dedup"]["tasks"] >= 3
+    refined_parts = sum(f["kind"] == "refined" for f in on_ray["files"])
+    assert refined_parts >= 2 and engine["publish"]["tasks"] == refined_parts + 1  # and one part of removed rows
     assert len({node for stage in engine.values() for node in stage["nodes"]}) >= 2
     # signing batches travel to their tasks; a cleaning shard reads its rows and writes its parts itself
     assert engine["dedup"]["bytes_moved"] > 0 == engine["clean"]["bytes_moved"]

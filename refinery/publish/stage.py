@@ -2,7 +2,8 @@
 
 Nothing is written unless every blocking check passed for exactly the staged files (`gate.require_passed`) and
 the refined count is plausible (`publish.min_refined`, `publish.max_drop`). The version is assembled in a hidden
-temporary folder beside its final place, files are fsynced, the folder is renamed into place (`manifest.json`
+temporary folder beside its final place (its parts written by the engine's shards, one per part, which report
+their checksums), files are fsynced, the folder is renamed into place (`manifest.json`
 written last inside it) and its parent fsynced, then `LATEST` is replaced by an atomic rename, fsynced too: a
 kill at any moment leaves the old or the new version as `LATEST`. A lock per dataset serializes publishers (and
 pruning). Same data, recipe and code give the same version hash, and then no new version is made.
@@ -20,18 +21,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from refinery.engine import Engine
 from refinery.errors import PublishError
 from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
-from refinery.records import REMOVED_SCHEMA, parquet_batches
+from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
 from refinery.storage import get, put, root_path
 from refinery.validate import ValidationReport
 
@@ -113,31 +116,57 @@ def _remove_abandoned(dataset_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _write_parts(sources: list[Path], folder: Path, schema: dict | None = None) -> list[Path]:
-    """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, streaming a batch at a time."""
+Segment = tuple[Path, int, int]  # rows [start, start + length) of a staged file
+
+
+def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segment]]]:
+    """The version's parts: the staged files' rows, in order, cut every `part_rows` rows; a part may span
+    files. At least one part, so a version with no rows still has its schema."""
+    sizes = [pq.ParquetFile(s).metadata.num_rows for s in sources]
+    plan = []
+    for number, start in enumerate(range(0, max(sum(sizes), 1), part_rows)):
+        end, offset, segments = start + part_rows, 0, []
+        for source, rows in zip(sources, sizes, strict=True):
+            low, high = max(start, offset), min(end, offset + rows)
+            if low < high:
+                segments.append((source, low - offset, high - low))
+            offset += rows
+        plan.append((number, segments))
+    return plan
+
+
+def _write_part(folder: Path, schema: dict[str, pl.DataType], part: tuple[int, list[Segment]]) -> dict:
+    """Part `number` of a version, written on a worker by streaming its segments, in row groups that depend on
+    its rows alone (so any engine writes the same bytes); its rows, bytes and checksum come back, not the rows."""
+    number, segments = part
+    path = folder / f"part-{number:05d}.parquet"
+    with RowGroupWriter(path, schema) as out:
+        for source, start, rows in segments:
+            for frame in pl.scan_parquet(source).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS):
+                out.write(frame.select(pl.col(c).cast(t) for c, t in schema.items()))
+    return {"rows": pq.ParquetFile(path).metadata.num_rows, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _write_parts(
+    sources: list[Path], folder: Path, schema: dict[str, pl.DataType] | None = None, engine: Engine | None = None
+) -> list[dict]:
+    """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, one shard of the engine per part; each
+    part's path with the rows, bytes and checksum its shard measured."""
     folder.mkdir(parents=True, exist_ok=True)
-    parts: list[Path] = []
-    writer, rows_in_part = None, PART_ROWS
-    for source in sources:
-        for frame in parquet_batches(source, 50_000):
-            frame = frame.select(pl.col(c).cast(t) for c, t in schema.items()) if schema else frame
-            while frame.height:
-                if rows_in_part == PART_ROWS:
-                    if writer:
-                        writer.close()
-                    parts.append(folder / f"part-{len(parts):05d}.parquet")
-                    writer, rows_in_part = pq.ParquetWriter(parts[-1], frame.to_arrow().schema, compression="zstd"), 0
-                take = frame.head(PART_ROWS - rows_in_part)
-                writer.write_table(take.to_arrow())
-                rows_in_part += take.height
-                frame = frame.slice(take.height)
-    if writer:
-        writer.close()
-    if not parts:  # no rows at all: one empty part with the schema
-        parts.append(folder / "part-00000.parquet")
-        empty = pl.read_parquet(sources[0]).head(0) if sources else pl.DataFrame(schema=schema)
-        (empty.select(pl.col(c).cast(t) for c, t in schema.items()) if schema else empty).write_parquet(parts[0])
-    return parts
+    schema = schema or dict(pl.read_parquet_schema(sources[0]))
+    plan = _part_plan(sources, PART_ROWS)
+    written = (engine or Engine()).map(partial(_write_part, folder, schema), plan, small=len(plan) < 2)
+    return [
+        {"path": folder / f"part-{number:05d}.parquet", **stats}
+        for (number, _), stats in zip(plan, written, strict=True)
+    ]
+
+
+def _part_entry(part: dict, root: Path, kind: str) -> dict:
+    """A written part's manifest entry: its path in the version and what its shard measured."""
+    return {"path": part["path"].relative_to(root).as_posix(), "kind": kind} | {
+        k: part[k] for k in ("rows", "bytes", "sha256")
+    }
 
 
 def _file_entry(path: Path, root: Path, kind: str) -> dict:
@@ -184,7 +213,9 @@ def _check_volume(refined: int, parent: dict | None, recipe: Recipe) -> None:
         )
 
 
-def publish(inp: PublishInput) -> PublishOutcome:
+def publish(inp: PublishInput, engine: Engine | None = None) -> PublishOutcome:
+    """Commit the staged files as a new version (or none, when LATEST holds the same); the engine's shards write
+    the parts, and this process commits them."""
     recipe = inp.recipe
     dataset_dir = recipe.output_dir / recipe.dataset
     with dataset_lock(dataset_dir):
@@ -193,7 +224,7 @@ def publish(inp: PublishInput) -> PublishOutcome:
         _restore_latest(recipe)  # the parent is the object store's LATEST, whatever this machine kept
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
-            outcome = _publish_locked(inp, dataset_dir, tmp, verdicts)
+            outcome = _publish_locked(inp, dataset_dir, tmp, verdicts, engine or Engine())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if recipe.remote_output:
@@ -246,19 +277,20 @@ def upload(version_dir: Path, dataset_uri: Path) -> None:
         pointer.write_text(version_dir.name + "\n")  # one PUT: readers see the old or the new pointer
 
 
-def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict) -> PublishOutcome:
+def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict, engine: Engine) -> PublishOutcome:
     recipe = inp.recipe
     parent = latest(dataset_dir)
     previous = _manifest_of(dataset_dir, parent)
     _check_volume(pq.ParquetFile(inp.cleaned).metadata.num_rows, previous, recipe)
-    refined_files = _write_parts([inp.cleaned], tmp)
-    removed_files = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA)
+    refined_parts = _write_parts([inp.cleaned], tmp, engine=engine)
+    removed_parts = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA, engine)
+    refined_files = [p["path"] for p in refined_parts]
     (tmp / "dedup").mkdir()
     shutil.copyfile(inp.signatures, tmp / "dedup" / "signatures.parquet")
     shutil.copytree(inp.validation_dir, tmp / "validation")
 
-    data_files = [_file_entry(p, tmp, "refined") for p in refined_files]
-    data_files += [_file_entry(p, tmp, "removed") for p in removed_files]
+    data_files = [_part_entry(p, tmp, "refined") for p in refined_parts]
+    data_files += [_part_entry(p, tmp, "removed") for p in removed_parts]
     data_files.append(_file_entry(tmp / "dedup" / "signatures.parquet", tmp, "signatures"))
     content = content_hash(data_files)
     code = code_version()
@@ -268,7 +300,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
 
     now = datetime.now(UTC)
     version = f"{now:%Y%m%dT%H%M%SZ}-{vhash[:8]}"
-    removed = pl.scan_parquet(removed_files).select("stage", "reason").collect(engine="streaming")
+    removed = pl.scan_parquet([p["path"] for p in removed_parts]).select("stage", "reason").collect(engine="streaming")
     manifest = {
         "dataset": recipe.dataset,
         "version": version,
@@ -286,7 +318,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "content_hash": content,
         "version_hash": vhash,
         "validation": json.loads(inp.validation.to_json()),
-        "stages": inp.stages,
+        "stages": {**inp.stages, "engine": {**inp.stages.get("engine", {}), "publish": engine.evidence()}},
         "parent": parent,
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,

@@ -6,6 +6,7 @@ from refinery.catalog import Catalog
 from refinery.defs.refine.gate import gate_dir, staged_files, validation_dir
 from refinery.defs.refine.graph import OWNER, Graph
 from refinery.defs.refine.metadata import frame_metadata
+from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import ore_entries, prune_staging
 from refinery.publish import PublishInput, publish
 from refinery.validate.suite import ValidationReport
@@ -28,7 +29,9 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         code_version=graph.code_version("publish", recipe.publish.model_dump(), recipe.validate_.model_dump()),
         description=f"Immutable versions of `{recipe.dataset}` under {recipe.output_root}.",
     )
-    def published(context: dg.AssetExecutionContext, cleaned: dict) -> dg.MaterializeResult:
+    def published(
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, cleaned: dict
+    ) -> dg.MaterializeResult:
         staged = staged_files(cleaned)
         outcome = publish(
             PublishInput(
@@ -42,7 +45,8 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 ore=ore_entries(recipe),
                 stages=cleaned["stages"],
                 run_id=context.run_id,
-            )
+            ),
+            engine.engine(tuning.tuning()),
         )
         if outcome.created:
             pruned = Catalog(recipe.output_dir).prune(recipe.dataset, recipe.publish.keep)
