@@ -168,3 +168,38 @@ def test_counts_per_shard_add_up_to_the_counts_over_the_whole_table(tmp_path, mo
     assert outcome[("expect_column_values_to_be_unique", "doc_id")] == (False, 2, "polars")
     assert outcome[("expect_column_values_to_not_match_regex", "text")] == (False, 2, "polars")
     assert outcome[("expect_column_values_to_be_between", "n_words")] == (False, 2, "polars")
+
+
+def test_gx_batches_on_worker_processes_merge_into_one_report_and_one_data_docs(tmp_path, monkeypatch):
+    """Row-wise GX checks without a Polars twin run a batch per shard in spawned workers; their results add up to
+    the in-process ones, and their validations appear in the run's GX results and Data Docs."""
+    from refinery.engine import Engine
+    from refinery.validate import suite as suite_module
+
+    monkeypatch.setattr(suite_module, "BATCH_ROWS", 2)
+    short = {"expectation": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "text", "max_value": 14}}
+    texts = ["short one", "a text much too long", "fine", "ok", "another far too long one"]
+    path = _refined(
+        tmp_path,
+        doc_id=list("abcde"),
+        text=texts,
+        source=["s"] * 5,
+        source_id=list("12345"),
+        source_uri=["u"] * 5,
+        n_words=[3] * 5,
+        lang=["en"] * 5,
+    )
+    recipe = _recipe(tmp_path, validate={"expectations": [short]})
+    here = validate([path], recipe, tmp_path / "here")
+    engine = Engine(2)
+    shards = validate([path], recipe, tmp_path / "shards", engine=engine)
+    assert engine.tasks["local"] == 1 + 3  # one shard of Polars counts, three batches of text
+    assert [(o.expectation, o.success, o.unexpected_count) for o in shards.outcomes] == [
+        (o.expectation, o.success, o.unexpected_count) for o in here.outcomes
+    ]
+    lengths = next(o for o in shards.outcomes if o.expectation == short["expectation"])
+    assert (lengths.success, lengths.unexpected_count, lengths.engine) == (False, 2, "gx")
+    runs = json.loads((tmp_path / "shards" / "gx_results.json").read_text())
+    assert [r["suite_name"] for r in runs] == ["t.sampled", "t.text-0000", "t.text-0001", "t.text-0002"]
+    pages = {p.parts[-4] for p in (tmp_path / "shards" / "data_docs" / "validations").rglob("*.html")}
+    assert {"text-0000", "text-0001", "text-0002"} <= pages

@@ -183,20 +183,39 @@ class _Runner:
         found = {}
         for validation in result.run_results.values():
             self.raw.append(validation.to_json_dict())
-            found |= {key_of[res.expectation_config.id]: res for res in validation.results}
+            found |= {key_of[res.expectation_config.id]: res.to_json_dict() for res in validation.results}
         return found
+
+    def record(self, raw: list[dict]) -> None:
+        """GX results of validations run elsewhere (the shards), added to this context's store and Data Docs."""
+        from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        for validation in raw:
+            result = ExpectationSuiteValidationResultSchema().load(validation)
+            key = ValidationResultIdentifier(
+                ExpectationSuiteIdentifier(result.suite_name), result.meta["run_id"], "shard"
+            )
+            self.context.validation_results_store.set(key, result)
+            self.raw.append(validation)
+        if raw:
+            self.context.build_data_docs()
 
     def docs_dir(self) -> Path:
         url = self.context.get_docs_sites_urls()[0]["site_url"]
         return Path(url.removeprefix("file://")).parent
 
 
-def _merge(outcomes: dict[int, ExpectationOutcome], key: int, declared: Declared, res) -> None:
-    info = res.result or {}
+def _merge(outcomes: dict[int, ExpectationOutcome], key: int, declared: Declared, res: dict) -> None:
+    """Add one GX result (as JSON) to the expectation's outcome: failed if any part failed, counts summed."""
+    info = res.get("result") or {}
     outcome = outcomes.setdefault(
         key, ExpectationOutcome(declared.name, declared.kwargs.get("column"), declared.severity, declared.origin, True)
     )
-    outcome.success = outcome.success and bool(res.success)
+    outcome.success = outcome.success and bool(res["success"])
     if info.get("unexpected_count") is not None:
         outcome.unexpected_count = (outcome.unexpected_count or 0) + info["unexpected_count"]
     outcome.examples = (outcome.examples + [_short(v) for v in info.get("partial_unexpected_list", [])])[:5]
@@ -271,7 +290,7 @@ def _polars_with_gx_sample(
     for i in schema:
         _merge(outcomes, i, suite[i], checked[i])
     for i, t in twins.items():
-        d, (bad, seen), info = suite[i], counts[i], checked[i].result or {}
+        d, (bad, seen), info = suite[i], counts[i], checked[i].get("result") or {}
         gx_bad = info.get("unexpected_count", 0)
         agree = gx_bad == in_sample[0, str(i)]
         outcomes[i] = ExpectationOutcome(
@@ -290,6 +309,20 @@ def _polars_with_gx_sample(
     return outcomes
 
 
+def _gx_on_text(
+    name: str, suite: dict[int, Declared], parquet: list[Path], batch: tuple[int, int, int]
+) -> tuple[dict[int, dict], list[dict]]:
+    """GX over rows [start, start + length) of `text`, on a worker (GX runs on pandas and holds the GIL): each
+    expectation's result and GX's own results, as JSON, for the run's report and Data Docs."""
+    number, start, length = batch
+    runner = _Runner(name)
+    text = pl.scan_parquet(parquet).select("text").slice(start, length).collect()
+    try:
+        return runner.run(f"text-{number:04d}", suite, text), runner.raw
+    finally:
+        shutil.rmtree(runner.docs_dir(), ignore_errors=True)  # the worker's copy; the run's report renders them
+
+
 def validate(
     parquet: list[Path], recipe: Recipe, out_dir: Path | None = None, engine: Engine | None = None
 ) -> ValidationReport:
@@ -297,7 +330,8 @@ def validate(
 
     Column-map expectations with a Polars twin are counted over every row by Polars, per shard on the engine, and
     validated by GX on the flagged rows and a sample; the others run in GX: row-wise checks on `text` a batch of
-    `BATCH_ROWS` at a time, the rest on their own (small) columns, whole.
+    `BATCH_ROWS` at a time, each a shard on the engine, the rest on their own (small) columns, whole. Every result
+    is merged into one report, and into one set of Data Docs.
     """
     started = time.perf_counter()
     suite = build_suite(recipe)
@@ -309,22 +343,25 @@ def validate(
     rest = [i for i in range(len(suite)) if i not in twins and i not in schema]
     row_wise = [i for i in rest if "text" in available and _row_wise_on_text(suite[i])]
     whole = [i for i in rest if i not in row_wise]
-    runner = _Runner(recipe.dataset)
-    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, rows, engine or Engine())
+    runner, engine = _Runner(recipe.dataset), engine or Engine()
+    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, rows, engine)
     if whole:
         columns = [c for c in available if c in _columns([suite[i] for i in whole])]
         for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():
             _merge(outcomes, i, suite[i], res)
-    for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS) if row_wise else []):
-        batch = scan.select("text").slice(start, BATCH_ROWS).collect()
-        for i, res in runner.run(f"text-{number:04d}", {i: suite[i] for i in row_wise}, batch).items():
+    batches = [(number, start, BATCH_ROWS) for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS))]
+    on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise}, parquet)
+    for found, raw in engine.map(on_text, batches, processes=True, small=len(batches) < 2) if row_wise else []:
+        for i, res in found.items():
             _merge(outcomes, i, suite[i], res)
+        runner.record(raw)
     report = ValidationReport([outcomes[i] for i in sorted(outcomes)], rows, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "gx_results.json").write_text(json.dumps(runner.raw, indent=2, default=str))
         (out_dir / "summary.json").write_text(report.to_json())
         shutil.copytree(runner.docs_dir(), out_dir / "data_docs", dirs_exist_ok=True)
+    shutil.rmtree(runner.docs_dir(), ignore_errors=True)
     return report
 
 
