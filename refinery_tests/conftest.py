@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -108,3 +110,27 @@ def dagster_home(tmp_path: Path, monkeypatch) -> Path:
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's standalone S3 server on a free port: a stand-in for the protocol, for every test that needs one."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """Endpoint and credentials as a deployment sets them: in the environment, which workers inherit."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }

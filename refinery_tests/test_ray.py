@@ -17,6 +17,7 @@ from refinery.cli import main
 from refinery.errors import NotFoundError
 from refinery.publish import stage as publish_stage
 from refinery.synth import document, near_variant
+from refinery_tests.conftest import s3_environment
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -25,7 +26,17 @@ DOCS = 24_000  # three cleaning and dedup shards of 10,000 rows
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def s3_env(s3_endpoint):
+    """The object store's endpoint and credentials in the environment before the nodes start, as a deployment
+    puts them in every node's (on KubeRay: the pod spec); the nodes' workers inherit them."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in s3_environment(s3_endpoint).items():
+            patch.setenv(key, value)
+        yield
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_env):
     """A head and a worker node, one CPU each: two raylets, as on two machines."""
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     worker = cluster.add_node(num_cpus=1)
@@ -48,15 +59,15 @@ def ore(tmp_path_factory) -> Path:
     return folder
 
 
-def _recipe(folder: Path, ore: Path, output: str) -> Path:
-    path = folder / f"{output}.yaml"
-    source = {"name": "posts", "format": "jsonl", "path": str(ore / "*.jsonl"), "text_field": "body", "id_field": "id"}
+def _recipe(folder: Path, ore: Path | str, output: str) -> Path:
+    path = folder / f"{output.rsplit('/', 1)[-1]}.yaml"
+    source = {"name": "posts", "format": "jsonl", "path": f"{ore}/*.jsonl", "text_field": "body", "id_field": "id"}
     path.write_text(
         json.dumps(
             {
                 "dataset": "scale",
                 "output": output,
-                "ore_roots": [str(ore)],
+                "ore_roots": [str(ore)] if isinstance(ore, Path) else [],
                 "sources": [{**source, "license": "CC0-1.0"}],
                 "clean": {"filters": {"languages": ["en"]}},
             }
@@ -113,3 +124,25 @@ def test_losing_a_node_mid_run_heals_or_publishes_nothing(cluster, ore, tmp_path
     else:
         with pytest.raises(NotFoundError):
             Catalog(staging).version("scale")
+
+
+def test_ore_and_output_in_s3_on_the_cluster(cluster, ore, tmp_path, dagster_home):
+    """Nodes read ore objects themselves and the version lands in the bucket: the rows are those of the same ore
+    read from disk by the local engine."""
+    import fsspec
+
+    head, _ = cluster
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("ray-bucket")
+    fs.put(f"{ore}/", "ray-bucket/ore/", recursive=True)
+    on_disk = _recipe(tmp_path, ore, "disk")
+    in_s3 = _recipe(tmp_path, "s3://ray-bucket/ore", "s3://ray-bucket/refined")
+    assert main(["run", "--recipe", str(on_disk), "--engine", "local"]) == 0
+    assert main(["run", "--recipe", str(in_s3), "--engine", "ray", "--ray-address", head.address]) == 0
+    local, remote = Catalog(tmp_path / "disk").version("scale"), Catalog("s3://ray-bucket/refined").version("scale")
+    remote.verify()
+    columns = ["doc_id", "source_id", "text", "line"]
+    assert remote.scan().select(columns).collect().equals(local.scan().select(columns).collect())
+    assert remote.manifest["counts"] == local.manifest["counts"]
+    ingest = remote.manifest["stages"]["engine"]["ingest"]
+    assert (ingest["engine"], ingest["tasks"]) == ("ray", 3)  # a task per object, each reading it on its node

@@ -1,10 +1,9 @@
 """Ore and output named by URI: objects in S3 read and written through fsspec. The server is moto's standalone
-S3, started here: a stand-in for the protocol (a deployment points `AWS_ENDPOINT_URL` at MinIO, or leaves it
-unset for AWS S3)."""
+S3 (`conftest.s3_endpoint`): a stand-in for the protocol (a deployment points `AWS_ENDPOINT_URL` at MinIO, or
+leaves it unset for AWS S3)."""
 
 import json
 import shutil
-import socket
 
 import duckdb
 import fsspec
@@ -18,30 +17,13 @@ from refinery.errors import VerifyError
 from refinery.recipe import load_recipe
 from refinery.storage import sha256
 from refinery.synth import document
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+from refinery_tests.conftest import s3_environment
 
 
 @pytest.fixture
 def s3(s3_endpoint, monkeypatch):
     """Credentials and endpoint as a deployment sets them: in the environment, which workers inherit."""
-    for key, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for key, value in s3_environment(s3_endpoint).items():
         monkeypatch.setenv(key, value)
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
     for bucket in ("ore-bucket", "out-bucket"):
