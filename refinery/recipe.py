@@ -270,6 +270,12 @@ class Recipe(Strict):
         return files
 
     @property
+    def builds_on_previous(self) -> bool:
+        """Whether a run's data depends on LATEST (deduplicated against it, or appended to it), so it may only be
+        published on top of the version it was built on."""
+        return self.dedup.against_previous or self.publish.mode == "append"
+
+    @property
     def remote_output(self) -> bool:
         """Whether versions are published to objects named by a URI (`s3://bucket/refined`)."""
         return is_uri(self.output)

@@ -122,3 +122,36 @@ def arrow_paths(paths: list[Path]) -> tuple[list[str], Any]:
     from pyarrow.fs import FSSpecHandler, PyFileSystem
 
     return [p.path for p in paths], PyFileSystem(FSSpecHandler(paths[0].fs))  # type: ignore[attr-defined]
+
+
+CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict"}  # S3's answers when a condition did not hold
+
+
+def etag(path: Path) -> str | None:
+    """The object's ETag (what a conditional write compares; elsewhere its size and time), or None when there is
+    no object."""
+    try:
+        info = path.fs.info(path.path)  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        return None
+    return info.get("ETag") or f"{info.get('size')}:{info.get('mtime') or info.get('updated')}"
+
+
+def replace_if_unchanged(path: Path, text: str, expected: str | None) -> bool:
+    """Write `text` to the object only if it is still as read (ETag `expected`) or still absent (None); False if
+    another writer came first. On S3 this is one conditional PUT (`If-Match` / `If-None-Match: *`), so of two
+    writers exactly one wins; other filesystems compare and then write, which leaves a window between the two."""
+    fs = path.fs  # type: ignore[attr-defined]
+    if "s3" not in fs.protocol:
+        if etag(path) != expected:
+            return False
+        path.write_text(text)
+        return True
+    try:
+        fs.pipe_file(path.path, text.encode(), **({"IfMatch": expected} if expected else {"mode": "create"}))  # type: ignore[attr-defined]
+    except OSError as error:
+        code = getattr(error.__cause__, "response", {}).get("Error", {}).get("Code")
+        if isinstance(error, FileExistsError) or code in CONFLICTS:
+            return False
+        raise
+    return True

@@ -3,7 +3,11 @@ S3 (`conftest.s3_endpoint`): a stand-in for the protocol (a deployment points `A
 leaves it unset for AWS S3)."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import fsspec
@@ -143,3 +147,68 @@ def test_a_publisher_without_its_local_folder_goes_on_from_the_object_stores_lat
     assert second.id != first.id and second.manifest["parent"] == first.id
     kept = set(first.scan().select("doc_id").collect().get_column("doc_id"))
     assert kept < set(second.scan().select("doc_id").collect().get_column("doc_id"))
+
+
+def _machine(tmp_path: Path, name: str, recipe: dict, ore: Path) -> Path:
+    """The recipe as a machine of its own has it: its own folder, so its own local publish folder."""
+    sources = [{**s, "path": str(ore.parent / s["path"])} for s in recipe["sources"]]
+    data = {**recipe, "output": "s3://out-bucket/refined", "ore_roots": [str(ore)], "sources": sources}
+    (tmp_path / name).mkdir()
+    path = tmp_path / name / "recipe.yaml"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _publish_from_machine_b(recipe_path: Path) -> None:
+    """A whole run on "machine B": another process, Dagster instance and publish folder, the same output URI."""
+    env = {**os.environ, "DAGSTER_HOME": str(recipe_path.parent / "dagster_home")}
+    done = subprocess.run([sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe_path)], env=env)
+    assert done.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("moment", "message"),
+    [
+        ("while A cleans", "another run published in between"),
+        ("just before A's LATEST is written", "this version was withdrawn"),
+    ],
+)
+def test_publishers_on_two_machines_never_build_on_data_they_did_not_see(
+    small_recipe, small_ore, tmp_path, dagster_home, s3, rng, monkeypatch, capsys, moment, message
+):
+    """Machine B publishes while machine A is running. A refuses to publish (at its publish step, or at its
+    conditional write of LATEST, when B came later than A's check) and withdraws what it uploaded; B's version
+    stays LATEST, and A's next run builds on it."""
+    import refinery.clean
+    from refinery.publish import stage
+
+    a = _machine(tmp_path, "a", small_recipe, small_ore)
+    b = _machine(tmp_path, "b", {**small_recipe, "description": "machine B"}, small_ore)
+    assert main(["run", "--recipe", str(a)]) == 0
+    first = Catalog("s3://out-bucket/refined").version("small").id
+    with open(small_ore / "forums" / "posts.jsonl", "a") as fh:
+        fh.write(json.dumps({"post_id": "p-new", "body": document(rng)}) + "\n")
+
+    def b_first(call):
+        def wrapped(*args, **kwargs):
+            _publish_from_machine_b(b)
+            return call(*args, **kwargs)
+
+        return wrapped
+
+    if moment == "while A cleans":
+        monkeypatch.setattr(refinery.clean, "clean", b_first(refinery.clean.clean))
+    else:
+        monkeypatch.setattr(stage, "upload", b_first(stage.upload))
+    assert main(["run", "--recipe", str(a)]) == 1
+    monkeypatch.undo()
+    stored = Catalog("s3://out-bucket/refined")
+    by_b = stored.version("small")
+    assert by_b.manifest["recipe"]["description"] == "machine B" and by_b.manifest["parent"] == first
+    assert stored.versions("small") == sorted([first, by_b.id])  # nothing of A's run is left in the store
+    assert message in capsys.readouterr().out.replace("\n", " ")
+
+    assert main(["run", "--recipe", str(a)]) == 0
+    after = Catalog("s3://out-bucket/refined").version("small")
+    assert after.manifest["parent"] == by_b.id
+    assert Catalog(a.parent / ".refinery-publish").version("small").id == after.id

@@ -57,6 +57,7 @@ class Reference:
 
     refined: list[Path]
     signatures: Path | None
+    version: str | None = None  # its id, which the run's data is then built on
 
 
 def carry_forward(reference: Reference, inputs: list[Path], out: Path) -> Path:

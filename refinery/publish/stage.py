@@ -35,7 +35,7 @@ from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
-from refinery.storage import get, put, root_path
+from refinery.storage import etag, get, put, remove_tree, replace_if_unchanged, root_path
 from refinery.validate import ValidationReport
 
 PART_ROWS = 500_000
@@ -54,6 +54,7 @@ class PublishInput:
     ore: list[dict]  # source, path, bytes, sha256
     stages: dict  # per-stage statistics and parameters, for the datacard
     run_id: str | None = None
+    built_on: str | None = None  # LATEST when the run began, for a recipe whose data builds on it
 
     @property
     def staged(self) -> list[Path]:
@@ -221,14 +222,18 @@ def publish(inp: PublishInput, engine: Engine | None = None) -> PublishOutcome:
     with dataset_lock(dataset_dir):
         verdicts = require_passed(inp.gate_dir, inp.staged)
         _remove_abandoned(dataset_dir)
-        _restore_latest(recipe)  # the parent is the object store's LATEST, whatever this machine kept
+        stored = _restore_latest(recipe)  # the parent is the object store's LATEST, whatever this machine kept
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
             outcome = _publish_locked(inp, dataset_dir, tmp, verdicts, engine or Engine())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if recipe.remote_output:
-            upload(outcome.path, root_path(recipe.output) / recipe.dataset)
+            try:
+                upload(outcome.path, root_path(recipe.output) / recipe.dataset, stored)
+            except LatestMoved:
+                _restore_latest(recipe)  # this machine follows the version that won
+                raise
         return outcome
 
 
@@ -241,14 +246,17 @@ def restore_latest(recipe: Recipe) -> None:
             _restore_latest(recipe)
 
 
-def _restore_latest(recipe: Recipe) -> None:
+def _restore_latest(recipe: Recipe) -> str | None:
+    """The object store's LATEST made this machine's; returns the pointer's ETag as read (None: no pointer yet),
+    which the upload's conditional write of LATEST requires to be unchanged."""
     if not recipe.remote_output:
-        return
+        return None
     pointer = root_path(recipe.output) / recipe.dataset / "LATEST"
-    version = pointer.read_text().strip() if pointer.exists() else None
+    tag = etag(pointer)  # before the content: a pointer rewritten in between fails the condition, never passes it
+    version = pointer.read_text().strip() if tag else None
     dataset_dir = recipe.output_dir / recipe.dataset
     if version is None or latest(dataset_dir) == version:
-        return
+        return tag
     if not (dataset_dir / version / "manifest.json").exists():
         tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
         try:
@@ -258,12 +266,21 @@ def _restore_latest(recipe: Recipe) -> None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     set_latest(dataset_dir, version)
+    return tag
 
 
-def upload(version_dir: Path, dataset_uri: Path) -> None:
+class LatestMoved(PublishError):
+    """Another publisher made its version LATEST in the object store after this one read it."""
+
+
+def upload(version_dir: Path, dataset_uri: Path, expected: str | None) -> None:
     """Copy a committed version to the dataset's folder in object storage in commit order: data and documents
     first, then `manifest.json` (readers see a version once its manifest is there), then `LATEST`. A version
-    already there with the same manifest is not copied again, so the next publish completes an upload cut short."""
+    already there with the same manifest is not copied again, so the next publish completes an upload cut short.
+
+    `LATEST` is replaced only if it is still the pointer this publisher read (ETag `expected`): publishers on
+    several machines are serialized by that one conditional write. The loser withdraws its version (it never was
+    LATEST) and fails, so no version is built on data another publisher did not see."""
     target = dataset_uri / version_dir.name
     manifest = (version_dir / "manifest.json").read_bytes()
     uploaded = target / "manifest.json"
@@ -273,8 +290,16 @@ def upload(version_dir: Path, dataset_uri: Path) -> None:
         for path in [*files, *last]:
             put(path, target / path.relative_to(version_dir).as_posix())
     pointer = dataset_uri / "LATEST"
-    if not pointer.exists() or pointer.read_text().strip() != version_dir.name:
-        pointer.write_text(version_dir.name + "\n")  # one PUT: readers see the old or the new pointer
+    current = pointer.read_text().strip() if pointer.exists() else None
+    if current == version_dir.name:
+        return
+    if not replace_if_unchanged(pointer, version_dir.name + "\n", expected):  # one PUT: old or new pointer
+        remove_tree(target)
+        winner = pointer.read_text().strip()
+        raise LatestMoved(
+            f"another publisher made {winner} LATEST in {dataset_uri} while this run published "
+            f"{version_dir.name}; this version was withdrawn. Run again to refine on top of {winner}"
+        )
 
 
 def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict, engine: Engine) -> PublishOutcome:
@@ -297,6 +322,12 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     vhash = version_hash(content, recipe.hash, code["source_sha256"])
     if previous and previous.get("version_hash") == vhash:
         return PublishOutcome(dataset_dir / parent, parent, previous, created=False)
+    if recipe.builds_on_previous and inp.built_on != parent:
+        raise PublishError(
+            f"refusing to publish: this run's data was built on {inp.built_on or 'no version'} (deduplicated "
+            f"against it or appended to it), but LATEST of {recipe.dataset} is now {parent}: another run published "
+            f"in between. Run again to refine on top of {parent}"
+        )
 
     now = datetime.now(UTC)
     version = f"{now:%Y%m%dT%H%M%SZ}-{vhash[:8]}"

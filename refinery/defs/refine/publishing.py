@@ -45,6 +45,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 ore=ore_entries(recipe),
                 stages=cleaned["stages"],
                 run_id=context.run_id,
+                built_on=cleaned.get("built_on"),
             ),
             engine.engine(tuning.tuning()),
         )

@@ -28,7 +28,7 @@ SIGNATURE_PARAMS = ("num_perm", "seed", "ngram")
 def previous_version(recipe: Recipe) -> "Reference | None":
     """LATEST, for incremental dedup and append mode; its stored signatures only if made with the same
     permutations and shingles and keyed by text hash (otherwise they are recomputed from the text)."""
-    if not (recipe.dedup.against_previous or recipe.publish.mode == "append"):
+    if not recipe.builds_on_previous:
         return None
     restore_latest(recipe)
     try:
@@ -40,7 +40,7 @@ def previous_version(recipe: Recipe) -> "Reference | None":
     then = v.manifest["recipe"]["dedup"]["near"]
     same = all(then.get(k) == getattr(recipe.dedup.near, k) for k in SIGNATURE_PARAMS)
     usable = same and "text_hash" in pq.read_schema(v.signatures()).names
-    return Reference(v.files, v.signatures() if usable else None)
+    return Reference(v.files, v.signatures() if usable else None, v.id)
 
 
 def _by_drop(loaded: dict, recipe: Recipe) -> list[dict]:
@@ -70,6 +70,7 @@ def stage_assets(graph: Graph) -> list:
         inputs = [Path(h["records"]) for h in handles]
         read = sum(h["read"] for h in handles)
         reference = previous_version(recipe)
+        built_on = reference and reference.version  # publishing checks that LATEST is still this version
         carried = 0
         if recipe.publish.mode == "append" and reference:
             path = carry_forward(reference, inputs, staging_dir(recipe, context.run_id, "carried") / "carried.parquet")
@@ -89,6 +90,7 @@ def stage_assets(graph: Graph) -> list:
             "signatures": str(result.signatures),
             "params": {**result.params, "carried_forward": carried},
             "read": read + carried,
+            "built_on": built_on,
             "engine": {"ingest": combined([h["engine"] for h in handles if "engine" in h]), "dedup": runner.evidence()},
         }
         return dg.Output(
