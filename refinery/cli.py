@@ -40,8 +40,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     fail_dead_runs(instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
     run_config: dict = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
-    if args.engine or args.ray_address:
-        engine = {"kind": args.engine or "ray", "address": args.ray_address}
+    if args.engine or args.ray_address or args.exchange:
+        engine = {"kind": args.engine or "ray", "address": args.ray_address, "exchange": args.exchange}
         run_config["resources"] = {"engine": {"config": engine}}
     if recipe.drops:  # each new drop is ingested alone (a partition), then every drop is refined together
         result = _ingest_new_drops(recipe, instance, run_config, tags)
@@ -231,6 +231,12 @@ def parser() -> argparse.ArgumentParser:
         "--engine", choices=["local", "ray"], help="where the shards run (default: REFINERY_ENGINE, else local)"
     )
     run.add_argument("--ray-address", help="a Ray cluster's head, host:port (default: start a local Ray)")
+    run.add_argument(
+        "--exchange",
+        metavar="URI",
+        help="a folder in object storage (s3://bucket/exchange) through which shards on machines that share no "
+        "disk with this one get their inputs and leave their parts (default: REFINERY_EXCHANGE, else none)",
+    )
     add("versions", cmd_versions, "list the versions of a dataset").add_argument("dataset")
     add("show", cmd_show, "summary of a version's manifest").add_argument("ref", metavar="DATASET[@VERSION]")
     add("verify", cmd_verify, "re-hash a version's files against its manifest").add_argument(

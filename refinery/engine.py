@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from refinery.exchange import Exchange
+
 T = TypeVar("T")
 R = TypeVar("R")
 TASK_RETRIES = 3  # a shard whose worker or node dies is run again, elsewhere if need be
@@ -33,9 +35,15 @@ class Engine:
 
     name = "local"
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, exchange: str | None = None) -> None:
         self.workers = max(workers, 1)
         self.tasks: Counter[str] = Counter()  # shards run, by node
+        self.exchange_root = exchange  # a URI when the shards' machines share no disk with this one
+        self.exchanged = 0  # bytes sent to and brought back from it
+
+    def exchange(self) -> Exchange:
+        """How one stage's shards reach its files (`refinery.exchange`); counted in this engine's evidence."""
+        return _Counted(self, self.exchange_root)
 
     def map(
         self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False, small: bool = False
@@ -63,6 +71,7 @@ class Engine:
     def _add(self, other: Engine) -> None:
         """Count what a copy of this engine ran elsewhere."""
         self.tasks.update(other.tasks)
+        self.exchanged += other.exchanged
 
     def _counted(self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
@@ -71,7 +80,8 @@ class Engine:
 
     def evidence(self) -> dict[str, Any]:
         """What ran the shards, for the manifest."""
-        return {"engine": self.name, "nodes": sorted(self.tasks), "tasks": sum(self.tasks.values())}
+        found = {"engine": self.name, "nodes": sorted(self.tasks), "tasks": sum(self.tasks.values())}
+        return found | ({"bytes_exchanged": self.exchanged} if self.exchange_root else {})
 
 
 class RayEngine(Engine):
@@ -80,12 +90,13 @@ class RayEngine(Engine):
 
     name = "ray"
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None, exchange: str | None = None) -> None:
         import ray
 
         if not ray.is_initialized():
             ray.init(address=address, log_to_driver=False)
-        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
+        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1), exchange)
+        self.home = ray.get_runtime_context().get_node_id()  # the node whose disk holds the run's staging
         self.moved = 0  # bytes of frames sent to tasks and returned by them, through Ray's object store
 
     def map(
@@ -113,8 +124,11 @@ class RayEngine(Engine):
         """`call(engine)` as a task of its own, small or not: retried like a shard, in a worker process that
         exits after it, mapping its shards as tasks in turn."""
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         task = ray.remote(max_calls=1, max_retries=TASK_RETRIES)(_isolated)
+        if self.exchange_root:  # it reads and writes the run's staging: on the node whose disk that is
+            task = task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(self.home, soft=False))
         value, ran = ray.get(task.remote(call, self))
         self._add(ran)
         return value
@@ -143,8 +157,9 @@ def combined(evidence: list[dict[str, Any]]) -> dict[str, Any]:
         "nodes": sorted({node for e in evidence for node in e["nodes"]}),
         "tasks": sum(e["tasks"] for e in evidence),
     }
-    if any("bytes_moved" in e for e in evidence):
-        merged["bytes_moved"] = sum(e.get("bytes_moved", 0) for e in evidence)
+    for counter in ("bytes_moved", "bytes_exchanged"):
+        if any(counter in e for e in evidence):
+            merged[counter] = sum(e.get(counter, 0) for e in evidence)
     return merged
 
 
@@ -161,7 +176,7 @@ def _die_with_parent() -> None:
 
 def _isolated(call: Callable[[Engine], R], engine: Engine) -> tuple[R, Engine]:
     """Run in the isolated process or task: the value, and the engine's copy there with only what it ran."""
-    engine.tasks = Counter()
+    engine.tasks, engine.exchanged = Counter(), 0
     if isinstance(engine, RayEngine):
         engine.moved = 0
     return call(engine), engine
@@ -181,3 +196,15 @@ def _in_order(submitted: Iterable[Any], window: int, result: Callable[[Any], R])
             yield result(pending.popleft())
     while pending:
         yield result(pending.popleft())
+
+
+class _Counted(Exchange):
+    """An exchange whose bytes are added to its engine's evidence when the stage is done with it."""
+
+    def __init__(self, engine: Engine, root: str | None) -> None:
+        super().__init__(root)
+        self.engine = engine
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.engine.exchanged += self.moved

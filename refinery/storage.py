@@ -28,7 +28,7 @@ def is_uri(location: str | Path) -> bool:
     return "://" in str(location)
 
 
-def _filesystem(uri: str) -> tuple[Any, str]:
+def filesystem(uri: str) -> tuple[Any, str]:
     """The filesystem and the path in it, with fsspec's listing cache emptied: ore changes between calls (a
     sensor asks again and again in one process)."""
     from fsspec.core import url_to_fs
@@ -40,7 +40,7 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 
 def glob_uri(pattern: str) -> list[str]:
     """The objects a URI glob names (`**` included), as full URIs, sorted."""
-    fs, path = _filesystem(pattern)
+    fs, path = filesystem(pattern)
     found = fs.glob(path, detail=True)
     return sorted(fs.unstrip_protocol(name) for name, info in found.items() if info.get("type") == "file")
 
@@ -51,7 +51,7 @@ def local_copy(location: Ore) -> Iterator[Path]:
     if not is_uri(location):
         yield Path(location)
         return
-    fs, path = _filesystem(str(location))
+    fs, path = filesystem(str(location))
     with tempfile.TemporaryDirectory(prefix="refinery-ore-") as folder:
         copy = Path(folder) / Path(path).name
         with fs.open(path, "rb") as remote, open(copy, "wb") as local:
@@ -62,7 +62,7 @@ def local_copy(location: Ore) -> Iterator[Path]:
 def size(location: Ore) -> int:
     if not is_uri(location):
         return Path(location).stat().st_size
-    fs, path = _filesystem(str(location))
+    fs, path = filesystem(str(location))
     return int(fs.size(path))
 
 
@@ -71,7 +71,7 @@ def version(location: Ore) -> str:
     if not is_uri(location):
         stat = Path(location).stat()
         return f"{stat.st_size}\0{stat.st_mtime_ns}"
-    fs, path = _filesystem(str(location))
+    fs, path = filesystem(str(location))
     info = fs.info(path)
     stamp = next((info[k] for k in ("ETag", "etag", "LastModified", "mtime") if info.get(k)), "")
     return f"{info.get('size')}\0{stamp}"
@@ -80,7 +80,7 @@ def version(location: Ore) -> str:
 def sha256(location: Ore) -> str:
     if not is_uri(location):
         return sha256_file(Path(location))
-    fs, path = _filesystem(str(location))
+    fs, path = filesystem(str(location))
     with fs.open(path, "rb") as fh:
         return sha256_stream(fh)
 

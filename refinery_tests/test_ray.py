@@ -5,7 +5,12 @@ the local engine, the manifest names the nodes that ran the shards, and losing a
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +26,7 @@ from refinery_tests.conftest import s3_environment
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
 DOCS = 24_000  # three cleaning and dedup shards of 10,000 rows
 
@@ -146,3 +152,71 @@ def test_ore_and_output_in_s3_on_the_cluster(cluster, ore, tmp_path, dagster_hom
     assert remote.manifest["counts"] == local.manifest["counts"]
     ingest = remote.manifest["stages"]["engine"]["ingest"]
     assert (ingest["engine"], ingest["tasks"]) == ("ray", 3)  # a task per object, each reading it on its node
+
+
+@pytest.fixture
+def diskless_node(cluster, tmp_path):
+    """A third node that shares no disk with the driver: the test's folder (the run's staging, its publish folder)
+    is hidden from it by an empty tmpfs mounted over it, in a mount namespace of its own (checked: a file written
+    there is not found by a task on that node)."""
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("needs mount namespaces (unshare -m) to hide the driver's disk from a node")
+    head, _ = cluster
+    if not ray.is_initialized():
+        ray.init(address=head.address, log_to_driver=False)
+    before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    start = f"{Path(sys.executable).parent / 'ray'} start --address={head.address} --num-cpus=1 --block"
+    node = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs none {tmp_path} && exec {start}"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not (new := {n["NodeID"] for n in ray.nodes() if n["Alive"]} - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert new, "the diskless node did not join"
+    (node_id,) = new
+    marker = tmp_path / "on-the-drivers-disk"
+    marker.touch()
+    on_node = NodeAffinitySchedulingStrategy(node_id, soft=False)
+    assert ray.get(ray.remote(os.path.exists).options(scheduling_strategy=on_node).remote(str(marker))) is False
+    ray.shutdown()  # the run connects by itself
+    yield node_id
+    os.killpg(node.pid, signal.SIGTERM)
+    node.wait(timeout=60)
+
+
+def test_nodes_that_share_no_disk_work_through_an_exchange_in_s3(
+    cluster, diskless_node, tmp_path, dagster_home, monkeypatch
+):
+    """Ore and the shards' files in S3, the run's staging and versions on the driver's disk only: the run gives the
+    content hash of the local engine, with tasks on the node that cannot see that disk."""
+    import fsspec
+
+    head, _ = cluster
+    monkeypatch.setattr(publish_stage, "PART_ROWS", 2_000)  # parts enough for every node
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("diskless")
+    rng = random.Random(5)
+    texts = [document(rng, 6) for _ in range(DOCS // 2)]
+    texts += [near_variant(rng, t) for t in texts[:500]]
+    for part in range(3):
+        fs.pipe(
+            f"diskless/ore/posts-{part}.jsonl",
+            "".join(
+                json.dumps({"id": f"p{i}", "body": t}) + "\n" for i, t in enumerate(texts) if i % 3 == part
+            ).encode(),
+        )
+    recipe = _recipe(tmp_path, "s3://diskless/ore", "refined")
+    assert main(["run", "--recipe", str(recipe), "--engine", "local"]) == 0
+    local = Catalog(tmp_path / "refined").version("scale").manifest
+    shutil.rmtree(tmp_path / "refined")
+    address = ["--engine", "ray", "--ray-address", head.address]
+    assert main(["run", "--recipe", str(recipe), *address, "--exchange", "s3://diskless/exchange"]) == 0
+    on_ray = Catalog(tmp_path / "refined").version("scale").manifest
+    assert on_ray["content_hash"] == local["content_hash"] and on_ray["counts"] == local["counts"]
+    engine = on_ray["stages"]["engine"]
+    assert diskless_node[:12] in {node for stage in engine.values() for node in stage["nodes"]}
+    assert all(engine[stage]["bytes_exchanged"] > 0 for stage in ("ingest", "dedup", "clean", "publish"))
+    assert fs.find("diskless/exchange") == []  # each stage removed its exchange folder

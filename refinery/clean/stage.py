@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 from refinery.engine import Engine
+from refinery.exchange import output
 from refinery.recipe import Clean
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 
@@ -62,7 +62,7 @@ class _ShardStats:
     examples: list[dict]
 
 
-def _clean_shard(records: Path, config: Clean, parts: Path, shard: tuple[int, int, int]) -> _ShardStats:
+def _clean_shard(records: str, config: Clean, parts: str, shard: tuple[int, int, int]) -> _ShardStats:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
     GIL): read from `records`, cleaned, and written as this shard's kept and removed parts."""
     number, start, length = shard
@@ -79,8 +79,9 @@ def _clean_shard(records: Path, config: Clean, parts: Path, shard: tuple[int, in
         stage=pl.lit("clean"),
         detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
     ).collect()
-    _write_part(good, parts / f"cleaned-{number:06d}.parquet")
-    _write_part(bad, parts / f"removed-{number:06d}.parquet")
+    for part, name in ((good, "cleaned"), (bad, "removed")):
+        with output(f"{parts}/{name}-{number:06d}.parquet") as path:
+            part.write_parquet(path)
     pii = {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
     return _ShardStats(
         frame.height,
@@ -92,24 +93,20 @@ def _clean_shard(records: Path, config: Clean, parts: Path, shard: tuple[int, in
     )
 
 
-def _write_part(frame: pl.DataFrame, path: Path) -> None:
-    """Whole or not at all: a task retried after its node died writes the part again."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(temporary)
-    temporary.replace(path)
-
-
 def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:
     """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows). Each
     shard of `BATCH` rows is read, cleaned and written by the engine's processes or tasks; their parts are joined
     in order, so the output does not depend on the engine, and no row travels back to this process."""
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = out_dir / "parts"
-    parts.mkdir(exist_ok=True)
     rows = pq.ParquetFile(records).metadata.num_rows
     shards = [(number, start, BATCH) for number, start in enumerate(range(0, rows, BATCH))]
-    run = partial(_clean_shard, records, config, parts)
-    stats = list((engine or Engine()).map(run, shards, processes=True, small=len(shards) < 2))
+    engine = engine or Engine()
+    with engine.exchange() as exchange:
+        parts_at = exchange.parts(parts)
+        run = partial(_clean_shard, exchange.share(records), config, parts_at)
+        stats = list(engine.map(run, shards, processes=True, small=len(shards) < 2))
+        exchange.gather(parts_at, parts)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config).drop(*INTERNAL)  # schema, no rows
     join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.schema))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from refinery.dedup.lsh import (
 )
 from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.engine import Engine
+from refinery.exchange import output
 from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, parquet_batches, removed_frame
 from refinery.tuning import Tuning
@@ -120,7 +121,7 @@ def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, 
             start += batch.height
 
 
-def _prepare(plan: _Plan, work: Path, item: tuple[int, pl.DataFrame, _Source, int]) -> int:
+def _prepare(plan: _Plan, work: str, item: tuple[int, pl.DataFrame, _Source, int]) -> int:
     """One batch, on a worker: its bookkeeping rows (no text: that stays in the sources), and for near dedup its
     signatures and band keys, each to its own Parquet part. Returns the number of rows."""
     number, batch, _, start = item
@@ -135,7 +136,8 @@ def _prepare(plan: _Plan, work: Path, item: tuple[int, pl.DataFrame, _Source, in
     )
     staged = staged.join(plan.stored.with_columns(_reuse=pl.lit(True)), on=["doc_id", "_nh"], how="left")
     staged = staged.with_columns(pl.col("_reuse").fill_null(False))
-    staged.write_parquet(work / f"staged-{number:05d}.parquet", compression="lz4")  # scratch: fast beats small
+    with output(f"{work}/staged-{number:05d}.parquet") as path:
+        staged.write_parquet(path, compression="lz4")  # scratch: fast beats small
     todo = ~staged.get_column("_reuse").to_numpy()
     if near.enabled and todo.any():
         row = np.cumsum(todo) - 1  # a document's row among those to sign
@@ -145,14 +147,14 @@ def _prepare(plan: _Plan, work: Path, item: tuple[int, pl.DataFrame, _Source, in
     return staged.height
 
 
-def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: Path, name: str) -> None:
+def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: str, name: str) -> None:
     """Signatures and their LSH band keys, as scratch parts: random hashes gain nothing from compression."""
-    ids.with_columns(signature=sig).write_parquet(
-        work / f"signatures-{name}.parquet", compression="uncompressed", statistics=False
-    )
-    band_frame(ids.get_column("_idx").to_numpy(), sig, *plan.bands).write_parquet(
-        work / f"bands-{name}.parquet", compression="uncompressed", statistics=False
-    )
+    with output(f"{work}/signatures-{name}.parquet") as path:
+        ids.with_columns(signature=sig).write_parquet(path, compression="uncompressed", statistics=False)
+    with output(f"{work}/bands-{name}.parquet") as path:
+        band_frame(ids.get_column("_idx").to_numpy(), sig, *plan.bands).write_parquet(
+            path, compression="uncompressed", statistics=False
+        )
 
 
 def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, work: Path, engine: Engine) -> int:
@@ -168,7 +170,10 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
         config, bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights), prior_ids, stored_keys
     )
     batches = _batches(sources, list(INGESTED_SCHEMA))
-    rows = sum(engine.map(partial(_prepare, plan, work), batches))
+    with engine.exchange() as exchange:
+        work_at = exchange.parts(work)
+        rows = sum(engine.map(partial(_prepare, plan, work_at), batches))
+        exchange.gather(work_at, work)
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
     if stored is not None:  # unchanged documents of the previous version: stored signatures, reused
@@ -178,7 +183,7 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
             found = batch.rename({"text_hash": "_nh"}).join(index, on=["doc_id", "_nh"])
             if found.height:
                 sig = found.get_column("signature").cast(pl.Array(pl.UInt32, config.near.num_perm)).to_numpy()
-                _write_signatures(found.select("_idx", "doc_id", "_nh"), sig, plan, work, f"stored-{number:05d}")
+                _write_signatures(found.select("_idx", "doc_id", "_nh"), sig, plan, str(work), f"stored-{number:05d}")
     return rows
 
 
@@ -221,16 +226,23 @@ def _candidate_sets(sources: list[_Source], pairs: Path, ngram: int, work: Path,
     ids = pl.concat([scan.select(idx="a"), scan.select(idx="b")]).unique().collect(engine="streaming")
     ids = ids.get_column("idx").sort()
 
-    def batch_sets(item: tuple[int, pl.DataFrame, _Source, int]) -> SetPart | None:
+    def batch_sets(at: str, item: tuple[int, pl.DataFrame, _Source, int]) -> SetPart | None:
         number, batch, _, start = item
         docs = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
         docs = docs.filter(pl.col("_idx").is_in(ids.implode()))
         if docs.height == 0:
             return None
         doc, hashes, _ = shingle_hashes(docs.get_column("text"), ngram)
-        return ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes).save(work / f"sets-{number:05d}.npz")
+        name = f"sets-{number:05d}.npz"
+        with output(f"{at}/{name}") as path:
+            part = ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes).save(path)
+        return replace(part, path=work / name)  # where it is once gathered
 
-    return [part for part in engine.map(batch_sets, _batches(sources, ["text"])) if part]
+    with engine.exchange() as exchange:
+        at = exchange.parts(work)
+        parts = [part for part in engine.map(partial(batch_sets, at), _batches(sources, ["text"])) if part]
+        exchange.gather(at, work)
+    return parts
 
 
 def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:

@@ -22,6 +22,7 @@ from pyarrow.lib import ArrowException
 
 from refinery.engine import Engine
 from refinery.errors import IngestError
+from refinery.exchange import output
 from refinery.hashing import stable_id
 from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
@@ -365,14 +366,18 @@ def relative_uri(path: Ore, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def _ingest_shard(source: Source, base_dir: Path, parts: Path, item: tuple[int, Shard]) -> tuple[int, int]:
+def _ingest_shard(source: Source, base_dir: Path, parts: str, item: tuple[int, Shard]) -> tuple[int, int]:
     """One file or byte range, on a worker: its records and quarantine rows to parts of their own. Returns both
     counts."""
     number, (path, span) = item
     uri = relative_uri(path, base_dir)
     rows = quarantined = 0
-    good_part, bad_part = parts / f"records-{number:06d}.parquet", parts / f"quarantine-{number:06d}.parquet"
-    with RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out, RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out:
+    with (
+        output(f"{parts}/records-{number:06d}.parquet") as good_part,
+        output(f"{parts}/quarantine-{number:06d}.parquet") as bad_part,
+        RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out,
+        RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
+    ):
         for raw in _read_file(path, source, span):
             if source.format == "html" or source.html_field:
                 raw = _extract_html(raw)
@@ -405,9 +410,11 @@ def ingest_source(
     shards = _shards(source, files) if engine.workers > 1 else [(path, None) for path in files]
     small = len(shards) < 2 or sum(map(size, files)) < SHARDED_BYTES
     parts = out_dir / "parts"
-    parts.mkdir(exist_ok=True)
-    read = partial(_ingest_shard, source, base_dir, parts)
-    counts = list(engine.map(read, enumerate(shards), processes=True, small=small))
+    with engine.exchange() as exchange:
+        parts_at = exchange.parts(parts)
+        read = partial(_ingest_shard, source, base_dir, parts_at)
+        counts = list(engine.map(read, enumerate(shards), processes=True, small=small))
+        exchange.gather(parts_at, parts)
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"
     join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)

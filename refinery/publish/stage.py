@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from refinery.engine import Engine
 from refinery.errors import PublishError
+from refinery.exchange import output
 from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
 from refinery.publish.gate import require_passed
@@ -117,7 +118,7 @@ def _remove_abandoned(dataset_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-Segment = tuple[Path, int, int]  # rows [start, start + length) of a staged file
+Segment = tuple[Path | str, int, int]  # rows [start, start + length) of a staged file (or its shared copy)
 
 
 def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segment]]]:
@@ -136,16 +137,17 @@ def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segm
     return plan
 
 
-def _write_part(folder: Path, schema: dict[str, pl.DataType], part: tuple[int, list[Segment]]) -> dict:
+def _write_part(folder: str, schema: dict[str, pl.DataType], part: tuple[int, list[Segment]]) -> dict:
     """Part `number` of a version, written on a worker by streaming its segments, in row groups that depend on
     its rows alone (so any engine writes the same bytes); its rows, bytes and checksum come back, not the rows."""
     number, segments = part
-    path = folder / f"part-{number:05d}.parquet"
-    with RowGroupWriter(path, schema) as out:
-        for source, start, rows in segments:
-            for frame in pl.scan_parquet(source).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS):
-                out.write(frame.select(pl.col(c).cast(t) for c, t in schema.items()))
-    return {"rows": pq.ParquetFile(path).metadata.num_rows, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    with output(f"{folder}/part-{number:05d}.parquet") as path:
+        with RowGroupWriter(path, schema) as out:
+            for source, start, rows in segments:
+                for frame in pl.scan_parquet(source).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS):
+                    out.write(frame.select(pl.col(c).cast(t) for c, t in schema.items()))
+        rows = pq.ParquetFile(path).metadata.num_rows
+        return {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _write_parts(
@@ -153,10 +155,16 @@ def _write_parts(
 ) -> list[dict]:
     """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, one shard of the engine per part; each
     part's path with the rows, bytes and checksum its shard measured."""
-    folder.mkdir(parents=True, exist_ok=True)
     schema = schema or dict(pl.read_parquet_schema(sources[0]))
-    plan = _part_plan(sources, PART_ROWS)
-    written = (engine or Engine()).map(partial(_write_part, folder, schema), plan, small=len(plan) < 2)
+    engine = engine or Engine()
+    with engine.exchange() as exchange:
+        shared = {source: exchange.share(source) for source in sources}  # what the shards read
+        plan = [
+            (n, [(shared[s], start, rows) for s, start, rows in part]) for n, part in _part_plan(sources, PART_ROWS)
+        ]
+        folder_at = exchange.parts(folder)
+        written = list(engine.map(partial(_write_part, folder_at, schema), plan, small=len(plan) < 2))
+        exchange.gather(folder_at, folder)
     return [
         {"path": folder / f"part-{number:05d}.parquet", **stats}
         for (number, _), stats in zip(plan, written, strict=True)

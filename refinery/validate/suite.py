@@ -238,13 +238,14 @@ def _sample(scan: pl.LazyFrame, twins: dict[int, Twin], counts: dict[int, tuple[
 
 
 def _count(
-    parquet: list[Path], rows: int, twins: dict[int, Twin], suite: list[Declared], engine: Engine
+    parquet: list[Path], shared: list[str], rows: int, twins: dict[int, Twin], suite: list[Declared], engine: Engine
 ) -> dict[int, tuple[int, int]]:
     """(unexpected, looked at) of every twin. Checks of each row on its own are counted per shard of `SHARD_ROWS`
-    rows on the engine and summed; uniqueness needs its whole column and is counted here, holding that column only."""
+    rows on the engine (reading the `shared` files) and summed; uniqueness needs its whole column and is counted
+    here, holding that column only."""
     whole = {i: t for i, t in twins.items() if suite[i].name in WHOLE_COLUMN}
     per_row = {i: t for i, t in twins.items() if i not in whole}
-    shards = [(parquet, start, SHARD_ROWS) for start in range(0, rows, SHARD_ROWS)]
+    shards = [(shared, start, SHARD_ROWS) for start in range(0, rows, SHARD_ROWS)]
     counts = dict.fromkeys(twins, (0, 0))
     count_shard = partial(_count_shard, per_row, suite)
     for found in engine.map(count_shard, shards, small=len(shards) < 2) if per_row else []:
@@ -253,7 +254,7 @@ def _count(
 
 
 def _count_shard(
-    twins: dict[int, Twin], suite: list[Declared], shard: tuple[list[Path], int, int | None]
+    twins: dict[int, Twin], suite: list[Declared], shard: tuple[list[Path] | list[str], int, int | None]
 ) -> dict[int, tuple[int, int]]:
     """(unexpected, looked at) of `twins` over rows [start, start + length) (all from `start` when None), one
     streamed pass per column."""
@@ -277,12 +278,13 @@ def _polars_with_gx_sample(
     twins: dict[int, Twin],
     schema: list[int],
     parquet: list[Path],
+    shared: list[str],
     rows: int,
     engine: Engine,
 ) -> dict[int, ExpectationOutcome]:
     """Twin expectations counted by Polars over every row; GX validates them (and the schema-only ones) on the
     flagged and sampled rows, and an expectation whose two engines disagree on those rows fails."""
-    counts = _count(parquet, rows, twins, suite, engine)
+    counts = _count(parquet, shared, rows, twins, suite, engine)
     sample = _sample(pl.scan_parquet(parquet), twins, counts, rows)
     checked = runner.run("sampled", {i: suite[i] for i in [*twins, *schema]}, sample)
     in_sample = sample.select(t.unexpected.sum().alias(str(i)) for i, t in twins.items())
@@ -310,7 +312,7 @@ def _polars_with_gx_sample(
 
 
 def _gx_on_text(
-    name: str, suite: dict[int, Declared], parquet: list[Path], batch: tuple[int, int, int]
+    name: str, suite: dict[int, Declared], parquet: list[str], batch: tuple[int, int, int]
 ) -> tuple[dict[int, dict], list[dict]]:
     """GX over rows [start, start + length) of `text`, on a worker (GX runs on pandas and holds the GIL): each
     expectation's result and GX's own results, as JSON, for the run's report and Data Docs."""
@@ -344,17 +346,19 @@ def validate(
     row_wise = [i for i in rest if "text" in available and _row_wise_on_text(suite[i])]
     whole = [i for i in rest if i not in row_wise]
     runner, engine = _Runner(recipe.dataset), engine or Engine()
-    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, rows, engine)
-    if whole:
-        columns = [c for c in available if c in _columns([suite[i] for i in whole])]
-        for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():
-            _merge(outcomes, i, suite[i], res)
-    batches = [(number, start, BATCH_ROWS) for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS))]
-    on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise}, parquet)
-    for found, raw in engine.map(on_text, batches, processes=True, small=len(batches) < 2) if row_wise else []:
-        for i, res in found.items():
-            _merge(outcomes, i, suite[i], res)
-        runner.record(raw)
+    with engine.exchange() as exchange:
+        shared = [exchange.share(p) for p in parquet]  # what the shards read
+        outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, shared, rows, engine)
+        if whole:
+            columns = [c for c in available if c in _columns([suite[i] for i in whole])]
+            for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():
+                _merge(outcomes, i, suite[i], res)
+        batches = [(number, start, BATCH_ROWS) for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS))]
+        on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise}, shared)
+        for found, raw in engine.map(on_text, batches, processes=True, small=len(batches) < 2) if row_wise else []:
+            for i, res in found.items():
+                _merge(outcomes, i, suite[i], res)
+            runner.record(raw)
     report = ValidationReport([outcomes[i] for i in sorted(outcomes)], rows, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,16 +31,22 @@ class TuningResource(dg.ConfigurableResource):
 class EngineResource(RayResource):
     """Where the stages' shards run: `local` (this machine's cores) or `ray`, a cluster reached through
     dagster-ray at `address` ("host:port" of its head, "ray://host:10001", or "auto"), or a Ray started for the
-    step when there is none. Defaults from REFINERY_ENGINE and REFINERY_RAY_ADDRESS; set per run in the
-    launchpad under `resources.engine.config`."""
+    step when there is none. `exchange` is a folder URI through which shards on machines that share no disk with
+    the run's get their inputs and leave their parts (none: every node sees the run's staging folder). Defaults
+    from REFINERY_ENGINE, REFINERY_RAY_ADDRESS and REFINERY_EXCHANGE; set per run in the launchpad under
+    `resources.engine.config`."""
 
     kind: Literal["local", "ray"] = "local"
     address: str | None = None
+    exchange: str | None = None
 
     @classmethod
     def from_env(cls) -> "EngineResource":
-        kind = os.environ.get("REFINERY_ENGINE") or "local"
-        return cls(kind=kind, address=os.environ.get("REFINERY_RAY_ADDRESS") or None)  # type: ignore[arg-type]
+        return cls(
+            kind=os.environ.get("REFINERY_ENGINE") or "local",  # type: ignore[arg-type]
+            address=os.environ.get("REFINERY_RAY_ADDRESS") or None,
+            exchange=os.environ.get("REFINERY_EXCHANGE") or None,
+        )
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["EngineResource"]:
@@ -71,4 +77,4 @@ class EngineResource(RayResource):
         return True
 
     def engine(self, tuning: Tuning) -> Engine:
-        return RayEngine() if self.kind == "ray" else Engine(tuning.workers)
+        return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers, self.exchange)
