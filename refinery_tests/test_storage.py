@@ -212,3 +212,32 @@ def test_publishers_on_two_machines_never_build_on_data_they_did_not_see(
     after = Catalog("s3://out-bucket/refined").version("small")
     assert after.manifest["parent"] == by_b.id
     assert Catalog(a.parent / ".refinery-publish").version("small").id == after.id
+
+
+def test_each_ore_object_is_fetched_once(small_recipe, small_ore, write_recipe, dagster_home, s3, monkeypatch):
+    """The shard that reads an object also counts its records (accounting) and hashes it (manifest) from the same
+    copy: one download per object and run."""
+    import s3fs
+
+    s3.put(str(small_ore / "forums" / "posts.jsonl"), "ore-bucket/forums/posts.jsonl")
+    s3.put(str(small_ore / "csv" / "export.csv"), "ore-bucket/csv/export.csv")
+    remote = {**small_recipe, "dataset": "remote"}
+    remote["sources"] = [
+        {**small_recipe["sources"][0], "path": "s3://ore-bucket/forums/*.jsonl"},
+        {**small_recipe["sources"][1], "path": "s3://ore-bucket/csv/*.csv"},
+    ]
+    opened: list[str] = []
+    real_open = s3fs.S3FileSystem._open
+
+    def counting_open(self, path, *args, **kwargs):
+        opened.append(path)
+        return real_open(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_open", counting_open)
+    assert main(["run", "--recipe", str(write_recipe(remote))]) == 0
+    assert sorted(opened) == ["ore-bucket/csv/export.csv", "ore-bucket/forums/posts.jsonl"]
+    manifest = Catalog(write_recipe(remote).parent / "refined").version("remote").manifest
+    assert {o["path"]: o["sha256"] for o in manifest["ore"]} == {
+        "s3://ore-bucket/forums/posts.jsonl": sha256(small_ore / "forums" / "posts.jsonl"),
+        "s3://ore-bucket/csv/export.csv": sha256(small_ore / "csv" / "export.csv"),
+    }

@@ -209,3 +209,26 @@ def test_a_version_that_lost_most_of_its_parent_is_refused(small_recipe, write_r
     assert Catalog(recipe_path.parent / "refined").version("small").id == first
     write_recipe({**small_recipe, "publish": {"max_drop": None}})
     assert _run(recipe_path) == 0  # allowed by the recipe
+
+
+def test_the_manifest_hashes_the_ore_bytes_that_were_read(
+    small_recipe, write_recipe, small_ore, dagster_home, monkeypatch
+):
+    """Ore rewritten while the run is cleaning: the manifest still names the bytes the run refined (hashed by the
+    shard that read them), not the file as it is at publishing."""
+    import refinery.clean
+    from refinery.hashing import sha256_file
+
+    posts = small_ore / "forums" / "posts.jsonl"
+    read = sha256_file(posts)
+    real_clean = refinery.clean.clean
+
+    def rewrite_then_clean(*args, **kwargs):
+        posts.write_text(posts.read_text() + json.dumps({"post_id": "late", "body": "arrived too late"}) + "\n")
+        return real_clean(*args, **kwargs)
+
+    monkeypatch.setattr(refinery.clean, "clean", rewrite_then_clean)
+    recipe_path = write_recipe(small_recipe)
+    assert _run(recipe_path) == 0
+    ore = {o["path"]: o for o in Catalog(recipe_path.parent / "refined").version("small").manifest["ore"]}
+    assert ore["ore/forums/posts.jsonl"]["sha256"] == read != sha256_file(posts)

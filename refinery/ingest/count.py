@@ -3,7 +3,8 @@
 The accounting check compares these counts with refined + removed, so a reader that loses or doubles a record is
 caught. Each count uses another parser or the file's own metadata: lines with content for JSONL (no JSON parse),
 Polars' CSV parser for CSV (the reader uses Python's `csv`), Parquet footers, one document per file for text
-and HTML. A file that cannot be parsed at all counts as one record: the reader quarantines it as one.
+and HTML. A file that cannot be parsed at all counts as one record: the reader quarantines it as one. The ingest
+shard counts the very bytes its reader read (for an object, the same copy: one download).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
 from refinery.ingest.encoding import file_encoding, has_lone_cr, open_text
+from refinery.ingest.ranges import Span, open_span
 from refinery.recipe import Source
-from refinery.storage import Ore, local_copy
 
 
-def _jsonl_lines(path: Path, source: Source) -> int:
-    """Lines with content: a blank line is no record (the reader skips it as well)."""
-    with open_text(path, source.encoding) as fh:
+def _jsonl_lines(path: Path, source: Source, span: Span | None) -> int:
+    """Lines with content (of the range): a blank line is no record (the reader skips it as well)."""
+    with open_span(path, source.encoding, span) if span else open_text(path, source.encoding) as fh:
         return sum(1 for line in fh if line.strip())
 
 
@@ -44,16 +45,15 @@ def _polars_csv_rows(path: Path) -> int:
     return scan.select(pl.len()).collect().item()
 
 
-def count_records(location: Ore, source: Source) -> int:
-    """The records of a file, or of an object (from a copy of it on this node)."""
+def count_records(path: Path, source: Source, span: Span | None = None) -> int:
+    """The records of a file (an object: of its copy on this node, the one the reader read), or of its range."""
     try:
-        with local_copy(location) as path:
-            if source.format == "jsonl":
-                return _jsonl_lines(path, source)
-            if source.format == "csv":
-                return _csv_records(path, source)
-            if source.format == "parquet":
-                return pq.ParquetFile(path).metadata.num_rows
+        if source.format == "jsonl":
+            return _jsonl_lines(path, source, span)
+        if source.format == "csv":
+            return _csv_records(path, source)
+        if source.format == "parquet":
+            return pq.ParquetFile(path).metadata.num_rows
     except pl.exceptions.NoDataError:
         return 0
     except (OSError, ValueError, pl.exceptions.PolarsError, ArrowException):

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -23,7 +24,8 @@ from pyarrow.lib import ArrowException
 from refinery.engine import Engine
 from refinery.errors import IngestError
 from refinery.exchange import output
-from refinery.hashing import stable_id
+from refinery.hashing import sha256_file, stable_id
+from refinery.ingest.count import count_records
 from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
@@ -54,6 +56,8 @@ class IngestResult:
     rows: int
     quarantined: int
     files: list[Ore]
+    counted: int  # records in the ore, counted by another parser than the readers (accounting)
+    ore: list[dict]  # every file read: path, bytes and sha256 of the bytes read
 
 
 def _raw(**columns: list) -> pl.DataFrame:
@@ -262,19 +266,22 @@ READERS: dict[str, Callable[[Path, Source], Iterator[pl.DataFrame]]] = {
 }
 
 
-def _read_file(path: Ore, source: Source, span: Span | None) -> Iterator[pl.DataFrame]:
+def _read_file(path: Path, source: Source, span: Span | None) -> Iterator[pl.DataFrame]:
     """The file's batches (or its range's); a file that cannot be read at all becomes one quarantine row naming it
     and the error, and the run goes on. (A file that fails half-way keeps the rows read before; accounting then
-    reports the gap.) An object is read from a copy on this node."""
+    reports the gap.)"""
     try:
         if span is not None:
-            yield from read_jsonl(Path(path), source, span)
-            return
-        with local_copy(path) as local:
-            yield from READERS[source.format](local, source)
+            yield from read_jsonl(path, source, span)
+        else:
+            yield from READERS[source.format](path, source)
     except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError, ArrowException) as err:
-        message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
-        yield _raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
+        yield _unreadable(err)
+
+
+def _unreadable(err: Exception) -> pl.DataFrame:
+    message = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+    return _raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
 
 
 def _page(html: str) -> Page | None:
@@ -366,27 +373,45 @@ def relative_uri(path: Ore, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def _ingest_shard(source: Source, base_dir: Path, parts: str, item: tuple[int, Shard]) -> tuple[int, int]:
-    """One file or byte range, on a worker: its records and quarantine rows to parts of their own. Returns both
-    counts."""
+@dataclass(frozen=True)
+class _ShardCounts:
+    rows: int
+    quarantined: int
+    counted: int  # records in the ore the shard read, counted without its reader (accounting)
+    ore: dict | None  # the whole file read: its size and sha256, for the manifest
+
+
+def _ingest_shard(source: Source, base_dir: Path, parts: str, item: tuple[int, Shard]) -> _ShardCounts:
+    """One file or byte range, on a worker: its records and quarantine rows to parts of their own, the records it
+    holds counted by another parser, and (a whole file) its size and sha256: an object is fetched once, to a copy
+    on this node, for all three. A file or object that cannot be fetched is one quarantined record."""
     number, (path, span) = item
     uri = relative_uri(path, base_dir)
     rows = quarantined = 0
-    with (
-        output(f"{parts}/records-{number:06d}.parquet") as good_part,
-        output(f"{parts}/quarantine-{number:06d}.parquet") as bad_part,
-        RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out,
-        RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
-    ):
-        for raw in _read_file(path, source, span):
-            if source.format == "html" or source.html_field:
-                raw = _extract_html(raw)
-            good, bad = _split(raw, source, uri)
-            good_out.write(good)
-            bad_out.write(bad)
-            rows += good.height
-            quarantined += bad.height
-    return rows, quarantined
+    with ExitStack() as stack:
+        try:
+            local: Path | None = stack.enter_context(local_copy(path))
+            batches = _read_file(local, source, span)
+        except OSError as err:
+            local, batches = None, iter([_unreadable(err)])
+        with (
+            output(f"{parts}/records-{number:06d}.parquet") as good_part,
+            output(f"{parts}/quarantine-{number:06d}.parquet") as bad_part,
+            RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out,
+            RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
+        ):
+            for raw in batches:
+                if source.format == "html" or source.html_field:
+                    raw = _extract_html(raw)
+                good, bad = _split(raw, source, uri)
+                good_out.write(good)
+                bad_out.write(bad)
+                rows += good.height
+                quarantined += bad.height
+        counted = count_records(local, source, span) if local else 1
+        whole = local is not None and span is None and local.exists()
+        ore = {"path": uri, "bytes": local.stat().st_size, "sha256": sha256_file(local)} if whole else None
+    return _ShardCounts(rows, quarantined, counted, ore)
 
 
 def ingest_source(
@@ -420,8 +445,19 @@ def ingest_source(
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
     _disambiguate(records_path)
-    rows, quarantined = (sum(c) for c in zip(*counts, strict=True)) if counts else (0, 0)
-    return IngestResult(records_path, quarantine_path, rows, quarantined, files)
+    ore = {c.ore["path"]: c.ore for c in counts if c.ore}
+    for path in {path for path, span in shards if span}:  # a file read by byte ranges: hashed here (it is local)
+        uri = relative_uri(path, base_dir)
+        ore[uri] = {"path": uri, "bytes": size(path), "sha256": sha256_file(Path(path))}
+    return IngestResult(
+        records_path,
+        quarantine_path,
+        sum(c.rows for c in counts),
+        sum(c.quarantined for c in counts),
+        files,
+        sum(c.counted for c in counts),
+        [ore[uri] for uri in dict.fromkeys(relative_uri(path, base_dir) for path in files) if uri in ore],
+    )
 
 
 def _shards(source: Source, files: list[Ore]) -> list[Shard]:

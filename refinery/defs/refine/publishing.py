@@ -7,7 +7,7 @@ from refinery.defs.refine.gate import gate_dir, staged_files, validation_dir
 from refinery.defs.refine.graph import OWNER, Graph
 from refinery.defs.refine.metadata import frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import ore_entries, prune_staging
+from refinery.defs.refine.staging import prune_staging
 from refinery.publish import PublishInput, publish
 from refinery.validate.suite import ValidationReport
 
@@ -42,7 +42,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 validation=ValidationReport.from_json((validation_dir(cleaned) / "summary.json").read_text()),
                 validation_dir=validation_dir(cleaned),
                 gate_dir=gate_dir(cleaned),
-                ore=ore_entries(recipe),
+                ore=cleaned["ore"],
                 stages=cleaned["stages"],
                 run_id=context.run_id,
                 built_on=cleaned.get("built_on"),

@@ -8,7 +8,6 @@ from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import ore_fingerprint, staging_dir
 from refinery.ingest import ingest_source
-from refinery.ingest.count import count_records
 from refinery.recipe import Source, slug
 
 
@@ -39,13 +38,14 @@ def source_assets(graph: Graph, source: Source) -> list:
         files = recipe.files(source, drop)
         runner = engine.engine(tuning.tuning())
         result = ingest_source(source, recipe.base_dir, out, recipe.roots, files, runner)
-        counted = sum(count_records(f, source) for f in result.files)  # not by the reader: for accounting
+        counted = result.counted  # not by the reader: for accounting
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
         quarantine = pl.read_parquet(result.quarantine)
         value = {
             "records": str(result.records),
             "quarantine": str(result.quarantine),
             "read": counted,
+            "ore": [{"source": source.name, **entry} for entry in result.ore],  # the bytes read, for the manifest
             "engine": runner.evidence(),
         }
         return dg.Output(

@@ -90,6 +90,7 @@ def stage_assets(graph: Graph) -> list:
             "signatures": str(result.signatures),
             "params": {**result.params, "carried_forward": carried},
             "read": read + carried,
+            "ore": [entry for h in handles for entry in h.get("ore", [])],  # drops ingested by older code: none
             "built_on": built_on,
             "engine": {"ingest": combined([h["engine"] for h in handles if "engine" in h]), "dedup": runner.evidence()},
         }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from refinery.ingest.readers import relative_uri
 from refinery.recipe import Recipe, Source
-from refinery.storage import sha256, size, version
+from refinery.storage import version
 
 
 def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
@@ -27,20 +27,6 @@ def ore_fingerprint(recipe: Recipe, source: Source) -> str:
     for path in recipe.files(source):
         digest.update(f"{relative_uri(path, recipe.base_dir)}\0{version(path)}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def ore_entries(recipe: Recipe) -> list[dict]:
-    """Every ore file used, with its size and sha256, for the manifest."""
-    return [
-        {
-            "source": s.name,
-            "path": relative_uri(p, recipe.base_dir),
-            "bytes": size(p),
-            "sha256": sha256(p),
-        }
-        for s in recipe.sources
-        for p in recipe.files(s)
-    ]
 
 
 def prune_staging(recipe: Recipe, in_use: list[str], is_finished: Callable[[str], bool]) -> list[str]:
