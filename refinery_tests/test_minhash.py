@@ -7,6 +7,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from refinery.dedup.lsh import ShingleSets, bands, candidate_pairs, components, jaccard, windowed_jaccard
 from refinery.dedup.minhash import normalize_for_dedup, shingle_hash, shingle_hashes, shingles, signatures
+from refinery.engine import Engine
 from refinery.synth import document, near_variant
 
 TEXTS = [
@@ -107,13 +108,16 @@ def test_candidate_pairs_do_not_depend_on_how_buckets_stream_back(tmp_path):
     )
     frame.write_parquet(tmp_path / "b.parquet")
 
-    def pairs(rows: int) -> pl.DataFrame:
-        return pl.read_parquet(candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill", batch_rows=rows))
+    def pairs(rows: int, engine: Engine | None = None) -> pl.DataFrame:
+        found = candidate_pairs([tmp_path / "b.parquet"], tmp_path / "spill", batch_rows=rows, engine=engine)
+        return pl.read_parquet(found)
 
     whole = pairs(1 << 20)
     for rows in (1, 7, 1000):
         assert pairs(rows).equals(whole)
     assert whole.height > n and (whole.get_column("a") < whole.get_column("b")).all()
+    engine = Engine(2)  # each band grouped by a shard of its own, on the engine's workers
+    assert pairs(7, engine).equals(whole) and engine.tasks["local"] == 3
 
 
 def test_windowed_jaccard_holds_a_window_and_agrees_with_holding_everything(tmp_path, rng):

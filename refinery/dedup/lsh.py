@@ -1,15 +1,18 @@
 """Candidate pairs from LSH bands, as relational group-bys, then clusters by connected components.
 
-Band keys go to Parquet a batch at a time; DuckDB groups them (spilling to disk past its memory limit), so
-memory does not grow with the corpus beyond the edge list and one int per clustered document.
+Band keys go to Parquet a batch at a time; each band's keys are grouped by DuckDB in a shard of their own
+(spilling to disk past its memory limit), so memory does not grow with the corpus beyond the edge list and one
+int per clustered document.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import duckdb
@@ -18,6 +21,9 @@ import numpy as np
 import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from refinery.engine import Engine
+from refinery.exchange import output
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 SMALL_BUCKET = 16  # buckets up to this size give all their pairs, larger ones star edges
@@ -53,16 +59,17 @@ def _band_kernel(signatures, b, r, keys, rank):  # pragma: no cover - compiled
 
 
 def band_frame(idx: np.ndarray, signatures: np.ndarray, b: int, r: int) -> pl.DataFrame:
-    """(idx, band, key, rank) rows; `rank` hashes the whole signature, so a bucket's root depends on content only."""
+    """(idx, band, key, rank) rows, band by band (written a row group per band, so a reader of one band reads only
+    its row groups); `rank` hashes the whole signature, so a bucket's root depends on content only."""
     keys = np.empty((len(idx), b), dtype=np.uint64)
     rank = np.empty(len(idx), dtype=np.uint64)
     _band_kernel(signatures, b, r, keys, rank)
     return pl.DataFrame(
         {
-            "idx": np.repeat(idx, b),
-            "band": np.tile(np.arange(b, dtype=np.int16), len(idx)),
-            "key": keys.ravel(),
-            "rank": np.repeat(rank, b),
+            "idx": np.tile(idx, b),
+            "band": np.repeat(np.arange(b, dtype=np.int16), len(idx)),
+            "key": keys.T.ravel(),
+            "rank": np.tile(rank, b),
         }
     )
 
@@ -80,6 +87,7 @@ def candidate_pairs(
     memory_limit: str = "512MB",
     all_pairs_up_to: int = SMALL_BUCKET,
     batch_rows: int = 1 << 20,
+    engine: Engine | None = None,
 ) -> Path:
     """A Parquet file of the (a, b) pairs, a < b, sorted, that share at least one band bucket.
 
@@ -88,17 +96,25 @@ def candidate_pairs(
     member of lowest `rank`, which keeps the pair count linear. Ranking by content, not by position, makes the
     pairs the same whatever order the documents arrive in.
 
-    Nothing here holds all the pairs: DuckDB groups and sorts the band rows within `memory_limit`, the buckets
-    stream back in batches, each batch's pairs go to a part on disk, and DuckDB merges the parts (a pair shared
-    by several bands appears once) into the sorted file, spilling past its limit.
+    Buckets never span bands, so each band is a shard of the engine (the shuffle: a band's rows from every band
+    file, read by row group). Nothing holds all the pairs: DuckDB groups and sorts a band's rows within its share
+    of `memory_limit`, the buckets stream back in batches, each batch's pairs go to a part, and DuckDB merges the
+    parts (a pair shared by several bands appears once) into the sorted file, spilling past its limit.
     """
     spill_dir.mkdir(parents=True, exist_ok=True)
     out, parts = spill_dir / "candidate-pairs.parquet", spill_dir / "pair-parts"
+    present = pl.scan_parquet(band_files).select(pl.col("band").unique()).collect() if band_files else None
+    if present is None or present.height == 0:
+        pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64}).write_parquet(out)
+        return out
+    engine = engine or Engine()
+    share = _share_of(memory_limit, min(engine.workers, present.height))
+    with engine.exchange() as exchange:
+        shared, at = [exchange.share(f) for f in band_files], exchange.parts(parts)
+        group = partial(_band_pairs, shared, exclude, at, share, all_pairs_up_to, batch_rows)
+        list(engine.map(group, sorted(present.get_column("band")), small=present.height < 2))
+        exchange.gather(at, parts)
     with connect(spill_dir, memory_limit) as con:  # closed on the way out: DuckDB's buffers go with it
-        if not band_files:
-            con.execute(f"COPY (SELECT 0::BIGINT AS a, 0::BIGINT AS b WHERE false) TO '{out}' (FORMAT parquet)")
-            return out
-        _write_pairs(con, band_files, exclude, parts, all_pairs_up_to, batch_rows)
         con.execute(
             f"""COPY (SELECT (key >> 32)::BIGINT AS a, (key & 4294967295)::BIGINT AS b
                       FROM (SELECT DISTINCT key FROM read_parquet('{parts}/*.parquet')) ORDER BY key)
@@ -108,25 +124,49 @@ def candidate_pairs(
     return out
 
 
+def _share_of(memory_limit: str, tasks: int) -> str:
+    """A DuckDB memory limit ("512MB", "2GB") split between `tasks` connections running at once."""
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)\s*", memory_limit, re.IGNORECASE).groups()  # type: ignore[union-attr]
+    scale = 1024 if "i" in unit.lower() else 1000
+    size = float(number) * scale ** "BKMGT".index(unit[0].upper())
+    return f"{max(int(size / max(tasks, 1)), 64 * 10**6)}B"
+
+
+def _band_pairs(
+    band_files: list[str],
+    exclude: pl.Series | None,
+    parts: str,
+    memory_limit: str,
+    all_pairs_up_to: int,
+    batch_rows: int,
+    band: int,
+) -> None:
+    """One band's pair parts, on a worker: its rows from every band file (only their row groups of this band) to
+    a local file, grouped by DuckDB spilling to this node's temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="refinery-band-") as folder:
+        rows = Path(folder) / "band.parquet"
+        pl.scan_parquet(band_files).filter(pl.col("band") == band).sink_parquet(rows)
+        with connect(Path(folder) / "spill", memory_limit) as con:
+            _write_pairs(con, rows, exclude, f"{parts}/band{band:04d}", all_pairs_up_to, batch_rows)
+
+
 def _write_pairs(
     con: duckdb.DuckDBPyConnection,
-    band_files: list[Path],
+    rows_file: Path,
     exclude: pl.Series | None,
-    parts: Path,
+    parts: str,
     all_pairs_up_to: int,
     batch_rows: int,
 ) -> None:
-    """Each batch of shared buckets' pairs to a part of its own under `parts`."""
+    """Each batch of shared buckets' pairs to a part of its own, named `parts`-NNNNNN.parquet."""
     con.register("excluded", pl.DataFrame({"idx": exclude if exclude is not None else []}, schema={"idx": pl.Int64}))
-    files = ", ".join(f"'{f}'" for f in band_files)
     shared = con.sql(
         f"""
-        WITH rows AS (SELECT idx, band, key, rank FROM read_parquet([{files}]) ANTI JOIN excluded USING (idx)),
+        WITH rows AS (SELECT idx, band, key, rank FROM read_parquet('{rows_file}') ANTI JOIN excluded USING (idx)),
         shared AS (SELECT band, key FROM rows GROUP BY band, key HAVING count(*) > 1)
         SELECT band, key, idx FROM rows SEMI JOIN shared USING (band, key) ORDER BY band, key, rank, idx
         """
     )
-    parts.mkdir(exist_ok=True)
     carried = (np.empty(0, np.int16), np.empty(0, np.uint64), np.empty(0, np.int64))
     number = 0
     with shared.to_arrow_reader(batch_size=batch_rows) as reader:
@@ -143,8 +183,9 @@ def _write_pairs(
     _write_keys(_bucket_pairs(*carried, all_pairs_up_to), parts, number)
 
 
-def _write_keys(keys: np.ndarray, folder: Path, number: int) -> None:
-    pl.DataFrame({"key": keys}, schema={"key": pl.UInt64}).write_parquet(folder / f"{number:06d}.parquet")
+def _write_keys(keys: np.ndarray, parts: str, number: int) -> None:
+    with output(f"{parts}-{number:06d}.parquet") as path:
+        pl.DataFrame({"key": keys}, schema={"key": pl.UInt64}).write_parquet(path)
 
 
 def _unique_sorted(values: np.ndarray) -> np.ndarray:

@@ -151,9 +151,9 @@ def _write_signatures(ids: pl.DataFrame, sig: np.ndarray, plan: _Plan, work: str
     """Signatures and their LSH band keys, as scratch parts: random hashes gain nothing from compression."""
     with output(f"{work}/signatures-{name}.parquet") as path:
         ids.with_columns(signature=sig).write_parquet(path, compression="uncompressed", statistics=False)
-    with output(f"{work}/bands-{name}.parquet") as path:
+    with output(f"{work}/bands-{name}.parquet") as path:  # a row group per band, with statistics to find it
         band_frame(ids.get_column("_idx").to_numpy(), sig, *plan.bands).write_parquet(
-            path, compression="uncompressed", statistics=False
+            path, compression="uncompressed", row_group_size=max(ids.height, 1)
         )
 
 
@@ -268,7 +268,8 @@ def _near(
     near = config.near
     b, r = bands(near.threshold, near.num_perm, near.lsh_weights)
     bands_files = sorted(work.glob("bands-*.parquet"))
-    candidates = candidate_pairs(bands_files, work / "spill", exact.get_column("_idx"), tuning.duckdb_memory)
+    exclude = exact.get_column("_idx")
+    candidates = candidate_pairs(bands_files, work / "spill", exclude, tuning.duckdb_memory, engine=engine)
     params = {
         "threshold": near.threshold,
         "num_perm": near.num_perm,
