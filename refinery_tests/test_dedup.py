@@ -129,11 +129,13 @@ def test_output_does_not_depend_on_workers_memory_or_verification_slices(tmp_pat
     path = tmp_path / "in.parquet"
     ingested_frame(texts).write_parquet(path)
     results = []
-    for w, memory, slice_pairs in [(1, "64MB", 3), (3, "1GB", stage.VERIFY_PAIRS)]:
-        monkeypatch.setattr(stage, "VERIFY_PAIRS", slice_pairs)  # 3: every few candidate pairs a slice
-        results.append(deduplicate([path], tmp_path / f"w{w}", DEFAULT, tuning=Tuning(w, memory)))
-    a, b = [(r.kept, r.removed, r.signatures) for r in results]
-    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
+    # 3: every few candidate pairs a slice, each verified by a shard (on 3 workers: at once)
+    for n, (w, memory, slice_pairs) in enumerate([(1, "64MB", 3), (3, "1GB", stage.VERIFY_PAIRS), (3, "1GB", 3)]):
+        monkeypatch.setattr(stage, "VERIFY_PAIRS", slice_pairs)
+        results.append(deduplicate([path], tmp_path / f"run{n}", DEFAULT, tuning=Tuning(w, memory)))
+    first, *others = [(r.kept, r.removed, r.signatures) for r in results]
+    for other in others:
+        assert all(x.read_bytes() == y.read_bytes() for x, y in zip(first, other, strict=True))
     assert results[0].removed_by_reason == {"exact_duplicate": 5, "near_duplicate": 10}
 
 

@@ -24,6 +24,7 @@ from scipy.sparse.csgraph import connected_components
 
 from refinery.engine import Engine
 from refinery.exchange import output
+from refinery.storage import local_copy
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 SMALL_BUCKET = 16  # buckets up to this size give all their pairs, larger ones star edges
@@ -297,8 +298,9 @@ class ShingleSets:
         return SetPart(path, int(self.ids[0]) if len(self.ids) else 0, len(self.hashes))
 
     @classmethod
-    def load(cls, path: Path) -> ShingleSets:
-        with np.load(path) as saved:
+    def load(cls, path: Path | str) -> ShingleSets:
+        """Sets saved by `save`, from a file or (a copy on this node of) an object."""
+        with local_copy(path) as local, np.load(local) as saved:
             counts = saved["counts"]
             return cls(saved["ids"], saved["hashes"], _starts(counts), counts)
 
@@ -307,7 +309,7 @@ class ShingleSets:
 class SetPart:
     """Shingle sets saved to disk, of ids from `first` on (up to the next part's), `size` hashes in all."""
 
-    path: Path
+    path: Path | str  # a file, or its copy in a stage's exchange
     first: int
     size: int
 

@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.dedup.lsh import (
+    VERIFY_BUDGET,
     SetPart,
     ShingleSets,
     band_frame,
@@ -245,19 +246,33 @@ def _candidate_sets(sources: list[_Source], pairs: Path, ngram: int, work: Path,
     return parts
 
 
-def _similarity(pairs: pl.DataFrame, parts: list[SetPart]) -> pl.Series:
-    """Exact Jaccard of each (a, b) pair."""
+def _similarity(pairs: pl.DataFrame, parts: list[SetPart], budget: int = VERIFY_BUDGET) -> pl.Series:
+    """Exact Jaccard of each (a, b) pair, about `budget` shingle hashes held at a time."""
     a, b = pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy()
-    return pl.Series("similarity", windowed_jaccard(a, b, parts))
+    return pl.Series("similarity", windowed_jaccard(a, b, parts, budget), dtype=pl.Float64)
 
 
-def _verified(pairs: Path, parts: list[SetPart], threshold: float) -> pl.DataFrame:
-    """The candidate pairs at or above `threshold`, with their similarity, VERIFY_PAIRS at a time: only the
-    pairs that hold are kept in memory, however many candidates there are."""
+def _verify_batch(
+    pairs: str, parts: list[SetPart], threshold: float, budget: int, batch: tuple[int, int]
+) -> pl.DataFrame:
+    """Candidate pairs [start, start + length), on a worker: those at or above `threshold`, with their exact
+    Jaccard similarity from the saved shingle sets (about `budget` hashes held at a time)."""
+    start, length = batch
+    frame = pl.scan_parquet(pairs).slice(start, length).collect()
+    return frame.with_columns(similarity=_similarity(frame, parts, budget)).filter(pl.col("similarity") >= threshold)
+
+
+def _verified(pairs: Path, parts: list[SetPart], threshold: float, engine: Engine) -> pl.DataFrame:
+    """The candidate pairs that hold, verified VERIFY_PAIRS at a time, a shard each (sharing the memory budget of
+    the shingle sets held): only the pairs that hold come back, however many candidates there are."""
+    rows = pq.ParquetFile(pairs).metadata.num_rows
+    batches = [(start, VERIFY_PAIRS) for start in range(0, rows, VERIFY_PAIRS)]
+    budget = VERIFY_BUDGET // max(min(engine.workers, len(batches)), 1)
     held = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})]
-    for batch in parquet_batches(pairs, VERIFY_PAIRS):
-        scored = batch.with_columns(similarity=_similarity(batch, parts))
-        held.append(scored.filter(pl.col("similarity") >= threshold))
+    with engine.exchange() as exchange:
+        shared = [replace(part, path=exchange.share(Path(part.path))) for part in parts]
+        verify = partial(_verify_batch, exchange.share(pairs), shared, threshold, budget)
+        held += engine.map(verify, batches, small=len(batches) < 2)
     return pl.concat(held)
 
 
@@ -284,7 +299,7 @@ def _near(
     }
     parts = _candidate_sets(sources, candidates, near.ngram, work, engine)
     # unverified, every candidate is an edge and all are held; verified, only those that hold
-    pairs = _verified(candidates, parts, near.threshold) if near.verify else pl.read_parquet(candidates)
+    pairs = _verified(candidates, parts, near.threshold, engine) if near.verify else pl.read_parquet(candidates)
     params["verified_pairs"] = pairs.height
     clusters = components(pairs)
     info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior")
