@@ -106,9 +106,10 @@ def main() -> None:
         stages = manifest["stages"]["engine"]
         tasks = {stage: e["tasks"] for stage, e in stages.items()}
         moved = sum(e.get("bytes_moved", 0) for e in stages.values()) / 2**20
+        shuffled = manifest["stages"]["dedup"]["band_bytes_shuffled"] / 2**20
         print(
             f"  {name:5}  {seconds:6.1f} s  {args.docs / seconds:8,.0f} docs/s  peak RSS: {memory}  tasks {tasks}  "
-            f"through the object store: {moved:,.0f} MB"
+            f"through the object store: {moved:,.0f} MB  band keys shuffled: {shuffled:,.0f} MB"
         )
     same = results["local"][2]["content_hash"] == results["ray"][2]["content_hash"]
     print(f"ray / local wall time: {results['ray'][0] / results['local'][0]:.2f}; same content hash: {same}")

@@ -58,6 +58,7 @@ def test_verification_drops_lsh_false_positives(tmp_path, rng):
         tmp_path, texts, Dedup(exact=False, near=NearDedup(threshold=0.6, verify=False, weights=(0.5, 0.5))), name="off"
     )
     assert verified.params["candidate_pairs"] == unverified.params["candidate_pairs"] > 0
+    assert verified.params["band_bytes_shuffled"] == unverified.params["band_bytes_shuffled"] > 0
     assert verified.params["verified_pairs"] < verified.params["candidate_pairs"]
     assert sum(verified.removed_by_reason.values()) < sum(unverified.removed_by_reason.values())
 

@@ -296,6 +296,7 @@ def _near(
         "lsh_weights": near.lsh_weights,
         "keep": near.keep,
         "candidate_pairs": pq.ParquetFile(candidates).metadata.num_rows,
+        "band_bytes_shuffled": sum(f.stat().st_size for f in bands_files),  # each band's task reads its share
     }
     parts = _candidate_sets(sources, candidates, near.ngram, work, engine)
     # unverified, every candidate is an edge and all are held; verified, only those that hold
