@@ -234,8 +234,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--exchange",
         metavar="URI",
-        help="a folder in object storage (s3://bucket/exchange) through which shards on machines that share no "
-        "disk with this one get their inputs and leave their parts (default: REFINERY_EXCHANGE, else none)",
+        help="with the Ray engine, a folder in object storage (s3://bucket/exchange) through which shards on machines "
+        "that share no disk with this one get their inputs and leave their parts (default: REFINERY_EXCHANGE)",
     )
     add("versions", cmd_versions, "list the versions of a dataset").add_argument("dataset")
     add("show", cmd_show, "summary of a version's manifest").add_argument("ref", metavar="DATASET[@VERSION]")

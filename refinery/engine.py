@@ -35,15 +35,14 @@ class Engine:
 
     name = "local"
 
-    def __init__(self, workers: int = 1, exchange: str | None = None) -> None:
+    def __init__(self, workers: int = 1) -> None:
         self.workers = max(workers, 1)
         self.tasks: Counter[str] = Counter()  # shards run, by node
-        self.exchange_root = exchange  # a URI when the shards' machines share no disk with this one
-        self.exchanged = 0  # bytes sent to and brought back from it
 
     def exchange(self) -> Exchange:
-        """How one stage's shards reach its files (`refinery.exchange`); counted in this engine's evidence."""
-        return _Counted(self, self.exchange_root)
+        """How one stage's shards reach its files (`refinery.exchange`): here, in place, since this machine's
+        workers share its disk."""
+        return Exchange()
 
     def map(
         self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False, small: bool = False
@@ -71,7 +70,6 @@ class Engine:
     def _add(self, other: Engine) -> None:
         """Count what a copy of this engine ran elsewhere."""
         self.tasks.update(other.tasks)
-        self.exchanged += other.exchanged
 
     def _counted(self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
@@ -80,8 +78,7 @@ class Engine:
 
     def evidence(self) -> dict[str, Any]:
         """What ran the shards, for the manifest."""
-        found = {"engine": self.name, "nodes": sorted(self.tasks), "tasks": sum(self.tasks.values())}
-        return found | ({"bytes_exchanged": self.exchanged} if self.exchange_root else {})
+        return {"engine": self.name, "nodes": sorted(self.tasks), "tasks": sum(self.tasks.values())}
 
 
 class RayEngine(Engine):
@@ -95,9 +92,15 @@ class RayEngine(Engine):
 
         if not ray.is_initialized():
             ray.init(address=address, log_to_driver=False)
-        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1), exchange)
+        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
         self.home = ray.get_runtime_context().get_node_id()  # the node whose disk holds the run's staging
         self.moved = 0  # bytes of frames sent to tasks and returned by them, through Ray's object store
+        self.exchange_root = exchange  # a URI when the nodes share no disk with this one
+        self.exchanged = 0  # bytes sent to it and brought back from it
+
+    def exchange(self) -> Exchange:
+        """Through the exchange folder when the nodes share no disk (counted in the evidence), else in place."""
+        return _Counted(self, self.exchange_root)
 
     def map(
         self, fn: Callable[[T], R], items: Iterable[T], *, processes: bool = False, small: bool = False
@@ -136,9 +139,11 @@ class RayEngine(Engine):
     def _add(self, other: Engine) -> None:
         super()._add(other)
         self.moved += getattr(other, "moved", 0)
+        self.exchanged += getattr(other, "exchanged", 0)
 
     def evidence(self) -> dict[str, Any]:
-        return {**super().evidence(), "bytes_moved": self.moved}
+        exchanged = {"bytes_exchanged": self.exchanged} if self.exchange_root else {}
+        return {**super().evidence(), "bytes_moved": self.moved, **exchanged}
 
 
 def _frame_bytes(value: Any) -> int:
@@ -176,9 +181,9 @@ def _die_with_parent() -> None:
 
 def _isolated(call: Callable[[Engine], R], engine: Engine) -> tuple[R, Engine]:
     """Run in the isolated process or task: the value, and the engine's copy there with only what it ran."""
-    engine.tasks, engine.exchanged = Counter(), 0
+    engine.tasks = Counter()
     if isinstance(engine, RayEngine):
-        engine.moved = 0
+        engine.moved = engine.exchanged = 0
     return call(engine), engine
 
 
@@ -201,7 +206,7 @@ def _in_order(submitted: Iterable[Any], window: int, result: Callable[[Any], R])
 class _Counted(Exchange):
     """An exchange whose bytes are added to its engine's evidence when the stage is done with it."""
 
-    def __init__(self, engine: Engine, root: str | None) -> None:
+    def __init__(self, engine: RayEngine, root: str | None) -> None:
         super().__init__(root)
         self.engine = engine
 

@@ -355,10 +355,12 @@ def validate(
                 _merge(outcomes, i, suite[i], res)
         batches = [(number, start, BATCH_ROWS) for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS))]
         on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise}, shared)
+        elsewhere: list[dict] = []  # the shards' GX results, recorded (and rendered) once
         for found, raw in engine.map(on_text, batches, processes=True, small=len(batches) < 2) if row_wise else []:
             for i, res in found.items():
                 _merge(outcomes, i, suite[i], res)
-            runner.record(raw)
+            elsewhere += raw
+        runner.record(elsewhere)
     report = ValidationReport([outcomes[i] for i in sorted(outcomes)], rows, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

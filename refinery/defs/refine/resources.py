@@ -31,8 +31,9 @@ class TuningResource(dg.ConfigurableResource):
 class EngineResource(RayResource):
     """Where the stages' shards run: `local` (this machine's cores) or `ray`, a cluster reached through
     dagster-ray at `address` ("host:port" of its head, "ray://host:10001", or "auto"), or a Ray started for the
-    step when there is none. `exchange` is a folder URI through which shards on machines that share no disk with
-    the run's get their inputs and leave their parts (none: every node sees the run's staging folder). Defaults
+    step when there is none. `exchange` (Ray only: local workers share this machine's disk) is a folder URI through
+    which shards on machines that share no disk with the run's get their inputs and leave their parts (none:
+    every node sees the run's staging folder). Defaults
     from REFINERY_ENGINE, REFINERY_RAY_ADDRESS and REFINERY_EXCHANGE; set per run in the launchpad under
     `resources.engine.config`."""
 
@@ -77,4 +78,4 @@ class EngineResource(RayResource):
         return True
 
     def engine(self, tuning: Tuning) -> Engine:
-        return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers, self.exchange)
+        return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers)
