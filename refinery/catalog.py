@@ -71,10 +71,14 @@ class Version:
         unless `check=False`."""
         return pl.scan_parquet([str(f) for f in (self.files if check else self._files("refined"))])
 
+    @property
+    def removed_files(self) -> list[Path]:
+        """Parquet files of the removed rows, once `check()` passed."""
+        self.check()
+        return self._files("removed")
+
     def removed(self, check: bool = True) -> pl.LazyFrame:
-        if check:
-            self.check()
-        return pl.scan_parquet([str(f) for f in self._files("removed")])
+        return pl.scan_parquet([str(f) for f in (self.removed_files if check else self._files("removed"))])
 
     def signatures(self) -> Path:
         return self._files("signatures")[0]

@@ -90,3 +90,65 @@ def test_each_drop_is_ingested_once_and_every_drop_is_refined(write_recipe, tmp_
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     assert catalog.versions("drops") == versions and _ingest_runs("2026-11-02") == 2
     assert pl.concat([catalog.version("drops").scan().collect()]).get_column("doc_id").is_unique().all()
+
+
+def _posts(folder, records: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "posts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_append_mode_keeps_documents_without_an_id(write_recipe, tmp_path, dagster_home):
+    """Records whose id is missing, null or blank are identified by their text: a drop consumed and deleted
+    keeps its id-less documents in the next version, and no doc_id moves to another text."""
+    rng = random.Random(11)
+    docs = [document(rng) for _ in range(8)]
+    ore = tmp_path / "ore"
+    day1 = [{"id": f"a{i}", "body": docs[i]} for i in range(3)] + [{"body": docs[3]}, {"id": "", "body": docs[4]}]
+    _posts(ore, day1)
+    recipe_path = write_recipe(
+        {
+            "dataset": "daily",
+            "output": "refined",
+            "sources": [
+                {"name": "posts", "format": "jsonl", "path": "ore/*.jsonl", "text_field": "body", "id_field": "id"}
+            ],
+            "clean": {"filters": {"min_words": 20}},
+            "publish": {"mode": "append", "max_drop": None},
+        }
+    )
+    catalog = Catalog(tmp_path / "refined")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    first = dict(catalog.version("daily").scan().select("doc_id", "text").collect().iter_rows())
+    assert len(first) == 5
+
+    _posts(ore, [{"id": None, "body": docs[5]}, {"id": " ", "body": docs[6]}, {"body": docs[7]}])  # day 1 consumed
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    second = dict(catalog.version("daily").scan().select("doc_id", "text").collect().iter_rows())
+    assert sorted(second.values()) == sorted(docs)  # 8 documents: nothing lost
+    assert first.items() <= second.items()  # nothing renamed
+
+
+def test_drops_whose_ids_restart_are_all_published(write_recipe, tmp_path, dagster_home):
+    """Native ids 0..n in every daily drop name different documents; the same text in two drops is one
+    document and an exact duplicate."""
+    rng = random.Random(12)
+    docs = [document(rng) for _ in range(7)]
+    drops = tmp_path / "ore" / "drops"
+    _posts(drops / "2026-12-01", [{"id": i, "body": docs[i]} for i in range(4)])
+    _posts(drops / "2026-12-02", [{"id": i, "body": t} for i, t in enumerate([*docs[4:7], docs[0]])])
+    recipe_path = write_recipe(
+        {
+            "dataset": "restart",
+            "output": "refined",
+            "drops": "ore/drops/*",
+            "sources": [
+                {"name": "posts", "format": "jsonl", "path": "*.jsonl", "text_field": "body", "id_field": "id"}
+            ],
+            "clean": {"filters": {"min_words": 20}},
+        }
+    )
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    version = Catalog(tmp_path / "refined").version("restart")
+    assert sorted(version.scan().collect().get_column("text")) == sorted(docs)
+    (duplicate,) = version.removed().collect().iter_rows(named=True)
+    assert duplicate["reason"] == "exact_duplicate" and duplicate["source_id"] == "3"

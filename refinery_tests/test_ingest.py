@@ -8,13 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refinery.engine import Engine
+from refinery.identity import identify
 from refinery.ingest import ingest_source
 from refinery.recipe import Source
 
 
 def _ingest(tmp_path: Path, source: Source):
+    """Records as the run names them: read, then identified over the run (`identify`)."""
     result = ingest_source(source, tmp_path, tmp_path / "out" / source.name)
-    return result, pl.read_parquet(result.records), pl.read_parquet(result.quarantine)
+    (records,) = identify([result.records], tmp_path / "out" / "identified")
+    return result, pl.read_parquet(records), pl.read_parquet(result.quarantine)
 
 
 def test_jsonl_quarantines_bad_lines_with_file_line_and_error(tmp_path):

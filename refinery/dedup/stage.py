@@ -4,7 +4,7 @@ Every duplicate lands in `removed.parquet` with the doc_id it duplicates and its
 whole current ore (snapshot semantics); documents of the previous version that are still in it win their group
 or cluster (`_prior`), so a re-run keeps what it kept, and their stored signatures are reused rather than
 recomputed when the document's normalized text is unchanged. Documents of the previous version whose ore is gone
-play no part; in `publish.mode: append` the caller adds them back as input first (`carry_forward`).
+play no part; in `publish.mode: append` the caller adds them back as the first input (`carry_forward`).
 
 One pass over the sources, a batch per task on both cores, normalizes, hashes and signs the documents and writes
 their bookkeeping (no text), signatures and LSH band keys as scratch parts. Then exact duplicates are grouped,
@@ -44,7 +44,7 @@ from refinery.dedup.minhash import minhash, shingle_hashes
 from refinery.engine import Engine
 from refinery.exchange import output
 from refinery.recipe import Dedup
-from refinery.records import INGESTED_SCHEMA, parquet_batches, removed_frame
+from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, parquet_batches, removed_frame
 from refinery.tuning import Tuning
 
 BATCH = 10_000
@@ -55,20 +55,36 @@ ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (P
 @dataclass
 class Reference:
     """The previous version: its refined rows and the signatures kept beside them (doc_id, text_hash,
-    signature), or None when they were made with other permutations or shingles."""
+    signature), or None when they were made with other permutations or shingles; its removed rows, and the ore
+    files it read (source, path, sha256)."""
 
     refined: list[Path]
     signatures: Path | None
     version: str | None = None  # its id, which the run's data is then built on
+    removed: list[Path] = field(default_factory=list)
+    ore: list[dict] = field(default_factory=list)
 
 
-def carry_forward(reference: Reference, inputs: list[Path], out: Path) -> Path:
-    """The previous version's refined documents whose doc_id is not in the current ore, as ingested rows: in
-    append mode they stay in the dataset (and are deduplicated against) after their ore was consumed."""
-    current = pl.scan_parquet(inputs).select("doc_id")
-    prior = pl.scan_parquet(reference.refined).select(list(INGESTED_SCHEMA))
-    prior.join(current, on="doc_id", how="anti", maintain_order="left").sink_parquet(out, row_group_size=ROW_GROUP)
-    return out
+def carry_forward(reference: Reference, ore: list[dict], out_dir: Path) -> tuple[Path, Path]:
+    """The previous version's records, less those of ore files this run reads again with the same bytes (`ore`:
+    the run's files, as source, path and sha256), as (ingested rows of its refined documents, its removed rows).
+    In append mode they stay in the dataset after their ore was consumed; a file replaced at the same path is new
+    ore, whose records come after them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = ("source", "path", "sha256")
+    again = {tuple(o[k] for k in key) for o in ore} & {tuple(o[k] for k in key) for o in reference.ore}
+    reread = pl.DataFrame(
+        [(s, p) for s, p, _ in again], schema={"source": pl.String, "source_uri": pl.String}, orient="row"
+    )
+    refined, removed = out_dir / "carried.parquet", out_dir / "carried-removed.parquet"
+    for files, schema, path in (
+        (reference.refined, INGESTED_SCHEMA, refined),
+        (reference.removed, REMOVED_SCHEMA, removed),
+    ):
+        prior = pl.concat([pl.LazyFrame(schema=schema), *(pl.scan_parquet(f).select(list(schema)) for f in files)])
+        prior = prior.join(reread.lazy(), on=["source", "source_uri"], how="anti", maintain_order="left")
+        prior.sink_parquet(path, row_group_size=ROW_GROUP)
+    return refined, removed
 
 
 @dataclass

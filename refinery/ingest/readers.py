@@ -25,12 +25,13 @@ from refinery.engine import Engine
 from refinery.errors import IngestError
 from refinery.exchange import output
 from refinery.hashing import sha256_file, stable_id
+from refinery.identity import key_id, usable_id
 from refinery.ingest.count import count_records
 from refinery.ingest.encoding import encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
 from refinery.recipe import Source
-from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, parquet_batches, removed_frame
+from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
 from refinery.storage import Ore, is_uri, local_copy, size
 
 BATCH_RECORDS = 50_000
@@ -312,7 +313,7 @@ def _split(raw: pl.DataFrame, source: Source, uri: str) -> tuple[pl.DataFrame, p
         source=pl.lit(source.name),
         source_uri=pl.lit(uri),
         source_id=pl.coalesce(
-            pl.col("native_id"),
+            usable_id(pl.col("native_id")),
             pl.lit(uri)
             + pl.when(pl.col("line").is_not_null()).then(":" + pl.col("line").cast(pl.String)).otherwise(pl.lit("")),
         ),
@@ -327,42 +328,9 @@ def _split(raw: pl.DataFrame, source: Source, uri: str) -> tuple[pl.DataFrame, p
     )
     good = frame.filter(pl.col("reason").is_null())
     bad = frame.filter(pl.col("reason").is_not_null())
-    key = "native_id" if source.id_field else "text"  # identity: what the document is, not where it sits
-    good = good.with_columns(stable_id(good.with_columns(_key=pl.lit(key)), ["source", "_key", key]))
+    good = good.with_columns(doc_id=key_id(good))  # base ids: made unique over the run by `identify`
     bad = bad.with_columns(stable_id(bad, ["source", "source_uri", "line", "detail"]))  # not a document: where
     return good.select(list(INGESTED_SCHEMA)), removed_frame(bad.lazy(), stage=pl.lit("ingest")).collect()
-
-
-def _disambiguate(records: Path) -> int:
-    """Give repeated ids (the same text, or the same native id, twice in a source) their occurrence number:
-    the k-th copy (k >= 1, in ore order) gets md5(id#k). Only the repeated ids are held in memory, and the file
-    is rewritten only when there are any. Returns the number of ids changed."""
-    repeated = (
-        pl.scan_parquet(records).group_by("doc_id").len().filter(pl.col("len") > 1).collect().get_column("doc_id")
-    )
-    if repeated.is_empty():
-        return 0
-    seen = pl.DataFrame({"doc_id": repeated, "_seen": 0})
-    tmp = records.with_suffix(".tmp")
-    with RowGroupWriter(tmp, INGESTED_SCHEMA) as out:
-        for batch in parquet_batches(records, BATCH_RECORDS):
-            batch = batch.join(seen, on="doc_id", how="left", maintain_order="left").with_columns(
-                _k=pl.col("_seen") + pl.int_range(pl.len()).over("doc_id")
-            )
-            salted = pl.format("{}#{}", "doc_id", "_k")
-            out.write(
-                batch.with_columns(
-                    doc_id=pl.when(pl.col("_k") > 0)
-                    .then(stable_id(batch.select(_s=salted), ["_s"]))
-                    .otherwise("doc_id")
-                ).select(list(INGESTED_SCHEMA))
-            )
-            counts = batch.filter(pl.col("_k").is_not_null()).group_by("doc_id").len("_n")
-            seen = seen.join(counts, on="doc_id", how="left").select(
-                "doc_id", _seen=pl.col("_seen") + pl.col("_n").fill_null(0)
-            )
-    tmp.replace(records)
-    return repeated.len()
 
 
 def relative_uri(path: Ore, base: Path) -> str:
@@ -444,7 +412,6 @@ def ingest_source(
     join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
-    _disambiguate(records_path)
     ore = {c.ore["path"]: c.ore for c in counts if c.ore}
     for path in {path for path, span in shards if span}:  # a file read by byte ranges: hashed here (it is local)
         uri = relative_uri(path, base_dir)

@@ -40,7 +40,7 @@ def previous_version(recipe: Recipe) -> "Reference | None":
     then = v.manifest["recipe"]["dedup"]["near"]
     same = all(then.get(k) == getattr(recipe.dedup.near, k) for k in SIGNATURE_PARAMS)
     usable = same and "text_hash" in pq.read_schema(v.signatures()).names
-    return Reference(v.files, v.signatures() if usable else None, v.id)
+    return Reference(v.files, v.signatures() if usable else None, v.id, v.removed_files, v.manifest["ore"])
 
 
 def _by_drop(loaded: dict, recipe: Recipe) -> list[dict]:
@@ -65,32 +65,36 @@ def stage_assets(graph: Graph) -> list:
         context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, **ingested: dict
     ) -> dg.Output[dict]:
         from refinery.dedup import carry_forward, deduplicate
+        from refinery.identity import identify
 
         handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
         inputs = [Path(h["records"]) for h in handles]
+        quarantined = [Path(h["quarantine"]) for h in handles]
+        ore = [entry for h in handles for entry in h.get("ore", [])]  # drops ingested by older code: none
         read = sum(h["read"] for h in handles)
         reference = previous_version(recipe)
         built_on = reference and reference.version  # publishing checks that LATEST is still this version
-        carried = 0
+        carried: list[Path] = []
         if recipe.publish.mode == "append" and reference:
-            path = carry_forward(reference, inputs, staging_dir(recipe, context.run_id, "carried") / "carried.parquet")
-            carried = pq.ParquetFile(path).metadata.num_rows
-            inputs.append(path)
+            carried = list(carry_forward(reference, ore, staging_dir(recipe, context.run_id, "carried")))
+        carried_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in carried)
+        # carried documents come first (they are older), and the ids they hold are taken
+        inputs = carried[:1] + identify(inputs, staging_dir(recipe, context.run_id, "identified"), carried)
         if not recipe.dedup.against_previous:
             reference = None
         out = staging_dir(recipe, context.run_id, "deduplicated")
         runner = engine.engine(tuning.tuning())
         dedup = partial(deduplicate, inputs, out, recipe.dedup, reference, tuning.tuning())
-        result = runner.isolated(dedup, small=read + carried < ISOLATED_ROWS)
-        context.log.info(f"dedup: {result.rows_in} in ({carried} carried forward), {result.rows_kept} kept")
+        result = runner.isolated(dedup, small=read + carried_rows < ISOLATED_ROWS)
+        context.log.info(f"dedup: {result.rows_in} in ({carried_rows} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
-            "removed": [*(h["quarantine"] for h in handles), str(result.removed)],
+            "removed": [*map(str, quarantined + carried[1:]), str(result.removed)],
             "ingested": [str(p) for p in inputs],  # kept by staging cleanup: drops may be gone from the ore
             "signatures": str(result.signatures),
-            "params": {**result.params, "carried_forward": carried},
-            "read": read + carried,
-            "ore": [entry for h in handles for entry in h.get("ore", [])],  # drops ingested by older code: none
+            "params": {**result.params, "carried_forward": carried_rows},
+            "read": read + carried_rows,
+            "ore": ore,
             "built_on": built_on,
             "engine": {"ingest": combined([h["engine"] for h in handles if "engine" in h]), "dedup": runner.evidence()},
         }
