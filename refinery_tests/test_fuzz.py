@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from refinery.clean import clean
 from refinery.cli import main
 from refinery.dedup import deduplicate
+from refinery.identity import identify
 from refinery.ingest import ingest_source
 from refinery.ingest.count import count_records
 from refinery.recipe import Clean, Dedup, Source
@@ -105,12 +106,44 @@ def test_every_hostile_record_ends_in_exactly_one_place(files):
             expected += sum(count_records(f, source) for f in result.files)
             inputs.append(result.records)
             removed.append(result.quarantine)
-        dedup = deduplicate(inputs, base / "dedup", Dedup())
+        dedup = deduplicate(identify(inputs, base / "identified"), base / "dedup", Dedup())
         cleaned = clean(dedup.kept, base / "clean", Clean())
         verdict = account(cleaned.cleaned, [*removed, dedup.removed, cleaned.removed], expected)
         assert verdict.passed, (verdict.problems(), files)
         reasons = pl.concat([pl.read_parquet(p).select("stage", "reason", "detail") for p in removed])
         assert reasons.get_column("detail").null_count() == 0  # every quarantined record says why
+
+
+# every character that can end a line, space a line or confuse a parser: quotes, inch marks, backslash escapes,
+# all of Unicode's whitespace and the C0/C1 controls, a byte-order mark and invalid UTF-8
+SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+CONTROLS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]
+hand_written = st.lists(
+    st.sampled_from(['"', "'", ",", "\\", '\\"', '12"', '""', "{", "}", ":", "a", "body", "\ufeff"])
+    | st.sampled_from(SPACES + CONTROLS)
+    | st.sampled_from(['{"body": "x"}', '{"body": "a\\"b"}', "id,body", '1,"q""uote"']),
+    max_size=30,
+)
+
+
+@FUZZ
+@given(
+    fmt=st.sampled_from(["csv", "jsonl"]),
+    pieces=hand_written,
+    bom=st.booleans(),
+    tail=st.sampled_from([b"", b"\xff\xfe", b"\n"]),
+)
+def test_the_counter_and_the_reader_agree_on_any_bytes(fmt, pieces, bom, tail):
+    """The rule for what a record is, implemented twice (reader, counter), on bytes no writer would make: every
+    record the counter finds is a refined row or a quarantine row of the reader, never a mismatch."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        header = "id,body\n" if fmt == "csv" else ""
+        data = (codecs.BOM_UTF8 if bom else b"") + (header + "".join(pieces)).encode("utf-8", "surrogatepass") + tail
+        (base / f"f.{fmt}").write_bytes(data)
+        source = Source(name="s", format=fmt, path=f"f.{fmt}", text_field="body")
+        result = ingest_source(source, base, base / "ingested")
+        assert count_records(base / f"f.{fmt}", source) == result.rows + result.quarantined, data
 
 
 recipe_values = st.recursive(

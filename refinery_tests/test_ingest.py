@@ -304,3 +304,23 @@ def test_a_large_jsonl_file_is_read_in_ranges_on_several_processes(tmp_path, mon
     assert ranged.quarantine.read_bytes() == whole.quarantine.read_bytes()
     assert engine.tasks["local"] == len(ranges.spans(tmp_path / "big.jsonl", None)) + 1
     assert pl.read_parquet(ranged.quarantine).get_column("line").to_list() == [401]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("inch.csv", 'id,body\nt199,fine\nt200,My 12" monitor\nt201,also fine\n'),
+        ("open.csv", 'id,body\n1,fine\n2,"never closed\n3,swallowed by it\n'),
+        ("escaped.csv", 'id,body\n1,"a \\"quoted\\" word"\n2,fine\n'),
+        ("lone.csv", 'id,body\n1,"\n'),
+        ("blank-first.csv", "\n\nid,body\n1,fine\n"),
+        ("separator.jsonl", '{"body": "x"}\n\x1c\n\x1f\n\u00a0\n{"body": "y"}\n'),
+    ],
+)
+def test_records_a_spreadsheet_or_a_hand_writes_are_counted_as_the_reader_reads_them(tmp_path, name, data):
+    from refinery.ingest.count import count_records
+
+    (tmp_path / name).write_text(data)
+    source = Source(name="s", format=name.rsplit(".", 1)[1], path=name, text_field="body")
+    result, _, _ = _ingest(tmp_path, source)
+    assert count_records(tmp_path / name, source) == result.rows + result.quarantined

@@ -193,7 +193,7 @@ def write_drop(base: Path, number: int, records: list[tuple]) -> None:
         if text < 0:
             lines.append("{not json")
             continue
-        record = {"body": (BASE + ["too short"])[text]}
+        record = {"body": [*BASE, "too short"][text]}
         if native != "absent":
             record["id"] = native
         lines.append(json.dumps(record))

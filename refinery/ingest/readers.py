@@ -66,6 +66,7 @@ def _raw(**columns: list) -> pl.DataFrame:
     return pl.DataFrame({name: columns.get(name, [None] * n) for name in RAW_SCHEMA}, schema=RAW_SCHEMA, strict=False)
 
 
+JSON_SPACE = " \t\r\n"  # a line of nothing else is blank, no record (RFC 8259's whitespace: not \x1c or U+00A0)
 NOT_STRING = r"(?s)^(-?[0-9][0-9.eE+-]*|true|false|\[.*\]|\{.*\})$"  # what a non-string JSON value prints as
 
 
@@ -114,7 +115,7 @@ def read_jsonl(path: Path, source: Source, span: Span | None = None) -> Iterator
             raw = [None if undecodable(line) else line for line in lines]
             frame = pl.DataFrame({"raw": raw, "line": range(first, first + len(lines))}, schema=_LINES)
             first += len(lines)
-            frame = frame.filter(pl.col("raw").is_null() | (pl.col("raw").str.strip_chars() != ""))
+            frame = frame.filter(pl.col("raw").is_null() | (pl.col("raw").str.strip_chars(JSON_SPACE) != ""))
             frame = frame.with_columns(
                 (pl.col("raw").str.json_path_match(_json_path(f)) if f else pl.lit(None, pl.String)).alias(k)
                 for k, f in fields.items()
@@ -162,7 +163,7 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
     text_field = source.html_field or source.text_field
     with open_text(path, source.encoding, newline="") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
+        header = next((row for row in reader if row), None)  # blank lines before it are no records either
         if header is None:
             return
         index = {name: i for i, name in reversed(list(enumerate(header)))}  # a repeated name: the first one
@@ -177,14 +178,14 @@ def read_csv(path: Path, source: Source) -> Iterator[pl.DataFrame]:
         while True:
             try:
                 row = next(reader)
+                if not row:  # a blank line is no record; a row of empty fields is
+                    start = reader.line_num + 1
+                    continue
                 reason, detail = _csv_problem(row, header, text_field, path, source)
             except csv.Error as err:
                 row, reason, detail = [], "unparseable", f"malformed CSV: {err}"
             except StopIteration:
                 break
-            if not row and reason is None:  # a blank line is no record; a row of empty fields is
-                start = reader.line_num + 1
-                continue
             for key, field in wanted.items():
                 cols[key].append(_csv_field(row, index, field) if reason is None else None)
             cols["line"].append(start)
