@@ -5,16 +5,16 @@ import polars as pl
 from refinery.recipe import parse_recipe
 from refinery.validate import build_suite, validate
 
+_RECIPE = {
+    "dataset": "t",
+    "sources": [{"name": "a", "format": "jsonl", "path": "a.jsonl"}],
+    "clean": {"pii": ["email"], "filters": {"min_words": 3, "max_words": 10, "languages": ["en"]}},
+}
+
 
 def _recipe(tmp_path, **extra):
     (tmp_path / "a.jsonl").write_text("{}\n")
-    data = {
-        "dataset": "t",
-        "sources": [{"name": "a", "format": "jsonl", "path": "a.jsonl"}],
-        "clean": {"pii": ["email"], "filters": {"min_words": 3, "max_words": 10, "languages": ["en"]}},
-        **extra,
-    }
-    return parse_recipe(data, tmp_path)
+    return parse_recipe({**_RECIPE, **extra}, tmp_path)
 
 
 def _refined(tmp_path, **overrides):
@@ -203,3 +203,59 @@ def test_gx_batches_on_worker_processes_merge_into_one_report_and_one_data_docs(
     assert [r["suite_name"] for r in runs] == ["t.sampled", "t.text-0000", "t.text-0001", "t.text-0002"]
     pages = {p.parts[-4] for p in (tmp_path / "shards" / "data_docs" / "validations").rglob("*.html")}
     assert {"text-0000", "text-0001", "text-0002"} <= pages
+
+
+def test_a_pattern_gx_cannot_evaluate_fails_its_expectation(tmp_path):
+    """A pattern Polars' engine reads and GX's cannot: refused when the recipe loads where Python's `re` rejects
+    it; where only the engine pandas gives GX (RE2, for Arrow strings) rejects it, failed by the gate with GX's
+    reason instead of passed on Polars' count alone."""
+    import pytest
+
+    from refinery.errors import RecipeError
+
+    named = {"expectation": "expect_column_values_to_match_regex", "kwargs": {"column": "text", "regex": r"(?<w>\w)"}}
+    with pytest.raises(RecipeError, match=r"regex.*Python's re cannot compile it"):
+        _recipe(tmp_path, validate={"expectations": [named]})
+    verbose = {**named, "kwargs": {"column": "text", "regex": "(?x) a b"}}  # Rust and Python read it; RE2 does not
+    recipe = _recipe(tmp_path, validate={"expectations": [verbose]})
+    report = validate([_refined(tmp_path)], recipe)
+    (outcome,) = [o for o in report.outcomes if o.origin == "recipe"]
+    assert not outcome.success and "GX could not evaluate it" in outcome.observed
+
+
+def test_nested_unbounded_repeats_are_refused_at_load(tmp_path):
+    import pytest
+
+    from refinery.errors import RecipeError
+
+    nested = {
+        "expectation": "expect_column_values_to_match_regex",
+        "kwargs": {"column": "text", "regex": r"(\w+\s?)*$"},
+    }
+    with pytest.raises(RecipeError, match=r"validate\.expectations\[0\]\.kwargs\.regex.*backtracks exponentially"):
+        _recipe(tmp_path, validate={"expectations": [nested]})
+
+
+def test_one_long_token_does_not_stall_the_gate(tmp_path):
+    """A base64 blob and a long word in non-ASCII text: GX searches the PII patterns with a backtracking engine
+    where pandas gives it one, and the e-mail pattern once cost quadratic time there (this test ran for more than
+    ten minutes). Run in a process of its own: a regex search holds the GIL, so only a process can be timed out."""
+    import base64
+    import random
+    import subprocess
+    import sys
+
+    blob = base64.b64encode(random.Random(0).randbytes(225_000)).decode()
+    path = _refined(tmp_path, text=[f"déjà vu {blob} end", "é " + "a" * 300_000], n_words=[3, 3])
+    _recipe(tmp_path)  # writes the ore the recipe names
+    script = (
+        "import sys; from pathlib import Path; from refinery.recipe import parse_recipe; "
+        "from refinery.validate import validate; "
+        f"recipe = parse_recipe({_RECIPE!r}, Path(sys.argv[2])); "
+        "report = validate([Path(sys.argv[1])], recipe); "
+        "print([(o.expectation, o.success, o.engine) for o in report.outcomes if 'regex' in o.expectation])"
+    )
+    done = subprocess.run(  # a guard against a stall, not a speed claim: the benchmark measures the growth
+        [sys.executable, "-c", script, str(path), str(tmp_path)], capture_output=True, text=True, timeout=180
+    )
+    assert done.stdout.strip() == "[('expect_column_values_to_not_match_regex', True, 'polars')]", done.stderr

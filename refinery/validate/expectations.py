@@ -53,11 +53,46 @@ def _remember_valid(key: str) -> None:
         pass  # a read-only home only costs the check next time
 
 
+def regex_problem(regex: str) -> str | None:
+    """Why GX cannot evaluate `regex` on any text in bounded time, or None. GX searches with Python's `re`, a
+    backtracking engine: a pattern it cannot compile fails every row, and an unbounded repeat inside another
+    (`(a+)+`, `(\\w*\\s?)*`) can take exponential time on one line."""
+    import re
+    from re import _constants as sre  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    try:
+        parsed = _parser.parse(regex)
+    except re.error as err:
+        return f"Python's re cannot compile it ({err}), and GX evaluates it with re"
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT))
+
+    def nested(items: Any, inside: bool) -> bool:
+        for op, arg in items:
+            if op in repeats:
+                _, high, sub = arg
+                unbounded = high == sre.MAXREPEAT
+                if (unbounded and inside) or nested(sub, inside or unbounded):
+                    return True
+            elif op in (sre.SUBPATTERN, sre.ATOMIC_GROUP, sre.ASSERT, sre.ASSERT_NOT):
+                if nested(arg[-1], inside):
+                    return True
+            elif op == sre.BRANCH and any(nested(branch, inside) for branch in arg[1]):
+                return True
+        return False
+
+    if nested(parsed, False):
+        return "it repeats an unbounded repeat, which backtracks exponentially in GX's Python re; bound the inner one"
+    return None
+
+
 def check_declared(name: str, kwargs: dict[str, Any]) -> str | None:
     """None when `name(**kwargs)` is a valid GX expectation, else '<key>: <problem>' for the recipe error."""
     key = _key(name, kwargs)
     if key in _known_valid():
         return None
+    if isinstance(kwargs.get("regex"), str) and (problem := regex_problem(kwargs["regex"])):
+        return f"kwargs.regex: {kwargs['regex']!r}: {problem}"
     if expectation_class(name) is None:
         return f"expectation: unknown GX expectation {name!r} (use its snake_case name, e.g. expect_column_to_exist)"
     try:

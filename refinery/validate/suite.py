@@ -123,6 +123,9 @@ def build_suite(recipe: Recipe) -> list[Declared]:
 BATCH_ROWS = 250_000  # row-wise expectations on `text` without a twin run a batch at a time: memory stays bounded
 SAMPLE_ROWS = 10_000  # rows GX validates for the expectations Polars counts, beside the flagged ones
 FLAGGED_ROWS = 1_000  # flagged rows per expectation that GX also sees
+# characters of a searched value GX sees in the sample: GX searches with Python's backtracking `re`, so a pattern
+# that is quadratic on one long token would stall the gate; Polars, linear, searches every value whole
+GX_TEXT_CHARS = 20_000
 SHARD_ROWS = 500_000  # rows a shard of the Polars counts covers
 WHOLE_COLUMN = {"expect_column_values_to_be_unique"}  # twins that compare rows with each other: not per shard
 SCHEMA_ONLY = {  # table expectations that need the columns, not the rows
@@ -216,11 +219,22 @@ def _merge(outcomes: dict[int, ExpectationOutcome], key: int, declared: Declared
         key, ExpectationOutcome(declared.name, declared.kwargs.get("column"), declared.severity, declared.origin, True)
     )
     outcome.success = outcome.success and bool(res["success"])
+    if error := _gx_error(res):
+        outcome.success, outcome.observed = False, f"GX could not evaluate it: {error}"
     if info.get("unexpected_count") is not None:
         outcome.unexpected_count = (outcome.unexpected_count or 0) + info["unexpected_count"]
     outcome.examples = (outcome.examples + [_short(v) for v in info.get("partial_unexpected_list", [])])[:5]
     if info.get("observed_value") is not None:
         outcome.observed = _short(info["observed_value"])
+
+
+def _gx_error(res: dict) -> str | None:
+    """The message of an exception GX raised evaluating an expectation (it reports it instead of raising)."""
+    info = res.get("exception_info") or {}
+    for entry in [info, *(v for v in info.values() if isinstance(v, dict))]:
+        if entry.get("raised_exception"):
+            return str(entry.get("exception_message") or "an exception").splitlines()[0][:200]
+    return None
 
 
 def _sample(scan: pl.LazyFrame, twins: dict[int, Twin], counts: dict[int, tuple[int, int]], rows: int) -> pl.DataFrame:
@@ -286,6 +300,8 @@ def _polars_with_gx_sample(
     flagged and sampled rows, and an expectation whose two engines disagree on those rows fails."""
     counts = _count(parquet, shared, rows, twins, suite, engine)
     sample = _sample(pl.scan_parquet(parquet), twins, counts, rows)
+    searched = {suite[i].kwargs["column"] for i in twins if "regex" in suite[i].kwargs}
+    sample = sample.with_columns(pl.col(c).cast(pl.String).str.slice(0, GX_TEXT_CHARS) for c in searched)
     checked = runner.run("sampled", {i: suite[i] for i in [*twins, *schema]}, sample)
     in_sample = sample.select(t.unexpected.sum().alias(str(i)) for i, t in twins.items())
     outcomes: dict[int, ExpectationOutcome] = {}
@@ -293,8 +309,9 @@ def _polars_with_gx_sample(
         _merge(outcomes, i, suite[i], checked[i])
     for i, t in twins.items():
         d, (bad, seen), info = suite[i], counts[i], checked[i].get("result") or {}
-        gx_bad = info.get("unexpected_count", 0)
-        agree = gx_bad == in_sample[0, str(i)]
+        gx_bad, error = info.get("unexpected_count", 0), _gx_error(checked[i])
+        agree = gx_bad == in_sample[0, str(i)] and error is None
+        disagreement = f"GX and Polars disagree on {sample.height} rows: {gx_bad} vs {in_sample[0, str(i)]} unexpected"
         outcomes[i] = ExpectationOutcome(
             d.name,
             d.kwargs.get("column"),
@@ -303,9 +320,7 @@ def _polars_with_gx_sample(
             t.success(bad, seen) and agree,
             unexpected_count=bad,
             examples=[_short(v) for v in info.get("partial_unexpected_list", [])][:5],
-            observed=None
-            if agree
-            else f"GX and Polars disagree on {sample.height} rows: {gx_bad} vs {in_sample[0, str(i)]} unexpected",
+            observed=None if agree else (f"GX could not evaluate it: {error}" if error else disagreement),
             engine="polars",
         )
     return outcomes
