@@ -7,14 +7,9 @@ from refinery.defs.refine.gate import gate_dir, staged_files, validation_dir
 from refinery.defs.refine.graph import OWNER, Graph
 from refinery.defs.refine.metadata import frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import prune_staging
+from refinery.defs.refine.staging import prune_staging, run_status
 from refinery.publish import PublishInput, publish
 from refinery.validate.suite import ValidationReport
-
-
-def _run_finished(instance: dg.DagsterInstance, run_id: str) -> bool:
-    run = instance.get_run_by_id(run_id)
-    return run is None or run.is_finished
 
 
 def published_asset(graph: Graph) -> dg.AssetsDefinition:
@@ -57,7 +52,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         else:
             context.log.info(f"data, recipe and code unchanged: {outcome.version} stays LATEST, no new version")
         in_use = [str(p) for p in staged] + cleaned.get("ingested", [])
-        prune_staging(recipe, in_use, lambda run_id: _run_finished(context.instance, run_id))
+        prune_staging(recipe, in_use, run_status(context.instance))
         m = outcome.manifest
         return dg.MaterializeResult(
             data_version=dg.DataVersion(m["version_hash"]),

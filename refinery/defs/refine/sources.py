@@ -6,7 +6,7 @@ import polars as pl
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import ore_fingerprint, staging_dir
+from refinery.defs.refine.staging import ore_fingerprint, prune_staging, run_status, staging_dir
 from refinery.ingest import ingest_source
 from refinery.recipe import Source, slug
 
@@ -34,6 +34,7 @@ def source_assets(graph: Graph, source: Source) -> list:
     )
     def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
         drop = context.partition_key if graph.drops else None
+        prune_staging(recipe, [], run_status(context.instance, failed_only=True))  # space a failed run held
         out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
         files = recipe.files(source, drop)
         runner = engine.engine(tuning.tuning())

@@ -13,7 +13,7 @@ from refinery.catalog import Catalog
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import staging_dir
+from refinery.defs.refine.staging import prune_staging, run_status, staging_dir
 from refinery.engine import ISOLATED_ROWS, combined
 from refinery.errors import NotFoundError
 from refinery.publish.stage import restore_latest
@@ -67,6 +67,7 @@ def stage_assets(graph: Graph) -> list:
         from refinery.dedup import carry_forward, deduplicate
         from refinery.identity import identify
 
+        prune_staging(recipe, [], run_status(context.instance, failed_only=True))  # space a failed run held
         handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
         inputs = [Path(h["records"]) for h in handles]
         quarantined = [Path(h["quarantine"]) for h in handles]

@@ -6,7 +6,10 @@ Only `published` creates a version; a failed run leaves staging files behind for
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,9 +18,19 @@ from refinery.recipe import Recipe, Source
 from refinery.storage import version
 
 
+OWNER = ".owner"  # who made a run's staging: the instance (its DAGSTER_HOME) and host
+
+
+def _me() -> dict:
+    return {"instance": str(Path(os.environ.get("DAGSTER_HOME", ".")).resolve()), "host": socket.gethostname()}
+
+
 def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
-    path = recipe.output_dir / ".staging" / recipe.dataset / run_id / step
+    run_dir = recipe.output_dir / ".staging" / recipe.dataset / run_id
+    path = run_dir / step
     path.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / OWNER).exists():
+        (run_dir / OWNER).write_text(json.dumps(_me()))
     return path
 
 
@@ -29,9 +42,38 @@ def ore_fingerprint(recipe: Recipe, source: Source) -> str:
     return digest.hexdigest()[:16]
 
 
-def prune_staging(recipe: Recipe, in_use: list[str], is_finished: Callable[[str], bool]) -> list[str]:
-    """Delete staging folders of finished runs, except those holding `in_use` paths (the inputs of the last
-    publish, which a later partial re-materialization may load again)."""
+def _mine(run_dir: Path) -> bool | None:
+    """Whether this instance may judge a run's staging: True for its own (or one whose instance is gone from
+    this host: abandoned), False for another instance's, None when nobody signed it (older code)."""
+    try:
+        owner = json.loads((run_dir / OWNER).read_text())
+    except (OSError, ValueError):
+        return None
+    me = _me()
+    if owner.get("instance") == me["instance"]:
+        return True
+    return owner.get("host") == me["host"] and not Path(owner.get("instance", "")).exists()
+
+
+def run_status(instance, failed_only: bool = False) -> Callable[[str], bool | None]:
+    """For `prune_staging`: whether a run of `instance` is finished (with `failed_only`: failed or canceled),
+    None when the instance does not know it."""
+    from dagster import DagsterRunStatus
+
+    def status(run_id: str) -> bool | None:
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            return None
+        return run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED) if failed_only else run.is_finished
+
+    return status
+
+
+def prune_staging(recipe: Recipe, in_use: list[str], status: Callable[[str], bool | None]) -> list[str]:
+    """Delete staging folders of this instance's finished runs (`status`: True finished, False not, None unknown to
+    the instance), except those holding `in_use` paths (the inputs of the last publish, which a later partial
+    re-materialization may load again). Another instance's staging is left alone, unless that instance is gone
+    from this host."""
     root = recipe.output_dir / ".staging" / recipe.dataset
     keep = {
         Path(p).resolve().relative_to(root.resolve()).parts[0]
@@ -40,7 +82,11 @@ def prune_staging(recipe: Recipe, in_use: list[str], is_finished: Callable[[str]
     }
     removed = []
     for run_dir in sorted(root.iterdir()) if root.exists() else []:
-        if run_dir.name not in keep and is_finished(run_dir.name):
-            shutil.rmtree(run_dir, ignore_errors=True)
-            removed.append(run_dir.name)
+        if run_dir.name in keep or not run_dir.is_dir():
+            continue
+        mine, finished = _mine(run_dir), status(run_dir.name)
+        if mine is False or (mine is None and finished is not True) or finished is False:
+            continue
+        shutil.rmtree(run_dir, ignore_errors=True)
+        removed.append(run_dir.name)
     return removed
