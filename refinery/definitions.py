@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from refinery.defs.refine import recipe_definitions
-from refinery.errors import RefineryError
+from refinery.errors import RecipeError, RefineryError
 from refinery.instance import PROJECT_ROOT
 from refinery.recipe import load_recipe, slug
 
@@ -33,15 +33,26 @@ def broken_recipe(path: Path, error: RefineryError) -> dg.Definitions:
     return dg.Definitions(assets=[recipe_error])
 
 
-def recipe_or_error(path: Path) -> dg.Definitions:
-    try:
-        return recipe_definitions(load_recipe(path))
-    except RefineryError as err:
-        return broken_recipe(path, err)
+def recipes_or_errors(paths: list[Path]) -> list[dg.Definitions]:
+    """Each recipe's definitions, or its error. Dataset names that differ only where Dagster's names cannot
+    (`forum-en`, `forum.en`) would give two recipes one asset key: the first one keeps it, the others are errors."""
+    found, claimed = [], {}
+    for path in paths:
+        try:
+            recipe = load_recipe(path)
+            if (owner := claimed.setdefault(slug(recipe.dataset), (recipe.dataset, path))) != (recipe.dataset, path):
+                raise RecipeError(
+                    f"{path}: dataset: {recipe.dataset!r} has the Dagster names of dataset {owner[0]!r} "
+                    f"({owner[1].name}); rename one of them"
+                )
+            found.append(recipe_definitions(recipe))
+        except RefineryError as err:
+            found.append(broken_recipe(path, err))
+    return found
 
 
 def build_definitions(paths: list[Path]) -> dg.Definitions:
-    return dg.Definitions.merge(*(recipe_or_error(p) for p in paths)) if paths else dg.Definitions()
+    return dg.Definitions.merge(*recipes_or_errors(paths)) if paths else dg.Definitions()
 
 
 defs = build_definitions(recipe_paths())

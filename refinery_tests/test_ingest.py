@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -324,3 +325,33 @@ def test_records_a_spreadsheet_or_a_hand_writes_are_counted_as_the_reader_reads_
     source = Source(name="s", format=name.rsplit(".", 1)[1], path=name, text_field="body")
     result, _, _ = _ingest(tmp_path, source)
     assert count_records(tmp_path / name, source) == result.rows + result.quarantined
+
+
+def test_an_unreadable_file_is_one_quarantined_record_and_the_rest_is_read(tmp_path):
+    """`chmod 000`: root reads anything, so the test reads as another user (its effective uid, for this call)."""
+    import tempfile
+
+    from refinery.ingest.count import count_records
+
+    base = Path(tempfile.mkdtemp())
+    os.chmod(base, 0o777)
+    (base / "a.jsonl").write_text('{"t": "readable"}\n')
+    (base / "b.jsonl").write_text('{"t": "locked"}\n')
+    os.chmod(base / "b.jsonl", 0)
+    source = Source(name="s", format="jsonl", path="*.jsonl", text_field="t")
+    ingest_source(Source(name="s", format="jsonl", path="a.jsonl", text_field="t"), base, base / "warm")  # imports
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.seteuid(65534)
+    try:
+        result = ingest_source(source, base, base / "out")
+        counted = sum(count_records(f, source) for f in result.files)
+    finally:
+        if as_root:
+            os.seteuid(0)
+    bad = pl.read_parquet(result.quarantine)
+    shutil.rmtree(base)
+    assert (result.rows, bad.get_column("reason").to_list()) == (1, ["unreadable_file"])
+    assert "PermissionError" in bad.get_column("detail")[0] and bad.get_column("source_uri")[0] == "b.jsonl"
+    assert counted == result.rows + result.quarantined
+    assert [o["path"] for o in result.ore] == ["a.jsonl"]  # no bytes of b.jsonl were refined

@@ -156,6 +156,20 @@ def test_a_broken_recipe_does_not_take_the_others_down(small_recipe, write_recip
     assert not result.success
 
 
+def test_dataset_names_with_one_asset_key_make_an_error_of_the_second_recipe_only(small_recipe, write_recipe):
+    """`small-set` and `small.set` are both `small_set` to Dagster: the location loads, with the first recipe's
+    assets and the second recipe's error."""
+    from refinery.definitions import build_definitions
+
+    first = write_recipe({**small_recipe, "dataset": "small-set"}, "a.yaml")
+    second = write_recipe({**small_recipe, "dataset": "small.set"}, "b.yaml")
+    defs = build_definitions([first, second])
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "small_set/published" in keys and "b/recipe_error" in keys
+    error = next(a for a in defs.assets if a.key == dg.AssetKey(["b", "recipe_error"]))
+    assert "'small.set' has the Dagster names of dataset 'small-set' (a.yaml)" in error.descriptions_by_key[error.key]
+
+
 def _status(defs: dg.Definitions, key: str):
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._core.loader import LoadingContextForTest

@@ -379,8 +379,17 @@ def _ingest_shard(source: Source, base_dir: Path, parts: str, item: tuple[int, S
                 quarantined += bad.height
         counted = count_records(local, source, span) if local else 1
         whole = local is not None and span is None and local.exists()
-        ore = {"path": uri, "bytes": local.stat().st_size, "sha256": sha256_file(local)} if whole else None
+        ore = _ore_entry(local, uri) if whole else None
     return _ShardCounts(rows, quarantined, counted, ore)
+
+
+def _ore_entry(local: Path, uri: str) -> dict | None:
+    """The file's size and sha256 for the manifest; None for a file that cannot be read (quarantined as
+    `unreadable_file`: no bytes of it were refined)."""
+    try:
+        return {"path": uri, "bytes": local.stat().st_size, "sha256": sha256_file(local)}
+    except OSError:
+        return None
 
 
 def ingest_source(
