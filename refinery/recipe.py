@@ -45,6 +45,13 @@ class Source(Strict):
     coerce_text: Flag = False  # a number, boolean, list or object as text: its JSON form (else `not_text`)
     follow_symlinks: Flag = False  # ore files that are symlinks out of the ore roots are read (else refused)
 
+    @field_validator("path")
+    @classmethod
+    def _local_as_path(cls, path: str) -> str:
+        if path.lower().startswith("file:"):
+            raise ValueError("a file: URI names local files; write the path itself, so that ore_roots apply")
+        return path
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, name: str | None) -> str | None:

@@ -355,3 +355,37 @@ def test_an_unreadable_file_is_one_quarantined_record_and_the_rest_is_read(tmp_p
     assert "PermissionError" in bad.get_column("detail")[0] and bad.get_column("source_uri")[0] == "b.jsonl"
     assert counted == result.rows + result.quarantined
     assert [o["path"] for o in result.ore] == ["a.jsonl"]  # no bytes of b.jsonl were refined
+
+
+def test_compressed_ore_is_read_whatever_its_name(tmp_path):
+    """gzip, bzip2 and xz files are decompressed, known by their first bytes: never read as garbage lines."""
+    import bz2
+    import gzip
+    import lzma
+
+    from refinery.ingest.count import count_records
+
+    lines = "".join(json.dumps({"t": f"post number {i}"}) + "\n" for i in range(600))
+    table = "id,t\n" + "".join(f'{i},"row, {i}"\n' for i in range(50))
+    for name, data in [
+        ("a.jsonl.gz", gzip.compress(lines.encode())),
+        ("b.jsonl.bz2", bz2.compress(lines.encode())),
+        ("c.jsonl", lzma.compress(lines.encode())),  # the name says nothing
+        ("d.csv.gz", gzip.compress(table.encode())),
+    ]:
+        (tmp_path / name).write_bytes(data)
+        source = Source(name="s", format="csv" if ".csv" in name else "jsonl", path=name, text_field="t")
+        result, good, _ = _ingest(tmp_path, source)
+        expected = 50 if ".csv" in name else 600
+        assert (result.rows, result.quarantined, count_records(tmp_path / name, source)) == (expected, 0, expected)
+        assert good.get_column("text")[1] in ("post number 1", "row, 1")
+    (tmp_path / "e.jsonl.gz").write_bytes(gzip.compress(lines.encode())[:200])  # cut short: quarantined, named
+    result, _, bad = _ingest(tmp_path, Source(name="s", format="jsonl", path="e.jsonl.gz", text_field="t"))
+    assert bad.get_column("reason").to_list()[-1] == "unreadable_file"
+
+
+def test_categorical_text_columns_are_read(tmp_path):
+    frame = pl.DataFrame({"t": ["first post", "second post", "first post"]}, schema={"t": pl.Categorical})
+    frame.write_parquet(tmp_path / "c.parquet")
+    result, good, _ = _ingest(tmp_path, Source(name="s", format="parquet", path="c.parquet", text_field="t"))
+    assert result.rows == 3 and good.get_column("text").to_list() == ["first post", "second post", "first post"]

@@ -189,3 +189,12 @@ def test_valid_expectations_are_remembered_so_later_loads_skip_gx(small_recipe, 
     other = write_recipe({**small_recipe, "validate": {"expectations": [{**declared, "kwargs": {"column": "x"}}]}})
     with pytest.raises(AssertionError, match="consulted again"):
         load_recipe(other)  # other kwargs: checked afresh
+
+
+def test_file_uris_are_refused_so_ore_roots_apply(tmp_path):
+    from refinery.errors import RecipeError
+    from refinery.recipe import parse_recipe
+
+    data = {"dataset": "t", "sources": [{"name": "etc", "format": "text", "path": "file:///etc/*.conf"}]}
+    with pytest.raises(RecipeError, match=r"sources\[0\]\.path: .*write the path itself, so that ore_roots apply"):
+        parse_recipe(data, tmp_path)

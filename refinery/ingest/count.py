@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
-from refinery.ingest.encoding import file_encoding, open_text
+from refinery.ingest.encoding import BROKEN, file_encoding, open_bytes, open_text
 from refinery.ingest.ranges import Span, open_span
 from refinery.recipe import Source
 
@@ -90,11 +90,11 @@ def _csv_records(path: Path, source: Source) -> int:
     encodings are first written as UTF-8 (the bytes the rule looks at are ASCII, which UTF-8 keeps apart)."""
     encoding = file_encoding(path, source.encoding)
     if encoding in ("utf-8", "utf-8-sig"):
-        with open(path, "rb") as fh:
-            fh.seek(3 if encoding == "utf-8-sig" else 0)
+        with open_bytes(path) as fh:
+            fh.read(3 if encoding == "utf-8-sig" else 0)
             return _csv_stream(fh)
     with tempfile.TemporaryFile() as utf8:
-        with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        with open_text(path, encoding, newline="") as fh:
             while chunk := fh.read(1 << 20):
                 utf8.write(chunk.encode())
         utf8.seek(0)
@@ -127,6 +127,6 @@ def count_records(path: Path, source: Source, span: Span | None = None) -> int:
             return pq.ParquetFile(path).metadata.num_rows
     except pl.exceptions.NoDataError:
         return 0
-    except (OSError, ValueError, pl.exceptions.PolarsError, ArrowException):
+    except (OSError, ValueError, pl.exceptions.PolarsError, ArrowException, *BROKEN):
         return 1
     return 1  # text and html: one file is one document

@@ -1,4 +1,5 @@
-"""How ore bytes become text: a byte-order mark decides (UTF-8/16/32), else the source's `encoding:`, else UTF-8.
+"""How ore bytes become text: gzip, bzip2 and xz files are decompressed (known by their first bytes, whatever
+their name); then a byte-order mark decides (UTF-8/16/32), else the source's `encoding:`, else UTF-8.
 
 Bytes that do not decode are never replaced silently by U+FFFD: they are kept as lone surrogates
 (`surrogateescape`), and a record that holds any is quarantined as `bad_encoding`.
@@ -6,10 +7,16 @@ Bytes that do not decode are never replaced silently by U+FFFD: they are kept as
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
+import io
+import lzma
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: its mark starts the same way
@@ -21,8 +28,33 @@ BOMS = [
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def file_encoding(path: Path, declared: str | None) -> str:
+COMPRESSED: dict[bytes, Callable[[Path], BinaryIO]] = {
+    b"\x1f\x8b": partial(gzip.open, mode="rb"),
+    b"BZh": partial(bz2.open, mode="rb"),
+    b"\xfd7zXZ\x00": partial(lzma.open, mode="rb"),
+}
+
+
+BROKEN = (EOFError, lzma.LZMAError)  # a truncated or corrupt compressed file (gzip's own errors are OSErrors)
+
+
+def compression(path: Path) -> bytes | None:
+    """The magic bytes of the file's compression, or None for a plain file (bzip2's are followed by a level and
+    its block magic, so a text that starts with "BZh" stays text)."""
     with open(path, "rb") as fh:
+        head = fh.read(10)
+    magic = next((magic for magic in COMPRESSED if head.startswith(magic)), None)
+    return None if magic == b"BZh" and head[4:10] != b"1AY&SY" else magic
+
+
+def open_bytes(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed."""
+    magic = compression(path)
+    return COMPRESSED[magic](path) if magic else open(path, "rb")
+
+
+def file_encoding(path: Path, declared: str | None) -> str:
+    with open_bytes(path) as fh:
         head = fh.read(4)
     for bom, name in BOMS:
         if head.startswith(bom):
@@ -32,7 +64,8 @@ def file_encoding(path: Path, declared: str | None) -> str:
 
 def open_text(path: Path, declared: str | None, newline: str | None = None) -> TextIO:
     """The file as text; `newline=None` reads \\n, \\r\\n and lone \\r as line ends."""
-    return open(path, encoding=file_encoding(path, declared), errors="surrogateescape", newline=newline)
+    encoding = file_encoding(path, declared)
+    return io.TextIOWrapper(open_bytes(path), encoding=encoding, errors="surrogateescape", newline=newline)
 
 
 def has_lone_cr(path: Path) -> bool:

@@ -14,7 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from refinery.ingest.encoding import file_encoding, has_lone_cr
+from refinery.ingest.encoding import compression, file_encoding, has_lone_cr
 
 RANGE_BYTES = 64 * 2**20  # a range this large reads in about a second on one core
 
@@ -31,7 +31,9 @@ class Span:
 def spans(path: Path, declared: str | None) -> list[Span] | None:
     """The file's ranges of about `RANGE_BYTES`, or None when it is read whole (small, or not splittable)."""
     range_bytes, size = RANGE_BYTES, path.stat().st_size
-    if size <= range_bytes or file_encoding(path, declared) not in ("utf-8", "utf-8-sig") or has_lone_cr(path):
+    if size <= range_bytes or compression(path) or file_encoding(path, declared) not in ("utf-8", "utf-8-sig"):
+        return None
+    if has_lone_cr(path):
         return None
     starts = []
     with open(path, "rb") as fh:

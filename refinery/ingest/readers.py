@@ -27,7 +27,7 @@ from refinery.exchange import output
 from refinery.hashing import sha256_file, stable_id
 from refinery.identity import key_id, usable_id
 from refinery.ingest.count import count_records
-from refinery.ingest.encoding import encoding_problem, open_text, undecodable
+from refinery.ingest.encoding import BROKEN, encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
 from refinery.recipe import Source
@@ -209,6 +209,8 @@ def _parquet_text(name: str | None, schema: pl.Schema, coerce: bool) -> tuple[pl
     dtype, col = schema[name], pl.col(name)
     if dtype == pl.String:
         return col, None
+    if isinstance(dtype, (pl.Categorical, pl.Enum)):  # dictionary-encoded text (pandas' `category`)
+        return col.cast(pl.String), None
     if dtype == pl.Binary:  # Polars refuses a whole column with one invalid value: decoded value by value
         text = col.map_elements(_utf8_or_none, return_dtype=pl.String)
         return text, (col.is_not_null() & text.is_null(), "bad_encoding", "bytes that are not UTF-8")
@@ -277,7 +279,7 @@ def _read_file(path: Path, source: Source, span: Span | None) -> Iterator[pl.Dat
             yield from read_jsonl(path, source, span)
         else:
             yield from READERS[source.format](path, source)
-    except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError, ArrowException) as err:
+    except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError, ArrowException, *BROKEN) as err:
         yield _unreadable(err)
 
 

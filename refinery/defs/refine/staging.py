@@ -17,7 +17,6 @@ from refinery.ingest.readers import relative_uri
 from refinery.recipe import Recipe, Source
 from refinery.storage import version
 
-
 OWNER = ".owner"  # who made a run's staging: the instance (its DAGSTER_HOME) and host
 
 
