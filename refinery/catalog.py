@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -99,7 +99,7 @@ class Version:
         if is_uri(self.path):
             con.register(view, self._arrow_dataset())
             return view
-        files = ", ".join(f"'{f}'" for f in self.files)
+        files = ", ".join("'" + str(f).replace("'", "''") + "'" for f in self.files)  # SQL string literals
         con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM read_parquet([{files}])')
         return view
 
@@ -202,22 +202,34 @@ class Catalog:
             raise NotFoundError(f"{dataset} has no version {version!r}; see `refinery versions {dataset}`")
         return Version(dataset, version, self.root / dataset / version)
 
+    def _lock(self, dataset: str) -> AbstractContextManager:
+        """The dataset's lock: pins, prunes and publishes here take turns (publishers elsewhere writing to the
+        same URI are not seen)."""
+        return nullcontext() if is_uri(self.root) else dataset_lock(self.root / dataset)
+
+    def _write_pins(self, dataset: str, pins: set[str]) -> None:
+        path = self.root / dataset / PINS
+        tmp = path.with_name(f".{PINS}.tmp")
+        tmp.write_text("".join(f"{p}\n" for p in sorted(pins)))
+        tmp.replace(path)
+
     def pin(self, dataset: str, version: str) -> Version:
-        v = self.version(dataset, version)
-        pins = _pins(self.root / dataset) | {v.id}
-        (self.root / dataset / PINS).write_text("\n".join(sorted(pins)) + "\n")
+        with self._lock(dataset):
+            v = self.version(dataset, version)
+            self._write_pins(dataset, _pins(self.root / dataset) | {v.id})
         return v
 
     def unpin(self, dataset: str, version: str) -> None:
-        pins = _pins(self.root / dataset) - {version}
-        (self.root / dataset / PINS).write_text("\n".join(sorted(pins)) + "\n")
+        with self._lock(dataset):
+            self._write_pins(dataset, _pins(self.root / dataset) - {version})
 
     def prune(self, dataset: str, keep: int) -> list[str]:
-        """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept."""
-        # never while a version is being published here (publishers elsewhere writing to the same URI are not seen)
-        with nullcontext() if is_uri(self.root) else dataset_lock(self.root / dataset):
+        """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept (`keep=0`: only
+        they are)."""
+        with self._lock(dataset):
             versions = self.versions(dataset)
-            protected = _pins(self.root / dataset) | {self.version(dataset).id} | set(versions[-keep:])
+            newest = set(versions[len(versions) - keep :]) if keep > 0 else set()
+            protected = _pins(self.root / dataset) | {self.version(dataset).id} | newest
             doomed = [v for v in versions if v not in protected]
             for v in doomed:
                 remove_tree(self.root / dataset / v)

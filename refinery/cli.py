@@ -196,7 +196,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     catalog = Catalog(args.root)
-    keep = args.keep or catalog.version(args.dataset).manifest["recipe"]["publish"]["keep"]
+    keep = args.keep if args.keep is not None else catalog.version(args.dataset).manifest["recipe"]["publish"]["keep"]
     gone = catalog.prune(args.dataset, keep)
     console.print(f"removed {len(gone)} versions: {', '.join(gone) or 'none'}")
     return 0
@@ -267,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except RefineryError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}")  # verbatim: `[a-z0-9]` is not markup
+        return 2
+    except OSError as err:  # a read-only output, a full disk, a missing folder: what and where, not a traceback
+        where = f": {err.filename}" if err.filename else ""
+        console.print(f"[bold red]error:[/] {escape(err.strerror or type(err).__name__)}{escape(where)}")
         return 2
 
 

@@ -32,7 +32,7 @@ class Strict(BaseModel):
 
 
 class Source(Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)
     format: Format
     path: str
     text_field: str = "text"
@@ -214,7 +214,7 @@ class Automation(Strict):
 
 
 class Recipe(Strict):
-    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)  # a folder, with room for versions
     output: str = "data/refined"
     description: str = ""
     automation: Automation = Automation()
@@ -272,7 +272,7 @@ class Recipe(Strict):
                 continue
             if path.is_dir():
                 files += source.files(path, self.roots)
-            elif fnmatch.fnmatchcase(path.name, Path(source.path).name):
+            elif path.is_file() and fnmatch.fnmatchcase(path.name, Path(source.path).name):  # not a FIFO
                 files += source.inside(roots=self.roots, files=[path])
         return files
 

@@ -207,3 +207,62 @@ def test_a_signed_manifest_catches_a_consistent_rewrite(small_recipe, write_reci
         cat.version("small").verify()
     monkeypatch.delenv("REFINERY_SIGNING_KEY")
     cat.version("small").verify()  # without the key, only the hash chain is checked
+
+
+def _copies(catalog: Catalog, n: int) -> list[str]:
+    """`n` more complete versions of the dataset, copied from the first under later ids (no run needed)."""
+    import shutil
+
+    first = catalog.versions("small")[0]
+    names = [f"20990101T0000{i:02d}Z-copy{i:04d}" for i in range(n)]
+    for name in names:
+        shutil.copytree(catalog.root / "small" / first, catalog.root / "small" / name)
+    return names
+
+
+def _pin(root: str, ref: str) -> None:
+    Catalog(root).pin(*ref.split("@"))
+
+
+def test_concurrent_pins_are_all_kept_and_prune_keep_0_keeps_only_pins_and_latest(two_versions):
+    import multiprocessing
+
+    names = _copies(two_versions, 10)
+    with multiprocessing.get_context("spawn").Pool(10) as pool:
+        pool.starmap(_pin, [(str(two_versions.root), f"small@{n}") for n in names])
+    assert all(two_versions.version("small", n).pinned for n in names)
+    for n in names[5:]:
+        two_versions.unpin("small", n)
+    latest = two_versions.version("small").id
+    assert main(["prune", "small", "--keep", "0", "--root", str(two_versions.root)]) == 0
+    assert set(two_versions.versions("small")) == {*names[:5], latest}
+
+
+def test_to_duckdb_reads_a_path_with_a_quote(two_versions, tmp_path):
+    import shutil
+
+    quoted = tmp_path / "trainer's copy"
+    shutil.copytree(two_versions.root, quoted)
+    con = duckdb.connect()
+    view = Catalog(quoted).version("small").to_duckdb(con)
+    rows = two_versions.version("small").scan().select(pl.len()).collect().item()
+    assert con.execute(f'SELECT count(*) FROM "{view}"').fetchall() == [(rows,)]
+
+
+def test_prune_on_a_read_only_output_is_an_error_message(two_versions, tmp_path, capsys):
+    import subprocess
+
+    _copies(two_versions, 12)
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    bound = subprocess.run(["mount", "--bind", str(two_versions.root), str(frozen)], capture_output=True)
+    if bound.returncode:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(frozen)], check=True)
+        assert main(["prune", "small", "--keep", "1", "--root", str(frozen)]) == 2
+        assert main(["pin", "small@" + two_versions.versions("small")[0], "--root", str(frozen)]) == 2
+    finally:
+        subprocess.run(["umount", "-l", str(frozen)])
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "Read-only file system" in out

@@ -168,3 +168,21 @@ def test_structure_is_stripped_and_counted():
 def test_finding_pattern_finds_exactly_what_redaction_replaces(text):
     found = pl.Series([text]).str.contains(FIND["phone"]).item()
     assert found == pl.Series([text]).str.contains(PATTERNS["phone"]).item()
+
+
+def test_a_text_with_nothing_left_after_cleaning_is_removed_as_empty_text(tmp_path):
+    """NUL bytes and other controls are dropped by normalization: with every filter off, nothing may still be
+    refined as an empty document."""
+    from refinery.recipe import Clean, Filters
+    from refinery_tests.conftest import ingested_frame
+
+    records = tmp_path / "records.parquet"
+    ingested_frame(["\x00\x00\x00", "a real sentence stays.", " \u200b\x07 "]).write_parquet(records)
+    off = Filters(
+        **{name: None for name in Filters.model_fields if name not in ("lorem_ipsum", "curly_bracket")},
+        lorem_ipsum=False,
+        curly_bracket=False,
+    )
+    result = clean(records, tmp_path / "out", Clean(filters=off, pii=[]))
+    assert pl.read_parquet(result.cleaned).get_column("text").to_list() == ["a real sentence stays."]
+    assert pl.read_parquet(result.removed).get_column("reason").to_list() == ["empty_text", "empty_text"]

@@ -198,3 +198,28 @@ def test_file_uris_are_refused_so_ore_roots_apply(tmp_path):
     data = {"dataset": "t", "sources": [{"name": "etc", "format": "text", "path": "file:///etc/*.conf"}]}
     with pytest.raises(RecipeError, match=r"sources\[0\]\.path: .*write the path itself, so that ore_roots apply"):
         parse_recipe(data, tmp_path)
+
+
+def test_names_too_long_for_a_folder_are_refused_at_load(tmp_path):
+    from refinery.errors import RecipeError
+    from refinery.recipe import parse_recipe
+
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    data = {"dataset": "d" * 101, "sources": [{"name": "a", "format": "jsonl", "path": "a.jsonl"}]}
+    with pytest.raises(RecipeError, match="dataset: String should have at most 100 characters"):
+        parse_recipe(data, tmp_path)
+
+
+def test_a_fifo_among_the_drops_is_not_a_drop_file(tmp_path):
+    """Reading a named pipe blocks until someone writes: drops, like globs, are regular files and folders."""
+    import os
+
+    from refinery.recipe import parse_recipe
+
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    (drops / "a.jsonl").write_text('{"t": "x"}\n')
+    os.mkfifo(drops / "b.jsonl")
+    data = {"dataset": "d", "drops": "drops/*", "sources": [{"name": "s", "format": "jsonl", "path": "*.jsonl"}]}
+    recipe = parse_recipe(data, tmp_path)
+    assert [p.name for p in recipe.files(recipe.sources[0])] == ["a.jsonl"]

@@ -146,7 +146,7 @@ BOUNDS = {
 def rules(config: Filters) -> list[Rule]:
     """The enabled filters, in the order they are checked; a row is rejected by the first that fails."""
     col = pl.col
-    found = []
+    found = [Rule("empty_text", "n_words", col("text").str.strip_chars() == "")]  # always: nothing left to refine
     if config.languages is not None:  # a text with no detected language is not let through as if it matched
         found.append(Rule("no_language", "lang_score", col("lang").is_null()))
         found.append(Rule("languages", "lang_score", ~col("lang").is_in(config.languages)))
@@ -162,7 +162,8 @@ def rules(config: Filters) -> list[Rule]:
         if name == "min_stop_words":  # the stop-word list is English
             failed = failed & (col("lang") == "en")
         found.append(Rule(name, signal, failed))
-    order = ["min_words", "max_words", "no_language", "languages", "min_language_score", "lorem_ipsum", "curly_bracket"]
+    order = ["empty_text", "min_words", "max_words", "no_language", "languages", "min_language_score"]
+    order += ["lorem_ipsum", "curly_bracket"]
     return sorted(found, key=lambda r: order.index(r.name) if r.name in order else len(order))
 
 
