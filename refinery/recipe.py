@@ -204,6 +204,7 @@ class Publish(Strict):
     mode: Literal["snapshot", "append"] = "snapshot"
     min_refined: int = Field(1, ge=0)  # the gate refuses a version with fewer refined documents
     max_drop: float | None = Field(0.5, ge=0, le=1)  # ... or one that lost more than this share of its parent's
+    shared: Flag = False  # true in every recipe that publishes this dataset to this output: they take turns at LATEST
 
 
 class Automation(Strict):
@@ -228,6 +229,7 @@ class Recipe(Strict):
     # inside each drop folder (for drop files: patterns their names must match)
     drops: str | None = None
     base_dir: Path = Field(Path("."), exclude=True)
+    origin: str | None = Field(None, exclude=True)  # the recipe file, when loaded from one
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -423,7 +425,7 @@ def load_recipe(path: str | Path) -> Recipe:
         data = yaml.load(text, Loader=_RecipeLoader)
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
-    return parse_recipe(data, path.parent.resolve(), str(path))
+    return parse_recipe(data, path.parent.resolve(), str(path)).model_copy(update={"origin": str(path.resolve())})
 
 
 def slug(name: str) -> str:

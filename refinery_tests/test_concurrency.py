@@ -61,3 +61,23 @@ def test_the_same_recipe_twice_at_once(small_recipe, write_recipe, tmp_path, dag
     v = catalog.version("small")
     v.verify()
     assert v.scan().select(pl.len()).collect().item() == v.manifest["counts"]["refined"]
+
+
+def test_two_recipes_publishing_one_dataset_folder_are_refused_unless_shared(
+    small_recipe, write_recipe, tmp_path, dagster_home, capsys
+):
+    from refinery.cli import main
+
+    mine = write_recipe(small_recipe, "mine.yaml")
+    narrower = {**small_recipe, "sources": small_recipe["sources"][:1]}  # another corpus, the same name and output
+    theirs = write_recipe(narrower, "theirs.yaml")
+    assert main(["run", "--recipe", str(mine)]) == 0
+    latest = Catalog(tmp_path / "refined").version("small").id
+    assert main(["run", "--recipe", str(theirs)]) == 1
+    assert "is published by the recipe" in capsys.readouterr().out
+    assert Catalog(tmp_path / "refined").version("small").id == latest
+    shared = {"max_drop": None, "shared": True}
+    write_recipe({**small_recipe, "publish": shared}, "mine.yaml")
+    write_recipe({**narrower, "publish": shared}, "theirs.yaml")
+    assert main(["run", "--recipe", str(theirs)]) == 0
+    assert Catalog(tmp_path / "refined").version("small").id != latest

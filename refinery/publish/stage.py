@@ -310,8 +310,28 @@ def upload(version_dir: Path, dataset_uri: Path, expected: str | None) -> None:
         )
 
 
+RECIPE_MARK = ".recipe"  # the recipe file that publishes a dataset folder
+
+
+def _check_publisher(dataset_dir: Path, recipe: Recipe) -> None:
+    """One dataset folder, one recipe: two recipes with one dataset name and output would replace each other's
+    LATEST with unrelated corpora, unless both say `publish.shared: true`."""
+    mark = dataset_dir / RECIPE_MARK
+    if recipe.origin is None or recipe.publish.shared:
+        return
+    owner = mark.read_text().strip() if mark.exists() else None
+    if owner is None:
+        mark.write_text(recipe.origin + "\n")
+    elif owner != recipe.origin:
+        raise PublishError(
+            f"refusing to publish: {dataset_dir} is published by the recipe {owner}, not {recipe.origin}. Rename "
+            f"one of the datasets, set publish.shared: true in both, or (a recipe that moved) delete {mark}"
+        )
+
+
 def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict, engine: Engine) -> PublishOutcome:
     recipe = inp.recipe
+    _check_publisher(dataset_dir, recipe)
     parent = latest(dataset_dir)
     previous = _manifest_of(dataset_dir, parent)
     _check_volume(pq.ParquetFile(inp.cleaned).metadata.num_rows, previous, recipe)
