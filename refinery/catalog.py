@@ -236,10 +236,14 @@ class Catalog:
         return doomed
 
     def diff(self, dataset: str, a: str, b: str) -> dict:
-        """Documents added and removed between two versions by doc_id, why each removed one left (its ore is gone,
-        or `stage/reason` in `b`), and changes in counts per stage/reason."""
+        """Documents added and removed between two versions by doc_id, those whose text changed under the same id
+        (a post edited under its native id), why each removed one left (its ore is gone, or `stage/reason` in `b`),
+        and changes in counts per stage/reason."""
         va, vb = self.version(dataset, a), self.version(dataset, b)
         ids_a, ids_b = va.scan().select("doc_id"), vb.scan().select("doc_id")
+        texts = [v.scan().select("doc_id", "text") for v in (va, vb)]
+        changed = texts[0].join(texts[1], on="doc_id", suffix="_b").filter(pl.col("text") != pl.col("text_b"))
+        changed = changed.select("doc_id").collect(engine="streaming").get_column("doc_id").to_list()
         added = ids_b.join(ids_a, on="doc_id", how="anti").collect().get_column("doc_id").to_list()
         left = ids_a.join(ids_b, on="doc_id", how="anti")
         why = left.join(
@@ -260,6 +264,7 @@ class Catalog:
             "added": added,
             "removed": dropped,
             "why_removed": why,
+            "changed": changed,
             "refined": (ca["refined"], cb["refined"]),
             "changed_counts": reasons,
         }

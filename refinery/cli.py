@@ -27,9 +27,12 @@ def _split(ref: str) -> tuple[str, str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine import recipe_definitions
     from refinery.instance import fail_dead_runs, get_instance, run_tags
+    from refinery.publish.stage import latest
     from refinery.recipe import load_recipe, slug
+    from refinery.tuning import Tuning
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
+    Tuning.from_env()  # and so does a machine setting DuckDB cannot read
     from dagster import BetaWarning, PreviewWarning
 
     warnings.filterwarnings("ignore", category=BetaWarning)  # notices for Dagster developers, not for users
@@ -43,14 +46,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.engine or args.ray_address or args.exchange:
         engine = {"kind": args.engine or "ray", "address": args.ray_address, "exchange": args.exchange}
         run_config["resources"] = {"engine": {"config": engine}}
+    before = latest(recipe.output_dir / recipe.dataset)
     if recipe.drops:  # each new drop is ingested alone (a partition), then every drop is refined together
         result = _ingest_new_drops(recipe, instance, run_config, tags)
         if result is not None and not result.success:
-            _report_failure(result, recipe)
+            _report_failure(result, recipe, before)
             return 1
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, tags=tags)
     if not result.success:
-        _report_failure(result, recipe)
+        _report_failure(result, recipe, before)
         return 1
     catalog = Catalog(recipe.output_dir)
     version = catalog.version(recipe.dataset)
@@ -87,8 +91,13 @@ def _ingest_new_drops(recipe, instance, run_config: dict, tags: dict):
     return result
 
 
-def _report_failure(result, recipe) -> None:
-    console.print(f"[bold red]Run {result.run_id} failed; nothing was published, LATEST is unchanged.[/]")
+def _report_failure(result, recipe, before: str | None) -> None:
+    """What failed, and whether a version was published before it did (LATEST read again, not assumed)."""
+    from refinery.publish.stage import latest
+
+    now = latest(recipe.output_dir / recipe.dataset)
+    outcome = "nothing was published, LATEST is unchanged" if now == before else f"after publishing: LATEST is {now}"
+    console.print(f"[bold red]Run {result.run_id} failed; {outcome}.[/]")
     for event in result.all_events:
         check = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
         if check is not None and not check.passed:
@@ -171,12 +180,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     d = Catalog(args.root).diff(args.dataset, args.a, args.b)
     console.print(
         f"{d['a']} → {d['b']}: refined {d['refined'][0]} → {d['refined'][1]}; "
-        f"{len(d['added'])} documents added, {len(d['removed'])} removed"
+        f"{len(d['added'])} documents added, {len(d['removed'])} removed, {len(d['changed'])} changed"
     )
     for doc in d["added"][: args.limit]:
         console.print(f"  + {doc}")
     for doc in d["removed"][: args.limit]:
-        console.print(f"  - {doc}")
+        console.print(f"  - {doc} ({d['why_removed'][doc]})")
+    for doc in d["changed"][: args.limit]:
+        console.print(f"  ~ {doc} (text changed)")
     for key, (a, b) in d["changed_counts"].items():
         console.print(f"  {key}: {a} → {b}")
     return 0

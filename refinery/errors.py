@@ -23,3 +23,7 @@ class VerifyError(RefineryError):
 
 class NotFoundError(RefineryError):
     """No such dataset, version or record."""
+
+
+class TuningError(RefineryError):
+    """A machine setting (REFINERY_WORKERS, REFINERY_DUCKDB_MEMORY) DuckDB or the engine cannot use."""

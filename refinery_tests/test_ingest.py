@@ -389,3 +389,43 @@ def test_categorical_text_columns_are_read(tmp_path):
     frame.write_parquet(tmp_path / "c.parquet")
     result, good, _ = _ingest(tmp_path, Source(name="s", format="parquet", path="c.parquet", text_field="t"))
     assert result.rows == 3 and good.get_column("text").to_list() == ["first post", "second post", "first post"]
+
+
+def test_a_writer_stopped_by_an_error_leaves_no_file(tmp_path):
+    """A truncated but valid Parquet file would hide the rows that never came."""
+    from refinery.records import INGESTED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
+    from refinery_tests.conftest import ingested_frame
+
+    path = tmp_path / "part.parquet"
+    with pytest.raises(RuntimeError), RowGroupWriter(path, INGESTED_SCHEMA) as out:
+        out.write(ingested_frame(["a text"] * (ROW_GROUP_ROWS + 5)))  # a full row group is already on disk
+        raise RuntimeError("the reader failed half-way")
+    assert not path.exists()
+
+
+def test_extraction_errors_are_counted_and_a_broken_extractor_stops_the_source(tmp_path, monkeypatch):
+    """An exception inside the extractor was once a silent `no_content`: a changed library API would have
+    quarantined every page with accounting green."""
+    from refinery.errors import IngestError
+    from refinery.ingest import readers
+
+    for i in range(12):
+        (tmp_path / f"p{i:02d}.html").write_text(
+            f"<html><body><article><p>Page {i} says a lot.</p></article></body></html>"
+        )
+    source = Source(name="web", format="html", path="*.html")
+    real = readers.extract_page
+    broken = {"p03.html"}
+
+    def flaky(html: str):
+        if any(f"Page {name[1:3].lstrip('0') or '0'} " in html for name in broken):
+            raise TypeError("extract() got an unexpected keyword argument 'favor_precision'")
+        return real(html)
+
+    monkeypatch.setattr(readers, "extract_page", flaky)
+    _, _, bad = _ingest(tmp_path, source)
+    assert bad.select("source_uri", "reason").rows() == [("p03.html", "extraction_failed")]
+    assert "TypeError: extract() got an unexpected keyword" in bad.get_column("detail")[0]
+    broken = {f"p{i:02d}.html" for i in range(12)}  # every page: the library, not the pages
+    with pytest.raises(IngestError, match="HTML extraction raised on 12 of 12 pages"):
+        _ingest(tmp_path, source)

