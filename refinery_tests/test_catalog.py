@@ -177,22 +177,69 @@ def test_manifest_paths_outside_the_version_and_corrupt_manifests_are_refused(tw
     assert "unreadable" in capsys.readouterr().out
 
 
-def test_readiness_evidence_is_measured_and_can_fail(two_versions):
+def _evidence_line(report: dict, level: int, start: str) -> bool:
+    (line,) = [e for e in report["levels"][level]["evidence"] if e["text"].startswith(start)]
+    return line["holds"]
+
+
+def test_readiness_evidence_is_measured_from_the_files_and_fails_when_they_are_broken(two_versions, tmp_path):
+    """Each line of evidence breaks when the thing it measures is broken on disk: a row group dropped from a part
+    (its rows no longer decode to the gate's count), a byte flipped in a file, the card edited, GX's own results
+    showing a failure. The measurement reads the files in a fresh process."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from refinery.publish.evidence import measure_elsewhere, read_datacard
     from refinery.publish.readiness import assess
 
-    m = two_versions.version("small").manifest
-    ok = {"parts_rows": m["counts"]["refined"], "checksums_reverified": True, "datacard": True}
-    assert assess(m, ok)["level"] == "quality_assured"
-    assert assess(m, {**ok, "parts_rows": 0})["level"] == "none"
-    assert assess(m, {**ok, "checksums_reverified": False})["level"] == "technically_usable"
-    assert assess(m, {**ok, "datacard": False})["level"] == "technically_usable"
+    version = two_versions.version("small")
+    m = version.manifest
+    claims = {"files": m["files"], "recipe_hash": m["recipe_hash"], "source_sha256": m["code_version"]["source_sha256"]}
+
+    def report(folder):
+        measured = measure_elsewhere(folder, claims)
+        return assess(m, {**measured, "datacard": read_datacard(folder / "DATACARD.md")})
+
+    assert report(version.path)["level"] == m["readiness"]["level"] == "quality_assured"
+
+    broken = tmp_path / "rows"
+    shutil.copytree(version.path, broken)
+    part = broken / next(f["path"] for f in m["files"] if f["kind"] == "refined")
+    table = pq.read_table(part)
+    pq.write_table(table.slice(0, table.num_rows - 1), part)  # one row lost
+    lost = report(broken)
+    assert not _evidence_line(lost, 0, f"{table.num_rows - 1} refined records decoded") and lost["level"] == "none"
+
+    flipped = tmp_path / "byte"
+    shutil.copytree(version.path, flipped)
+    data = bytearray((flipped / part.relative_to(broken)).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (flipped / part.relative_to(broken)).write_bytes(bytes(data))
+    hashed = report(flipped)
+    assert not _evidence_line(hashed, 1, "every data file re-read") and hashed["level"] == "technically_usable"
+    assert not _evidence_line(hashed, 1, "immutable version")  # the id no longer recomputes
+
+    edited = tmp_path / "card"
+    shutil.copytree(version.path, edited)
+    card = edited / "DATACARD.md"
+    card.write_text(card.read_text().replace(m["content_hash"], "0" * 64))
+    assert not _evidence_line(report(edited), 1, "DATACARD.md, as written")
+
+    failing = tmp_path / "gx"
+    shutil.copytree(version.path, failing)
+    results = failing / "validation" / "gx_results.json"
+    raw = json.loads(results.read_text())
+    first = next(r for v in raw for r in v["results"] if r["expectation_config"]["type"] == "expect_column_to_exist")
+    first["success"] = False
+    results.write_text(json.dumps(raw))
+    assert not _evidence_line(report(failing), 2, "GX suite") and report(failing)["level"] == "convenient"
+
     unlicensed = {**m, "sources": [{**s, "license": None} if s["name"] == "export" else s for s in m["sources"]]}
-    report = assess(unlicensed, ok)
-    assert report["level"] == "convenient"
-    assert {"holds": False, "text": "licences known for 1 of 2 sources (unknown: export)"} in report["levels"][2][
-        "evidence"
-    ]
-    assert assess({**m, "accounting": {**m["accounting"], "passed": False}}, ok)["level"] == "none"
+    measured = {**measure_elsewhere(version.path, claims), "datacard": read_datacard(version.path / "DATACARD.md")}
+    assert (
+        _evidence_line(assess(unlicensed, measured), 2, "licences known for 1 of 2 sources (unknown: export)") is False
+    )
 
 
 def test_a_signed_manifest_catches_a_consistent_rewrite(small_recipe, write_recipe, dagster_home, monkeypatch):

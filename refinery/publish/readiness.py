@@ -1,7 +1,10 @@
 """The three AI-readiness levels, each with the evidence that it holds or the reason it does not.
 
-Every line of evidence is a fact measured on this version: the GX results, the accounting verdict, the files as
-written and re-hashed, the datacard's text, the recipe that ran. None is assumed.
+Every line of evidence compares what one path measured with what another claims: rows decoded from the written
+parts by another process against the gate's count of the staged rows, files re-hashed from disk against the
+hashes their writers reported, the version id recomputed as `verify` does, the card as written against the
+manifest, GX's own results against the severities declared (`evidence.py`). The quality level still rests on the
+recipe's switches and the GX suite: what a model shows of it is not measured here.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ def _technically_usable(m: dict, measured: dict) -> list[tuple[bool, str]]:
         r["success"] for r in validation["results"] if r["expectation"] == "expect_column_to_exist"
     )
     quarantined = counts["removed"].get("ingest", {}).get("total", 0)
+    rows = measured["rows_read_back"]
     return [
         (schema_ok, "every required column is present (GX expect_column_to_exist)"),
         (
-            counts["refined"] > 0 and measured["parts_rows"] == counts["refined"],
-            f"{measured['parts_rows']} refined records read back from the Parquet parts ({counts['refined']} expected)",
+            counts["refined"] > 0 and rows == accounting["refined"] == counts["refined"],
+            f"{rows} refined records decoded from the written parts by another process; the gate counted "
+            f"{accounting['refined']} staged",
         ),
         (
             accounting["passed"],
@@ -32,16 +37,26 @@ def _technically_usable(m: dict, measured: dict) -> list[tuple[bool, str]]:
 
 def _convenient(m: dict, measured: dict) -> list[tuple[bool, str]]:
     data = [f for f in m["files"] if f["kind"] in ("refined", "removed", "signatures")]
-    parquet = all(f["path"].endswith(".parquet") for f in data)
+    changed = [f["path"] for f in data if measured["sha256"].get(f["path"]) != f["sha256"]]
+    card = measured["datacard"]
+    card_ok = (card.get("version"), card.get("content_hash"), card.get("sources")) == (
+        m["version"],
+        m["content_hash"],
+        [s["name"] for s in m["sources"]],
+    )
     return [
-        (parquet, f"{len(data)} Apache Parquet files, each with its sha256 in manifest.json"),
-        (measured["checksums_reverified"], "every file re-read and re-hashed after writing: checksums match"),
+        (measured["parquet"], f"{len(data)} data files, each Apache Parquet by its bytes (PAR1 at both ends)"),
         (
-            m["version"].endswith(m["version_hash"][:8]),
-            f"immutable version {m['version']}, named by the hash of its data, recipe and code "
-            f"(parent: {m['parent'] or 'none'})",
+            not changed,
+            "every data file re-read from disk by another process: sha256 as in manifest.json"
+            + (f" except {', '.join(changed[:3])}" if changed else ""),
         ),
-        (measured["datacard"], "DATACARD.md states this version, its content hash and every source"),
+        (
+            measured["version_hash"] == m["version_hash"] and m["version"].endswith(measured["version_hash"][:8]),
+            f"immutable version {m['version']}: its id recomputed from the files as re-hashed, the recipe and the "
+            f"code, as `verify` does (parent: {m['parent'] or 'none'})",
+        ),
+        (card_ok, "DATACARD.md, as written, states this version, its content hash and every source"),
     ]
 
 
@@ -52,11 +67,15 @@ def _quality_assured(m: dict, measured: dict) -> list[tuple[bool, str]]:
     filters = {k: v for k, v in m["recipe"]["clean"]["filters"].items() if v not in (None, False)}
     licensed = [s["name"] for s in m["sources"] if s.get("license")]
     unknown = [s["name"] for s in m["sources"] if not s.get("license")]
+    errors = {(r["expectation"], r["column"]) for r in m["validation"]["results"] if r["severity"] == "error"}
+    gx_failed = measured["gx_failed"]
+    gx_errors = [f for f in gx_failed or [] if tuple(f) in errors]
     return [
         (
-            validation["success"],
+            validation["success"] and gx_failed is not None and not gx_errors,
             f"GX suite: {validation['evaluated']} expectations, "
-            f"{validation['failed_errors']} failed errors, {validation['warnings']} warnings",
+            f"{validation['failed_errors']} failed errors, {validation['warnings']} warnings; in GX's own results "
+            + ("none" if gx_failed is None else f"{len(gx_errors)} error-severity failures"),
         ),
         (
             dedup["exact"] and dedup["near"]["enabled"],
@@ -83,7 +102,7 @@ CHECKS = {"technically_usable": _technically_usable, "convenient": _convenient, 
 def assess(manifest: dict, measured: dict) -> dict:
     """{'level': highest level reached in order, 'levels': [{name, reached, evidence}]}.
 
-    `measured`: `parts_rows` (rows read back from the refined parts), `checksums_reverified` and `datacard`."""
+    `measured`: `evidence.measure` of the written files, and `datacard`: `evidence.read_datacard` of the card."""
     levels, reached_so_far = [], True
     for name in LEVELS:
         checks = CHECKS[name](manifest, measured)

@@ -32,6 +32,7 @@ from refinery.errors import PublishError
 from refinery.exchange import output
 from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
+from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
@@ -382,11 +383,8 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,
     }
-    measured = {
-        "checksums_reverified": all(sha256_file(tmp / f["path"]) == f["sha256"] for f in data_files),
-        "parts_rows": sum(pq.ParquetFile(p).metadata.num_rows for p in refined_files),
-    }
-    card = _write_datacard(manifest, measured, tmp)
+    claims = {"files": data_files, "recipe_hash": recipe.hash, "source_sha256": code["source_sha256"]}
+    card = _write_datacard(manifest, measure_elsewhere(tmp, claims), tmp)
     manifest["files"] = [*data_files, _file_entry(card, tmp, "datacard")]
     manifest["files"] += [
         _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
@@ -405,22 +403,20 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
 
 
 def _write_datacard(manifest: dict, measured: dict, folder: Path) -> Path:
-    """DATACARD.md, rendered from the manifest; whether it states this version, content hash and every source
-    is itself readiness evidence, measured on the text written."""
-    manifest["readiness"] = assess(manifest, {**measured, "datacard": True})
-    card = render_datacard(manifest)
-    if not datacard_matches(card, manifest):
-        manifest["readiness"] = assess(manifest, {**measured, "datacard": False})
-        card = render_datacard(manifest)
+    """DATACARD.md, rendered from the manifest with the readiness report; whether the card as written states this
+    version, content hash and every source is itself a line of that report: read back from the file, and the
+    card rendered again if the line does not hold."""
     path = folder / "DATACARD.md"
-    path.write_text(card)
+    card = {"version": manifest["version"], "content_hash": manifest["content_hash"]}
+    card["sources"] = [s["name"] for s in manifest["sources"]]  # what the card is meant to state
+    for _ in range(2):
+        manifest["readiness"] = assess(manifest, {**measured, "datacard": card})
+        path.write_text(render_datacard(manifest))
+        written = read_datacard(path)
+        if written == card:
+            break
+        card = written
     return path
-
-
-def datacard_matches(card: str, manifest: dict) -> bool:
-    return all(
-        s in card for s in [manifest["version"], manifest["content_hash"]] + [s["name"] for s in manifest["sources"]]
-    )
 
 
 def set_latest(dataset_dir: Path, version: str) -> None:
