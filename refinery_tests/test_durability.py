@@ -1,48 +1,43 @@
-"""SIGKILL at several moments of a real `refinery run`: LATEST stays a complete, verified version (old or new), and
-the next run cleans up after the killed one and succeeds."""
+"""SIGKILL at several moments of a real `refinery run` (each the call of a function, so every moment is reached):
+LATEST stays a complete, verified version (old or new), and the next run cleans up after the killed one and
+succeeds."""
 
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.instance import get_instance
 
-# (this run's staging folder, the dataset folder) -> has the run reached the moment?
-MOMENTS: dict[str, Callable[[Path, Path], bool]] = {
-    "deduplicating": lambda run, ds: any(run.glob("deduplicated/staged-*.parquet")),
-    "after the checks": lambda run, ds: (run / "cleaned" / "gate" / "accounting.json").exists(),
-    "assembling the version": lambda run, ds: any(ds.glob(".tmp-*/part-00000.parquet")),
-    "moving it into place": lambda run, ds: len([p for p in ds.iterdir() if p.name[0].isdigit()]) > 1,
+# the moment -> the function whose call a run is SIGKILLed at (looked up at call time, so replaced in the run)
+MOMENTS = {
+    "deduplicating": "refinery.dedup.stage:_exact",  # the staged parts of dedup are written
+    "after the checks": "refinery.publish.stage:_publish_locked",  # the verdicts are written, the lock taken
+    "assembling the version": "refinery.publish.stage:_write_datacard",  # the parts are in the temporary folder
+    "moving it into place": "refinery.publish.stage:set_latest",  # the version is in place, LATEST not yet
 }
+KILLER = """
+import importlib, os, signal, sys
+module, name = sys.argv[1].split(":")
+setattr(importlib.import_module(module), name, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+from refinery.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
 
 
-def _run_until(recipe_path: Path, moment: Callable[[Path, Path], bool], limit: float = 120) -> bool:
-    """Start `refinery run` in its own process and SIGKILL it when `moment` holds; True if it was killed."""
-    staging, dataset = recipe_path.parent / "refined" / ".staging" / "small", recipe_path.parent / "refined" / "small"
-    earlier = set(staging.iterdir())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def _run_killed_at(recipe_path: Path, moment: str) -> bool:
+    """`refinery run` in its own process, SIGKILLed when it calls the moment's function; True if it was."""
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, moment, "run", "--recipe", str(recipe_path)],
+        capture_output=True,
         env=os.environ.copy(),
+        timeout=300,
     )
-    deadline = time.monotonic() + limit
-    while proc.poll() is None and time.monotonic() < deadline:
-        runs = set(staging.iterdir()) - earlier
-        if runs and moment(runs.pop(), dataset):
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.002)
-    proc.wait()
-    return False
+    return proc.returncode == -signal.SIGKILL
 
 
 def test_a_killed_run_leaves_latest_intact_and_the_next_run_succeeds(
@@ -57,12 +52,12 @@ def test_a_killed_run_leaves_latest_intact_and_the_next_run_succeeds(
         extra = {"post_id": f"k{i}", "body": f"Post {i} " + "with enough plain words to pass the filters " * 3}
         posts.write_text(posts.read_text() + json.dumps(extra) + "\n")  # new ore: the run would publish
         before = catalog.version("small").id
-        if _run_until(recipe_path, moment):
+        if _run_killed_at(recipe_path, moment):
             killed.append(name)
         latest = catalog.version("small")
         latest.verify()  # old or new, always complete
         assert latest.id == before or latest.manifest["parent"] == before
-    assert len(killed) >= 3, killed  # the moments are reached by polling: a fast step may slip past one
+    assert killed == list(MOMENTS)  # at every moment
 
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     catalog.version("small").verify()
