@@ -94,7 +94,7 @@ class RayEngine(Engine):
             ray.init(address=address, log_to_driver=False)
         super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
         self.home = ray.get_runtime_context().get_node_id()  # the node whose disk holds the run's staging
-        self.moved = 0  # bytes of frames sent to tasks and returned by them, through Ray's object store
+        self.moved = 0  # Polars' estimated size of the frames sent to tasks and returned (an estimate, not measured)
         self.exchange_root = exchange  # a URI when the nodes share no disk with this one
         self.exchanged = 0  # bytes sent to it and brought back from it
 
