@@ -149,13 +149,13 @@ def compare(n: int) -> None:
         f"threshold {THRESHOLD}, num_perm {NUM_PERM}, {NGRAM}-word shingles; {cores} cores"
     )
     print(f"{'':30}{'docs/s':>10}{'precision':>11}{'recall':>8}{'F1':>7}")
-    print(
-        f"{'datasketch loop (1 process)':30}{n / baseline_s:10.0f}{b['precision']:11.3f}{b['recall']:8.3f}{b['f1']:7.3f}"
-    )
-    print(f"{'refinery dedup, 1 worker':30}{n / one_core_s:10.0f}")
-    print(
-        f"{f'refinery dedup, {cores} workers':30}{n / ours_s:10.0f}{o['precision']:11.3f}{o['recall']:8.3f}{o['f1']:7.3f}"
-    )
+    for name, seconds, score in [
+        ("datasketch loop (1 process)", baseline_s, b),
+        ("refinery dedup, 1 worker", one_core_s, None),
+        (f"refinery dedup, {cores} workers", ours_s, o),
+    ]:
+        quality = f"{score['precision']:11.3f}{score['recall']:8.3f}{score['f1']:7.3f}" if score else ""
+        print(f"{name:30}{n / seconds:10.0f}{quality}")
     print(
         f"speed-up over the loop: {baseline_s / one_core_s:.1f}x per core (one worker against one process), "
         f"{baseline_s / ours_s:.1f}x for the whole machine ({cores} workers); removed {result.removed_by_reason}"
