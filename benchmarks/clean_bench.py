@@ -98,27 +98,54 @@ def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
         dup_lines += line in seen
         seen.add(line)
     f = config.filters
-    checks = [
-        ("min_words", len(words) < f.min_words),
-        ("max_words", len(words) > f.max_words),
-        ("languages", lang not in f.languages),
-        ("min_language_score", score < f.min_language_score),
-        ("lorem_ipsum", "lorem ipsum" in text.lower()),
-        ("curly_bracket", "{" in text or "}" in text),
-        ("max_javascript_lines", sum("javascript" in ln.lower() for ln in lines) / max(len(lines), 1) > 0.5),
-        ("min_mean_word_length", sum(len(w) for w in words) / n < f.min_mean_word_length),
-        ("max_mean_word_length", sum(len(w) for w in words) / n > f.max_mean_word_length),
-        ("max_symbol_word_ratio", (text.count("#") + text.count("...") + text.count("…")) / n > 0.1),
-        ("max_bullet_lines", sum(bool(PY_BULLET.match(ln)) for ln in lines) / max(len(lines), 1) > 0.9),
-        ("max_ellipsis_lines", sum(bool(PY_ELLIPSIS_END.search(ln)) for ln in lines) / max(len(lines), 1) > 0.3),
-        ("min_punctuated_lines", sum(bool(PY_PUNCT_END.search(ln)) for ln in lines) / max(len(lines), 1) < 0.12),
-        ("min_alpha_words", len(PY_ALPHA_WORD.findall(text)) / n < 0.8),
-        ("min_stop_words", lang == "en" and len(PY_STOP.findall(text)) < 2),
-        ("max_duplicate_lines", dup_lines / max(len(lines), 1) > 0.3),
-        ("max_top_2gram", bool(bigrams) and max(Counter(bigrams).values()) / len(bigrams) > 0.2),
+
+    def above(name: str, value: float) -> bool:  # the recipe's bound, as the stage reads it; off when null
+        bound = getattr(f, name)
+        return bound is not None and (value < bound if name.startswith("min_") else value > bound)
+
+    lined = max(len(lines), 1)
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    dup_paragraphs = len(paragraphs) - len(set(paragraphs))
+    checks = [  # the stage's order (refinery/clean/filters.py `rules`), with the stage's defaults
+        ("empty_text", not text.strip()),
+        ("min_words", above("min_words", len(words))),
+        ("max_words", above("max_words", len(words))),
+        ("languages", f.languages is not None and lang not in f.languages),
+        ("min_language_score", above("min_language_score", score)),
+        ("lorem_ipsum", f.lorem_ipsum and "lorem ipsum" in text.lower()),
+        ("curly_bracket", f.curly_bracket and ("{" in text or "}" in text)),
+        (
+            "max_javascript_lines",
+            above("max_javascript_lines", sum("javascript" in ln.lower() for ln in lines) / lined),
+        ),
+        ("min_mean_word_length", above("min_mean_word_length", sum(len(w) for w in words) / n)),
+        ("max_mean_word_length", above("max_mean_word_length", sum(len(w) for w in words) / n)),
+        (
+            "max_symbol_word_ratio",
+            above("max_symbol_word_ratio", (text.count("#") + text.count("...") + text.count("…")) / n),
+        ),
+        ("max_bullet_lines", above("max_bullet_lines", sum(bool(PY_BULLET.match(ln)) for ln in lines) / lined)),
+        (
+            "max_ellipsis_lines",
+            above("max_ellipsis_lines", sum(bool(PY_ELLIPSIS_END.search(ln)) for ln in lines) / lined),
+        ),
+        (
+            "min_punctuated_lines",
+            above("min_punctuated_lines", sum(bool(PY_PUNCT_END.search(ln)) for ln in lines) / lined),
+        ),
+        ("min_alpha_words", above("min_alpha_words", len(PY_ALPHA_WORD.findall(text)) / n)),
+        ("min_stop_words", lang == "en" and above("min_stop_words", len(PY_STOP.findall(text)))),
+        ("max_duplicate_lines", above("max_duplicate_lines", dup_lines / lined)),
+        ("max_duplicate_paragraphs", above("max_duplicate_paragraphs", dup_paragraphs / max(len(paragraphs), 1))),
+        ("max_top_2gram", bool(bigrams) and above("max_top_2gram", max(Counter(bigrams).values()) / len(bigrams))),
         (
             "max_duplicate_5grams",
-            bool(fivegrams) and sum(c for c in fivegrams.values() if c > 1) / sum(fivegrams.values()) > 0.15,
+            bool(fivegrams)
+            and above("max_duplicate_5grams", sum(c for c in fivegrams.values() if c > 1) / sum(fivegrams.values())),
+        ),
+        (
+            "max_javascript_lines",
+            above("max_javascript_lines", sum("javascript" in ln.lower() for ln in lines) / lined),
         ),
     ]
     return text, next((name for name, failed in checks if failed), None)
