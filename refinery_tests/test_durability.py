@@ -22,8 +22,12 @@ MOMENTS = {
 }
 KILLER = """
 import importlib, os, signal, sys
-module, name = sys.argv[1].split(":")
-setattr(importlib.import_module(module), name, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+module, path = sys.argv[1].split(":")
+owner, _, name = path.rpartition(".")
+target = importlib.import_module(module)
+for part in filter(None, owner.split(".")):
+    target = getattr(target, part)
+setattr(target, name, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
 from refinery.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -110,3 +114,22 @@ def test_a_run_after_a_disk_full_failure_cleans_what_it_left_and_succeeds(
         assert len(runs) == 1  # the failed run's staging went
     finally:
         subprocess.run(["umount", "-l", str(out)])
+
+
+def test_a_failure_after_the_commit_says_what_was_published(small_recipe, write_recipe, dagster_home):
+    """A run that fails after its version became LATEST (here: retention, which runs after the commit, raises)
+    must not say that nothing was published."""
+    failing = KILLER.replace(
+        "lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)",
+        "lambda *a, **k: (_ for _ in ()).throw(OSError(28, 'No space left'))",
+    )
+    recipe_path = write_recipe(small_recipe)
+    done = subprocess.run(
+        [sys.executable, "-c", failing, "refinery.catalog:Catalog.prune", "run", "--recipe", str(recipe_path)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    latest = Catalog(recipe_path.parent / "refined").version("small").id
+    assert done.returncode == 1 and f"failed; after publishing: LATEST is {latest}" in done.stdout

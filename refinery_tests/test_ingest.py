@@ -429,3 +429,18 @@ def test_extraction_errors_are_counted_and_a_broken_extractor_stops_the_source(t
     broken = {f"p{i:02d}.html" for i in range(12)}  # every page: the library, not the pages
     with pytest.raises(IngestError, match="HTML extraction raised on 12 of 12 pages"):
         _ingest(tmp_path, source)
+
+
+def test_a_record_without_an_id_inserted_on_top_renames_nothing(tmp_path):
+    """Records whose id is missing, null or blank are named by their text, not numbered among each other: one more
+    on top of the file once moved four ids of 52 to other texts."""
+    records = [{"id": f"p{i}", "body": f"post {i}"} for i in range(6)]
+    records += [{"body": "no id here"}, {"id": None, "body": "a null id"}, {"id": " ", "body": "a blank id"}]
+    source = Source(name="s", format="jsonl", path="n.jsonl", text_field="body", id_field="id")
+    (tmp_path / "n.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    _, before, _ = _ingest(tmp_path, source)
+    (tmp_path / "n.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [{"body": "a new post"}, *records]))
+    _, after, _ = _ingest(tmp_path, source)
+    named = dict(before.select("doc_id", "text").iter_rows())
+    assert named.items() <= dict(after.select("doc_id", "text").iter_rows()).items()
+    assert before.filter(pl.col("text") == "a blank id").get_column("source_id").item() == "n.jsonl:9"
