@@ -3,6 +3,8 @@
 Polars' own `hash()` is seeded per release, so ids that must outlive a run are computed with DuckDB's `md5`.
 """
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import json
@@ -10,15 +12,17 @@ import os
 import subprocess
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def stable_id(frame: pl.DataFrame, columns: list[str], width: int = 16) -> pl.Series:
     """Hex id over `columns` joined with a unit separator (nulls as empty), `width` hex digits of MD5."""
     parts = ", ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '')" for c in columns)
     import duckdb  # here: most commands never compute ids
+    import polars as pl
 
     con = duckdb.connect()
     con.register("frame", frame.select(columns).to_arrow())
