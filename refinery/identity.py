@@ -12,8 +12,9 @@ in run order (documents carried forward first, then the ore), so that no two rec
   number not given out before for that base and text.
 
 So a run over drops 1..n names records exactly as n runs that carried the earlier drops forward did: the ids an
-incremental run finds taken are the ids a run from scratch gave the same records before. Memory: only the
-repeated base ids (and the rows that hold them) are held.
+incremental run finds taken are the ids a run from scratch gave the same records before. Memory: a group-by
+over every base id (its table grows with the corpus, as accounting's does), then only the repeated ids and their
+rows; texts one file at a time.
 """
 
 from __future__ import annotations
@@ -61,25 +62,22 @@ def _repeated(inputs: list[Path], taken: list[Path]) -> pl.DataFrame:
     if hit.is_empty():
         return pl.DataFrame()
     rows = new.join(hit.lazy(), on="doc_id", maintain_order="left").collect(engine="streaming")
-    texts = [
-        pl.scan_parquet(p)
-        .with_row_index("_row")
-        .filter(pl.col("_row").is_in(rows.filter(pl.col("_file") == i).get_column("_row").cast(pl.UInt32).implode()))
-        .select(_file=pl.lit(i, pl.Int32), _row=pl.col("_row").cast(pl.Int64), _text=pl.col("text"))
-        for i, p in enumerate(inputs)
-    ]
-    text = pl.concat(texts).collect()
-    text = text.with_columns(_th=stable_id(text, ["_text"], width=32)).drop("_text")
-    return rows.join(text, on=["_file", "_row"], maintain_order="left").sort("_file", "_row")
+    hashed = []
+    for i, path in enumerate(inputs):  # the texts of one file's repeated rows at a time, hashed and let go
+        wanted = rows.filter(pl.col("_file") == i).get_column("_row").cast(pl.UInt32).implode()
+        text = pl.scan_parquet(path).with_row_index("_row").filter(pl.col("_row").is_in(wanted)).collect()
+        th = stable_id(text, ["text"], width=32).alias("_th")
+        hashed.append(text.select(_file=pl.lit(i, pl.Int32), _row=pl.col("_row").cast(pl.Int64)).with_columns(th))
+    return rows.join(pl.concat(hashed), on=["_file", "_row"], maintain_order="left").sort("_file", "_row")
 
 
 def _named(rows: pl.DataFrame, taken: list[Path]) -> pl.DataFrame:
     """(file, row, new doc_id) for the repeated rows: the first of a base keeps it (unless taken), the others are
     numbered per (base, text) from the first number not taken."""
     rows = rows.with_columns(_first=(pl.int_range(pl.len()).over("doc_id") == 0) & ~pl.col("_taken"))
-    later = rows.filter(~pl.col("_first")).with_columns(_k=pl.int_range(1, pl.len() + 1).over("doc_id", "_th"))
-    offset = pl.lit(0, pl.Int64)
-    later = later.with_columns(_offset=offset)
+    later = rows.filter(~pl.col("_first")).with_columns(
+        _k=pl.int_range(1, pl.len() + 1).over("doc_id", "_th"), _offset=pl.lit(0, pl.Int64)
+    )
     while True:  # skip the numbers an earlier version gave out: a few rounds at most
         named = later.with_columns(_name=pl.format("{}#{}#{}", "doc_id", "_th", pl.col("_k") + pl.col("_offset")))
         named = named.with_columns(_new=stable_id(named, ["_name"]))

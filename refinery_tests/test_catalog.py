@@ -271,10 +271,28 @@ def _pin(root: str, ref: str) -> None:
     Catalog(root).pin(*ref.split("@"))
 
 
-def test_concurrent_pins_are_all_kept_and_prune_keep_0_keeps_only_pins_and_latest(two_versions):
+def test_pins_and_prune_under_the_lock_keep_0_and_a_read_only_output(two_versions, tmp_path, capsys):
+    """On a read-only output, prune and pin are one-line errors (exit 2); 10 pins at once are all kept (they once
+    kept 2); `prune --keep 0` keeps pinned versions and LATEST only; `to_duckdb` reads a path holding a quote."""
     import multiprocessing
+    import shutil
+    import subprocess
 
     names = _copies(two_versions, 10)
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    bound = subprocess.run(["mount", "--bind", str(two_versions.root), str(frozen)], capture_output=True)
+    if bound.returncode:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(frozen)], check=True)
+        assert main(["prune", "small", "--keep", "1", "--root", str(frozen)]) == 2
+        assert main(["pin", f"small@{names[0]}", "--root", str(frozen)]) == 2
+    finally:
+        subprocess.run(["umount", "-l", str(frozen)])
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "Read-only file system" in out
+
     with multiprocessing.get_context("spawn").Pool(10) as pool:
         pool.starmap(_pin, [(str(two_versions.root), f"small@{n}") for n in names])
     assert all(two_versions.version("small", n).pinned for n in names)
@@ -284,35 +302,12 @@ def test_concurrent_pins_are_all_kept_and_prune_keep_0_keeps_only_pins_and_lates
     assert main(["prune", "small", "--keep", "0", "--root", str(two_versions.root)]) == 0
     assert set(two_versions.versions("small")) == {*names[:5], latest}
 
-
-def test_to_duckdb_reads_a_path_with_a_quote(two_versions, tmp_path):
-    import shutil
-
     quoted = tmp_path / "trainer's copy"
     shutil.copytree(two_versions.root, quoted)
     con = duckdb.connect()
     view = Catalog(quoted).version("small").to_duckdb(con)
     rows = two_versions.version("small").scan().select(pl.len()).collect().item()
     assert con.execute(f'SELECT count(*) FROM "{view}"').fetchall() == [(rows,)]
-
-
-def test_prune_on_a_read_only_output_is_an_error_message(two_versions, tmp_path, capsys):
-    import subprocess
-
-    _copies(two_versions, 12)
-    frozen = tmp_path / "frozen"
-    frozen.mkdir()
-    bound = subprocess.run(["mount", "--bind", str(two_versions.root), str(frozen)], capture_output=True)
-    if bound.returncode:
-        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(frozen)], check=True)
-        assert main(["prune", "small", "--keep", "1", "--root", str(frozen)]) == 2
-        assert main(["pin", "small@" + two_versions.versions("small")[0], "--root", str(frozen)]) == 2
-    finally:
-        subprocess.run(["umount", "-l", str(frozen)])
-    out = capsys.readouterr().out
-    assert "Traceback" not in out and "Read-only file system" in out
 
 
 def test_diff_reports_an_edited_post_and_why_documents_left(

@@ -32,7 +32,7 @@ from refinery.recipe import Dedup as DedupConfig
 from refinery.synth import document, near_variant
 from refinery.validate.accounting import account
 
-EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "8"))
 _rng = random.Random(3)
 BASE = [document(_rng, 6) for _ in range(8)]
 POOL = BASE + [near_variant(_rng, t) for t in BASE[:4]] + ["too short"]  # near copies and a filtered one
