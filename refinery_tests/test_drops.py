@@ -152,3 +152,13 @@ def test_drops_whose_ids_restart_are_all_published(write_recipe, tmp_path, dagst
     assert sorted(version.scan().collect().get_column("text")) == sorted(docs)
     (duplicate,) = version.removed().collect().iter_rows(named=True)
     assert duplicate["reason"] == "exact_duplicate" and duplicate["source_id"] == "3"
+    more = [document(rng) for _ in range(2)]
+    _posts(drops / "2026-12-03", [{"id": i, "body": t} for i, t in enumerate(more)])
+    assert main(["run", "--recipe", str(recipe_path)]) == 0  # the earlier drops' staging was kept for it
+    newest = Catalog(tmp_path / "refined").version("restart")
+    latest = newest.scan().collect()
+    assert newest.manifest["counts"]["read"] == 10 and set(docs) <= set(latest.get_column("text"))
+    assert (
+        dict(version.scan().select("doc_id", "text").collect().iter_rows()).items()
+        <= dict(latest.select("doc_id", "text").iter_rows()).items()
+    )

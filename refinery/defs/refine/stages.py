@@ -69,18 +69,22 @@ def stage_assets(graph: Graph) -> list:
 
         prune_staging(recipe, [], run_status(context.instance, failed_only=True))  # space a failed run held
         handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
-        inputs = [Path(h["records"]) for h in handles]
+        ingested_files = [Path(h["records"]) for h in handles]
         quarantined = [Path(h["quarantine"]) for h in handles]
         ore = [entry for h in handles for entry in h.get("ore", [])]  # drops ingested by older code: none
         read = sum(h["read"] for h in handles)
         reference = previous_version(recipe)
         built_on = reference and reference.version  # publishing checks that LATEST is still this version
-        carried: list[Path] = []
+        carried_refined: list[Path] = []  # append mode: the previous version's records, refined and removed
+        carried_removed: list[Path] = []
         if recipe.publish.mode == "append" and reference:
-            carried = list(carry_forward(reference, ore, staging_dir(recipe, context.run_id, "carried")))
+            refined, removed = carry_forward(reference, ore, staging_dir(recipe, context.run_id, "carried"))
+            carried_refined, carried_removed = [refined], [removed]
+        carried = carried_refined + carried_removed
         carried_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in carried)
-        # carried documents come first (they are older), and the ids they hold are taken
-        inputs = carried[:1] + identify(inputs, staging_dir(recipe, context.run_id, "identified"), carried)
+        # carried documents come first (they are older), and every id they hold is taken
+        identified = identify(ingested_files, staging_dir(recipe, context.run_id, "identified"), carried)
+        inputs = carried_refined + identified
         if not recipe.dedup.against_previous:
             reference = None
         out = staging_dir(recipe, context.run_id, "deduplicated")
@@ -90,8 +94,9 @@ def stage_assets(graph: Graph) -> list:
         context.log.info(f"dedup: {result.rows_in} in ({carried_rows} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
-            "removed": [*map(str, quarantined + carried[1:]), str(result.removed)],
-            "ingested": [str(p) for p in inputs],  # kept by staging cleanup: drops may be gone from the ore
+            "removed": [*map(str, quarantined + carried_removed), str(result.removed)],
+            # kept by staging cleanup (drops may be gone from the ore): as ingested, and as identified
+            "ingested": list(dict.fromkeys(str(p) for p in [*ingested_files, *inputs])),
             "signatures": str(result.signatures),
             "params": {**result.params, "carried_forward": carried_rows},
             "read": read + carried_rows,
