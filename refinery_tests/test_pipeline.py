@@ -123,6 +123,27 @@ def test_recipe_automation_becomes_schedules_and_a_sensor(small_recipe, write_re
     assert not quiet.schedules and quiet.sensors[0].default_status == dg.DefaultSensorStatus.STOPPED
 
 
+def test_the_ore_sensor_requests_a_run_for_every_change_reverts_included(small_recipe, write_recipe, small_ore):
+    """A file added, then deleted: the ore is as it was, but LATEST holds the added file's documents, so the
+    deletion is a change to refine. The run key once was the fingerprint, which the daemon had already used."""
+    (sensor,) = recipe_definitions(load_recipe(write_recipe(small_recipe))).sensors
+    cursor, keys = None, []
+    extra = small_ore / "forums" / "extra.jsonl"
+    for step in ("start", "add", "unchanged", "delete"):
+        if step == "add":
+            extra.write_text(json.dumps({"post_id": "x1", "body": "a new post"}) + "\n")
+        elif step == "delete":
+            extra.unlink()
+        result = sensor(dg.build_sensor_context(cursor=cursor))
+        if step == "unchanged":
+            assert isinstance(result, dg.SkipReason) and "ore unchanged since change 2" in result.skip_message
+            continue
+        (request,) = result.run_requests
+        keys.append(request.run_key)
+        cursor = result.cursor
+    assert len(set(keys)) == 3  # the revert is refined too
+
+
 def test_manifest_is_json_and_written_last(small_recipe, write_recipe, dagster_home):
     recipe_path = write_recipe(small_recipe)
     assert main(["run", "--recipe", str(recipe_path)]) == 0

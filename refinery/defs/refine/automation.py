@@ -77,10 +77,15 @@ def automation(graph: Graph) -> dg.Definitions:
         description="Refine again when any ore file of the recipe is added or changed.",
     )
     def ore_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        """A run for every change of the ore, deletions and reverts included: the run key counts the changes, so
+        ore that returns to an earlier state (a file added, then deleted) is refined again, not skipped as done."""
         fingerprint = "".join(ore_fingerprint(recipe, s) for s in recipe.sources)
-        if fingerprint == context.cursor:
-            return dg.SkipReason("ore unchanged")
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
+        changes, _, seen = (context.cursor or "").rpartition(":")
+        if fingerprint == seen:
+            return dg.SkipReason(f"ore unchanged since change {changes or 0} (fingerprint {fingerprint[:16]})")
+        change = int(changes or 0) + 1
+        request = dg.RunRequest(run_key=f"change-{change}-{fingerprint}")
+        return dg.SensorResult(run_requests=[request], cursor=f"{change}:{fingerprint}")
 
     if ingest is None:
         return dg.Definitions(jobs=[job, observe], schedules=schedules, sensors=[ore_sensor])
