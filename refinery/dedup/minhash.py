@@ -337,7 +337,7 @@ def check_permutations(a: np.ndarray, b: np.ndarray, seed: int) -> None:
     make signatures silently stop matching."""
     import datasketch
 
-    words = b"the quick brown fox jumps over the lazy dog and keeps on running".split()
+    words = PROBE.split()
     grams = [b" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
     ours = np.full((1, len(a)), MAX_HASH32, dtype=np.uint32)
     hashes = np.array([shingle_hash(g) for g in grams], dtype=np.uint32)

@@ -31,9 +31,12 @@ class Span:
 def spans(path: Path, declared: str | None) -> list[Span] | None:
     """The file's ranges of about `RANGE_BYTES`, or None when it is read whole (small, or not splittable)."""
     range_bytes, size = RANGE_BYTES, path.stat().st_size
-    if size <= range_bytes or compression(path) or file_encoding(path, declared) not in ("utf-8", "utf-8-sig"):
-        return None
-    if has_lone_cr(path):
+    if (
+        size <= range_bytes
+        or compression(path)
+        or file_encoding(path, declared) not in ("utf-8", "utf-8-sig")
+        or has_lone_cr(path)
+    ):
         return None
     starts = []
     with open(path, "rb") as fh:

@@ -295,19 +295,22 @@ def _page(html: str) -> Page | Exception:
         return err
 
 
+def _unusable(page: Page | Exception | None) -> tuple[str, str] | None:
+    """(reason, detail) of a page that gives no text, None for one that does (or had no HTML to extract)."""
+    if isinstance(page, Exception):
+        message = str(page).splitlines()[0][:200] if str(page) else ""
+        return "extraction_failed", f"{type(page).__name__}: {message}"
+    if page is not None and page.text is None:
+        return "no_content", "no main content found in the HTML"
+    return None
+
+
 def _extract_html(frame: pl.DataFrame) -> pl.DataFrame:
     """Replace HTML in `text` by its main content; pages with none are quarantined as `no_content`, pages on which
     the extractor raised as `extraction_failed` with the error (counted: see `ingest_source`)."""
     pages = [_page(h) if h is not None else None for h in frame.get_column("text")]
     good = [p if isinstance(p, Page) else None for p in pages]
-    why = [
-        None
-        if p is None or (isinstance(p, Page) and p.text is not None)
-        else ("no_content", "no main content found in the HTML")
-        if isinstance(p, Page)
-        else ("extraction_failed", f"{type(p).__name__}: {str(p).splitlines()[0][:200] if str(p) else ''}")
-        for p in pages
-    ]
+    why = [_unusable(p) for p in pages]
     unusable = pl.col("reason").is_null() & pl.Series([w is not None for w in why])
     return frame.with_columns(
         text=pl.Series([p.text if p else None for p in good], dtype=pl.String),
@@ -324,12 +327,17 @@ MAX_FAILED_EXTRACTIONS = 0.5  # a larger share of a source's pages raising is a 
 def _check_extraction(source: Source, quarantine: Path, records: int) -> None:
     """Refuse a source on most of whose pages the extractor raised: an API change of the library would otherwise
     quarantine every page with accounting green."""
-    failed = pl.scan_parquet(quarantine).filter(pl.col("reason") == "extraction_failed")
-    found = failed.select(pl.len(), pl.col("detail").first()).collect().row(0)
-    pages = records + pl.scan_parquet(quarantine).select(pl.len()).collect().item()
-    if found[0] >= 10 and found[0] > MAX_FAILED_EXTRACTIONS * pages:
+    raised = pl.col("reason") == "extraction_failed"
+    failed, quarantined, example = (
+        pl.scan_parquet(quarantine)
+        .select(raised.sum(), pl.len(), pl.col("detail").filter(raised).first())
+        .collect()
+        .row(0)
+    )
+    pages = records + quarantined
+    if failed >= 10 and failed > MAX_FAILED_EXTRACTIONS * pages:
         raise IngestError(
-            f"source {source.name!r}: HTML extraction raised on {found[0]} of {pages} pages (e.g. {found[1]}): "
+            f"source {source.name!r}: HTML extraction raised on {failed} of {pages} pages (e.g. {example}): "
             "is the installed trafilatura one pyproject.toml allows?"
         )
 

@@ -78,13 +78,11 @@ def measure(folder: Path, claims: dict) -> dict:
     files = claims["files"]
     data = [f for f in files if f["kind"] in DATA_KINDS]
     sha = {f["path"]: sha256_file(folder / f["path"]) for f in files if (folder / f["path"]).exists()}
-    rehashed = [{**f, "sha256": sha.get(f["path"], "missing")} for f in data]
-    content = content_hash(rehashed)
+    content = content_hash([{**f, "sha256": sha.get(f["path"], "missing")} for f in data])
     return {
         "rows_read_back": _rows([folder / f["path"] for f in data if f["kind"] == "refined"]),
         "sha256": sha,
         "parquet": all(_is_parquet(folder / f["path"]) for f in data if f["path"] in sha),
-        "content_hash": content,
         "version_hash": version_hash(content, claims["recipe_hash"], claims["source_sha256"]),
         "gx_failed": _gx_failed(folder / "validation" / "gx_results.json"),
     }

@@ -88,11 +88,11 @@ def regex_problem(regex: str) -> str | None:
 
 def check_declared(name: str, kwargs: dict[str, Any]) -> str | None:
     """None when `name(**kwargs)` is a valid GX expectation, else '<key>: <problem>' for the recipe error."""
+    if isinstance(kwargs.get("regex"), str) and (problem := regex_problem(kwargs["regex"])):
+        return f"kwargs.regex: {kwargs['regex']!r}: {problem}"  # before the cache: it remembers older verdicts
     key = _key(name, kwargs)
     if key in _known_valid():
         return None
-    if isinstance(kwargs.get("regex"), str) and (problem := regex_problem(kwargs["regex"])):
-        return f"kwargs.regex: {kwargs['regex']!r}: {problem}"
     if expectation_class(name) is None:
         return f"expectation: unknown GX expectation {name!r} (use its snake_case name, e.g. expect_column_to_exist)"
     try:
