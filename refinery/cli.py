@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -26,7 +27,9 @@ def _split(ref: str) -> tuple[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine import recipe_definitions
-    from refinery.instance import fail_dead_runs, get_instance, run_tags
+    from refinery.defs.refine.automation import register
+    from refinery.defs.refine.graph import Graph
+    from refinery.instance import config_drift, fail_dead_runs, get_instance, run_tags
     from refinery.publish.stage import latest
     from refinery.recipe import load_recipe, slug
     from refinery.tuning import Tuning
@@ -39,8 +42,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=PreviewWarning)
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
+    if drift := config_drift():
+        console.print(f"[yellow]warning:[/] {escape(drift)}")
     instance = get_instance()
     fail_dead_runs(instance)
+    register(Graph(recipe), instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
     run_config: dict = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
     if args.engine or args.ray_address or args.exchange:
@@ -70,15 +76,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _ingest_new_drops(recipe, instance, run_config: dict, tags: dict):
-    """Register the drops present as partitions and ingest those not ingested yet; the last run's result, or None
+    """Ingest the drops not ingested yet; the last run's result, or None
     when every drop was ingested already."""
     from refinery.defs.refine import recipe_definitions
     from refinery.defs.refine.automation import drops_to_run
     from refinery.defs.refine.graph import Graph
 
     graph = Graph(recipe)
-    new, pending = drops_to_run(graph, instance)
-    instance.add_dynamic_partitions(graph.drops.name, new)
+    _, pending = drops_to_run(graph, instance)  # registered as partitions by `register`
     ingest = recipe_definitions(recipe).resolve_job_def(f"ingest_{graph.group}")
     result = None
     for drop in pending:
@@ -216,9 +221,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     """`dagster dev`: the webserver and the daemon (queued runs, schedules, sensors, retries) on the instance
     `refinery run` uses; Ctrl-C (or SIGTERM) stops both."""
-    from refinery.instance import PROJECT_ROOT, dagster_home
+    from refinery.defs.refine.automation import register
+    from refinery.defs.refine.graph import Graph
+    from refinery.instance import PROJECT_ROOT, config_drift, get_instance, recipe_paths
+    from refinery.recipe import load_recipe
 
-    dagster_home()
+    if drift := config_drift():
+        console.print(f"[yellow]warning:[/] {escape(drift)}")
+    instance = get_instance()
+    for path in recipe_paths():
+        with contextlib.suppress(RefineryError):  # a broken recipe: the location shows the error
+            register(Graph(load_recipe(path)), instance)
+    instance.dispose()
     os.chdir(PROJECT_ROOT)
     dagster = Path(sys.executable).parent / "dagster"
     os.execv(dagster, [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])

@@ -1,42 +1,31 @@
-"""The code location: one asset group per recipe found in `REFINERY_RECIPES` (default `data/recipes/*.yaml`).
+"""The code location: one asset group per recipe found in `REFINERY_RECIPES` (default `data/recipes/*.yaml`), and
+the run-failure alerts.
 
-A recipe that does not load does not take the others down: it becomes one asset, `<recipe>/recipe_error`, whose
-description and every materialization show the error, so the UI says what is wrong where the dataset would be.
+A recipe that does not load fails the location, naming every broken recipe and why: the UI shows the location in
+error and `dagster definitions validate` fails, rather than a green location with a dataset missing.
 """
 
 from __future__ import annotations
 
-import glob
-import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
+from refinery.defs.alerts import alert_definitions
 from refinery.defs.refine import recipe_definitions
 from refinery.errors import RecipeError, RefineryError
-from refinery.instance import PROJECT_ROOT
+from refinery.instance import recipe_paths
 from refinery.recipe import load_recipe, slug
 
-
-def recipe_paths() -> list[Path]:
-    pattern = os.environ.get("REFINERY_RECIPES", str(PROJECT_ROOT / "data" / "recipes" / "*.yaml"))
-    return sorted(Path(p) for p in glob.glob(pattern))
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # notices for Dagster's developers, not for operators
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
-def broken_recipe(path: Path, error: RefineryError) -> dg.Definitions:
-    group = slug(path.stem)
-
-    @dg.asset(key=dg.AssetKey([group, "recipe_error"]), group_name=group, description=f"```\n{error}\n```")
-    def recipe_error() -> None:
-        raise dg.Failure(description=str(error))
-
-    return dg.Definitions(assets=[recipe_error])
-
-
-def recipes_or_errors(paths: list[Path]) -> list[dg.Definitions]:
-    """Each recipe's definitions, or its error. Dataset names that differ only where Dagster's names cannot
-    (`forum-en`, `forum.en`) would give two recipes one asset key: the first one keeps it, the others are errors."""
-    found, claimed = [], {}
+def recipes(paths: list[Path]) -> list[dg.Definitions]:
+    """Each recipe's definitions; a `RecipeError` naming every recipe that does not load. Dataset names that differ
+    only where Dagster's names cannot (`forum-en`, `forum.en`) would give two recipes one asset key: an error too."""
+    found, claimed, errors = [], {}, []
     for path in paths:
         try:
             recipe = load_recipe(path)
@@ -47,12 +36,14 @@ def recipes_or_errors(paths: list[Path]) -> list[dg.Definitions]:
                 )
             found.append(recipe_definitions(recipe))
         except RefineryError as err:
-            found.append(broken_recipe(path, err))
+            errors.append(str(err))
+    if errors:
+        raise RecipeError(f"{len(errors)} of {len(paths)} recipes do not load:\n" + "\n".join(errors))
     return found
 
 
 def build_definitions(paths: list[Path]) -> dg.Definitions:
-    return dg.Definitions.merge(*recipes_or_errors(paths)) if paths else dg.Definitions()
+    return dg.Definitions.merge(*recipes(paths), alert_definitions())
 
 
 defs = build_definitions(recipe_paths())

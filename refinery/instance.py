@@ -4,13 +4,21 @@ by the project's `dagster.yaml` (copied in only when the instance has none: a Po
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCATION = "refinery"  # the code location's name, as workspace.yaml and pyproject.toml give it
+
+
+def recipe_paths() -> list[Path]:
+    """The recipes the code location serves: `REFINERY_RECIPES` (a glob), by default `data/recipes/*.yaml`."""
+    pattern = os.environ.get("REFINERY_RECIPES", str(PROJECT_ROOT / "data" / "recipes" / "*.yaml"))
+    return sorted(Path(p) for p in glob.glob(pattern))
 
 
 def dagster_home() -> Path:
@@ -23,15 +31,37 @@ def dagster_home() -> Path:
     return home
 
 
+def config_drift() -> str | None:
+    """A warning when the instance's `dagster.yaml` says something other than the project's: the instance's is
+    in effect (an edit of the project's file is not), which should be a choice, not a surprise."""
+    import yaml
+
+    config, target = PROJECT_ROOT / "dagster.yaml", dagster_home() / "dagster.yaml"
+    if not config.exists() or yaml.safe_load(config.read_text()) == yaml.safe_load(target.read_text()):
+        return None
+    return (
+        f"the instance's settings ({target}) differ from the project's ({config}); the instance's are in effect "
+        f"(copy the project's over them to apply its changes: `cp {config} {target}`)"
+    )
+
+
 def get_instance():
     """The instance, its storage created under a file lock: two first runs at once would both create the SQLite
-    tables and one would fail."""
+    tables and one would fail. A setting the instance cannot use (an unset variable) is a one-line RefineryError."""
     from dagster import AssetKey, DagsterInstance
+    from dagster._core.errors import DagsterInvalidConfigError
+
+    from refinery.errors import RefineryError
 
     home = dagster_home()
     with open(home / ".refinery-init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        instance = DagsterInstance.get()
+        try:
+            instance = DagsterInstance.get()
+        except DagsterInvalidConfigError as err:
+            reasons = [(getattr(e.error_data, "message", None) or e.message).strip() for e in err.errors]
+            reasons = [re.sub(r"^[\w.]+Error: ", "", r.splitlines()[0]) for r in reasons]  # no Python class names
+            raise RefineryError(f"{home / 'dagster.yaml'}: {' '.join(reasons)}") from None
         instance.get_runs(limit=1)
         instance.get_latest_materialization_event(AssetKey("refinery_init"))
         instance.all_instigator_state()

@@ -209,9 +209,8 @@ class Publish(Strict):
 
 class Automation(Strict):
     schedule: str | None = None  # cron string: a Dagster schedule refines on it, running by default
-    on_new_ore: Flag = False  # a sensor refines when an ore file is added or changed, running by default
-    observe_every: int = Field(300, ge=5)  # seconds between sensor checks and ore observations
-    observe: str | None = "*/15 * * * *"  # cron: observe the ore (stale assets in the UI) between runs; null: off
+    on_new_ore: Flag = False  # the ore sensor refines every change of the ore (added, edited, deleted files)
+    observe_every: int = Field(300, ge=5)  # seconds between the ore sensor's observations (stale assets in the UI)
 
 
 class Recipe(Strict):
@@ -378,13 +377,11 @@ def _check_places(recipe: Recipe, origin: str) -> None:
             raise RecipeError(f"{origin}: sources[{i}].path: {err}") from None
         if not found:
             raise RecipeError(f"{origin}: sources[{i}].path: no files match {source.path!r} (from {recipe.base_dir})")
-    for key in ("schedule", "observe"):
-        cron = getattr(recipe.automation, key)
-        if cron is not None:
-            from dagster._utils.schedules import is_valid_cron_string
+    if (cron := recipe.automation.schedule) is not None:
+        from dagster._utils.schedules import is_valid_cron_string
 
-            if not is_valid_cron_string(cron):
-                raise RecipeError(f"{origin}: automation.{key}: {cron!r} is not a valid cron string")
+        if not is_valid_cron_string(cron):
+            raise RecipeError(f"{origin}: automation.schedule: {cron!r} is not a valid cron string")
 
 
 MAX_RECIPE_BYTES = 1 << 20

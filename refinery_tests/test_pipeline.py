@@ -10,6 +10,7 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.defs.refine import recipe_definitions
+from refinery.errors import RecipeError
 from refinery.instance import get_instance
 from refinery.recipe import load_recipe
 
@@ -107,26 +108,38 @@ def test_asset_graph_shape_and_ui_metadata(small_recipe, write_recipe):
     cleaned = graph.get(dg.AssetKey(["small", "cleaned"]))
     assert cleaned.code_version and graph.get(dg.AssetKey(["small", "published"])).code_version
     assert defs.resolve_job_def("refine_small") is not None
-    assert [s.name for s in defs.sensors] == ["refine_small_on_new_ore"]
+    assert [s.name for s in defs.sensors] == ["observe_small_ore"]
 
 
-@pytest.mark.parametrize("schedule", ["0 3 * * *"])
-def test_recipe_automation_becomes_schedules_and_a_sensor(small_recipe, write_recipe, schedule):
-    automation = {"schedule": schedule, "on_new_ore": True}
+def test_recipe_automation_becomes_a_schedule_and_an_ore_sensor(small_recipe, write_recipe):
+    automation = {"schedule": "0 3 * * *", "on_new_ore": True}
     defs = recipe_definitions(load_recipe(write_recipe({**small_recipe, "automation": automation})))
-    refine, observe = defs.schedules
-    assert refine.cron_schedule == schedule and refine.job_name == "refine_small"
-    assert observe.job_name == "observe_small_ore" and observe.default_status == dg.DefaultScheduleStatus.RUNNING
+    (refine,) = defs.schedules
+    assert refine.cron_schedule == "0 3 * * *" and refine.job_name == "refine_small"
     (sensor,) = defs.sensors
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    quiet = recipe_definitions(load_recipe(write_recipe({**small_recipe, "automation": {"observe": None}})))
-    assert not quiet.schedules and quiet.sensors[0].default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING and sensor.job_name == "refine_small"
+    quiet = recipe_definitions(load_recipe(write_recipe(small_recipe)))
+    assert not quiet.schedules
+    (observer,) = quiet.sensors  # observes the ore, running, but launches nothing
+    assert observer.default_status == dg.DefaultSensorStatus.RUNNING and not observer.targets
 
 
-def test_the_ore_sensor_requests_a_run_for_every_change_reverts_included(small_recipe, write_recipe, small_ore):
+def _tick(sensor: dg.SensorDefinition, cursor: str | None) -> dg.SensorResult:
+    """One evaluation, and its observations stored as the daemon stores them."""
+    result = sensor(dg.build_sensor_context(cursor=cursor, instance=get_instance()))
+    for event in result.asset_events:
+        get_instance().report_runless_asset_event(event)
+    return result
+
+
+def test_the_ore_sensor_requests_a_run_for_every_change_reverts_included(
+    small_recipe, write_recipe, small_ore, dagster_home
+):
     """A file added, then deleted: the ore is as it was, but LATEST holds the added file's documents, so the
     deletion is a change to refine. The run key once was the fingerprint, which the daemon had already used."""
-    (sensor,) = recipe_definitions(load_recipe(write_recipe(small_recipe))).sensors
+    (sensor,) = recipe_definitions(
+        load_recipe(write_recipe({**small_recipe, "automation": {"on_new_ore": True}}))
+    ).sensors
     cursor, keys = None, []
     extra = small_ore / "forums" / "extra.jsonl"
     for step in ("start", "add", "unchanged", "delete"):
@@ -134,14 +147,20 @@ def test_the_ore_sensor_requests_a_run_for_every_change_reverts_included(small_r
             extra.write_text(json.dumps({"post_id": "x1", "body": "a new post"}) + "\n")
         elif step == "delete":
             extra.unlink()
-        result = sensor(dg.build_sensor_context(cursor=cursor))
+        result = _tick(sensor, cursor)
+        cursor = result.cursor
         if step == "unchanged":
-            assert isinstance(result, dg.SkipReason) and "ore unchanged since change 2" in result.skip_message
+            assert not result.run_requests and "ore unchanged since change 2" in result.skip_reason.skip_message
             continue
         (request,) = result.run_requests
         keys.append(request.run_key)
-        cursor = result.cursor
+        assert {e.asset_key.path[-1]: e.metadata["files"].value for e in result.asset_events} == {
+            "forums": 2 if step == "add" else 1,
+            "export": 1,
+        }
     assert len(set(keys)) == 3  # the revert is refined too
+    restarted = _tick(sensor, None)  # a new cursor: ore as last observed is no change, so no run at start-up
+    assert not restarted.run_requests and "ore unchanged" in restarted.skip_reason.skip_message
 
 
 def test_manifest_is_json_and_written_last(small_recipe, write_recipe, dagster_home):
@@ -163,32 +182,14 @@ def test_stored_signatures_are_reused_only_when_compatible(small_recipe, write_r
     assert _previous(load_recipe(changed)).signatures is None
 
 
-def test_a_broken_recipe_does_not_take_the_others_down(small_recipe, write_recipe, dagster_home):
-    from refinery.definitions import build_definitions
-
-    good = write_recipe(small_recipe)
-    broken = write_recipe({**small_recipe, "dataset": "other", "dedupe": {}}, "broken.yaml")
-    defs = build_definitions([broken, good])
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "small/published" in keys and "broken/recipe_error" in keys
-    error = next(a for a in defs.assets if a.key == dg.AssetKey(["broken", "recipe_error"]))
-    assert "dedupe: unknown key" in error.descriptions_by_key[error.key]
-    result = dg.materialize([error], instance=get_instance(), raise_on_error=False)
-    assert not result.success
-
-
-def test_dataset_names_with_one_asset_key_make_an_error_of_the_second_recipe_only(small_recipe, write_recipe):
-    """`small-set` and `small.set` are both `small_set` to Dagster: the location loads, with the first recipe's
-    assets and the second recipe's error."""
+def test_dataset_names_with_one_asset_key_are_a_recipe_error(small_recipe, write_recipe):
+    """`small-set` and `small.set` are both `small_set` to Dagster: the second recipe is named as the error."""
     from refinery.definitions import build_definitions
 
     first = write_recipe({**small_recipe, "dataset": "small-set"}, "a.yaml")
     second = write_recipe({**small_recipe, "dataset": "small.set"}, "b.yaml")
-    defs = build_definitions([first, second])
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "small_set/published" in keys and "b/recipe_error" in keys
-    error = next(a for a in defs.assets if a.key == dg.AssetKey(["b", "recipe_error"]))
-    assert "'small.set' has the Dagster names of dataset 'small-set' (a.yaml)" in error.descriptions_by_key[error.key]
+    with pytest.raises(RecipeError, match=r"b.yaml: .*'small.set' has the Dagster names of dataset 'small-set' \(a"):
+        build_definitions([first, second])
 
 
 def _status(defs: dg.Definitions, key: str):
@@ -210,8 +211,8 @@ def test_changed_ore_marks_assets_stale_until_the_next_run(small_recipe, write_r
     assert _status(defs, "small/ingested/forums") == StaleStatus.FRESH  # the run observed the ore it read
     posts = small_ore / "forums" / "posts.jsonl"
     posts.write_text(posts.read_text() + '{"post_id": "late", "body": "a late post"}\n')
-    observed = defs.resolve_job_def("observe_small_ore").execute_in_process(instance=get_instance())
-    assert observed.success
+    (sensor,) = defs.sensors
+    assert _tick(sensor, None).asset_events  # observed without a run
     assert _status(defs, "small/ingested/forums") == StaleStatus.STALE
     assert _status(defs, "small/ingested/export") == StaleStatus.FRESH
     assert main(["run", "--recipe", str(recipe_path)]) == 0

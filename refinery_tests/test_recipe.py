@@ -161,7 +161,8 @@ def test_errors_print_verbatim(small_recipe, write_recipe, capsys):
 
 
 def test_every_shipped_recipe_is_its_own_group_and_job():
-    from refinery.definitions import build_definitions, recipe_paths
+    from refinery.definitions import build_definitions
+    from refinery.instance import recipe_paths
 
     paths = recipe_paths()
     assert {p.name for p in paths} >= {"forum-en.yaml", "support-docs.yaml"}

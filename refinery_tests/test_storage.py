@@ -16,7 +16,7 @@ import pytest
 
 from refinery.catalog import Catalog
 from refinery.cli import main
-from refinery.defs.refine.staging import ore_fingerprint
+from refinery.defs.refine.ore import ore_state
 from refinery.errors import VerifyError
 from refinery.recipe import load_recipe
 from refinery.storage import sha256
@@ -68,10 +68,10 @@ def test_an_edited_object_changes_the_ore_fingerprint(small_recipe, small_ore, w
     s3.put(str(small_ore / "csv" / "export.csv"), "ore-bucket/csv/export.csv")
     recipe_data = {**small_recipe, "sources": [{**small_recipe["sources"][1], "path": "s3://ore-bucket/csv/*.csv"}]}
     recipe = load_recipe(write_recipe(recipe_data))
-    before = ore_fingerprint(recipe, recipe.sources[0])
-    assert ore_fingerprint(recipe, recipe.sources[0]) == before
+    before = ore_state(recipe, recipe.sources[0])[0]
+    assert ore_state(recipe, recipe.sources[0])[0] == before
     s3.pipe("ore-bucket/csv/export.csv", (small_ore / "csv" / "export.csv").read_bytes() + b'c100,"one more"\n')
-    assert ore_fingerprint(recipe, recipe.sources[0]) != before
+    assert ore_state(recipe, recipe.sources[0])[0] != before
 
 
 def test_unreachable_ore_is_a_recipe_error_and_a_missing_object_is_quarantined(small_recipe, write_recipe, s3, capsys):

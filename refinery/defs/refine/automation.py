@@ -1,11 +1,11 @@
-"""The recipe's job, and what runs it without anyone launching it: a schedule (`automation.schedule`), a sensor
-on new or changed ore (`automation.on_new_ore`), and a schedule that observes the ore between runs, so that the
-UI marks assets stale when ore changes (`automation.observe`)."""
+"""The recipe's job, and what runs it without anyone launching it: a schedule (`automation.schedule`), and a sensor
+that observes the ore without a run (so the UI marks assets stale when ore changes) and, with
+`automation.on_new_ore`, refines every change of it."""
 
 import dagster as dg
 
 from refinery.defs.refine.graph import Graph
-from refinery.defs.refine.staging import ore_fingerprint
+from refinery.defs.refine.ore import last_observed, observation, ore_state
 
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
@@ -16,17 +16,18 @@ UNFINISHED = [
 
 
 def jobs(graph: Graph) -> tuple:
-    """`refine_<ds>` (the ore is observed first, every run) and, with drops, `ingest_<ds>`: one run per drop.
-    A run is either one drop's ingest or the refinement of all ingested drops, never both."""
-    recipe, ds = graph.recipe, graph.group
-    everything = dg.AssetSelection.groups(ds, include_sources=True)
+    """`refine_<ds>` and, with drops, `ingest_<ds>`: one run per drop. A run is either one drop's ingest or the
+    refinement of all ingested drops, never both. Ingesting observes the ore it reads (`sources.py`)."""
+    recipe, ds, tags = graph.recipe, graph.group, graph.run_tags
+    everything = dg.AssetSelection.groups(ds)
     if not graph.drops:
-        return dg.define_asset_job(f"refine_{ds}", selection=everything, description=f"Refine {recipe.dataset}"), None
+        refine = dg.define_asset_job(f"refine_{ds}", everything, description=f"Refine {recipe.dataset}", tags=tags)
+        return refine, None
     ingested = dg.AssetSelection.assets(*(graph.key("ingested", s.name) for s in recipe.sources))
     refine = dg.define_asset_job(
-        f"refine_{ds}", selection=everything - ingested, description=f"Refine {recipe.dataset} from every drop"
+        f"refine_{ds}", everything - ingested, description=f"Refine {recipe.dataset} from every drop", tags=tags
     )
-    ingest = dg.define_asset_job(f"ingest_{ds}", selection=ingested, description="Ingest one drop (a partition)")
+    ingest = dg.define_asset_job(f"ingest_{ds}", ingested, description="Ingest one drop (a partition)", tags=tags)
     return refine, ingest
 
 
@@ -48,47 +49,71 @@ def drops_to_run(graph: Graph, instance: dg.DagsterInstance) -> tuple[list[str],
     return [d for d in present if d not in known], [d for d in present if not ingested(d)]
 
 
+def register(graph: Graph, instance: dg.DagsterInstance) -> None:
+    """What the instance should know before any run or sensor: the dataset's pool at its limit (Dagster sets a
+    pool up when a run first waits on it, too late for runs launched together), and the drops present, so the UI
+    lists them as partitions from the start."""
+    instance.event_log_storage.initialize_concurrency_limit_to_default(graph.pool)
+    if graph.drops:
+        new, _ = drops_to_run(graph, instance)
+        instance.add_dynamic_partitions(graph.drops.name, new)
+
+
 def _latest_storage_id(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> int:
     records = [instance.fetch_materializations(k, limit=1).records for k in keys]
     return max((r[0].storage_id for r in records if r), default=0)
 
 
+def ore_sensor(graph: Graph, job) -> dg.SensorDefinition:
+    """Observes the ore every `observe_every` seconds, without a run; with `job`, requests a run for every change,
+    deletions and reverts included: the run key counts the changes, so ore that returns to an earlier state (a
+    file added, then deleted) is refined again, not skipped as done. With no cursor (a new instance, a renamed
+    sensor), ore that is as last observed is not a change: start-up does not refine what was refined."""
+    recipe, auto = graph.recipe, graph.recipe.automation
+
+    @dg.sensor(
+        name=f"observe_{graph.group}_ore",
+        job=job,
+        minimum_interval_seconds=auto.observe_every,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Observes the ore (files, bytes, fingerprint) without a run"
+        + ("; refines every change of it." if job else "."),
+    )
+    def observe_ore(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        states = {graph.key("ore", s.name): ore_state(recipe, s) for s in recipe.sources}
+        fingerprint = "".join(fp for fp, _ in states.values())
+        changes, _, seen = (context.cursor or "").rpartition(":")
+        if not context.cursor and all(last_observed(context.instance, k) == fp for k, (fp, _) in states.items()):
+            seen = fingerprint  # as the last observation saw it
+        if fingerprint == seen:
+            reason = f"ore unchanged since change {changes or 0} (fingerprint {fingerprint[:16]})"
+            return dg.SensorResult(skip_reason=reason, cursor=f"{changes or 0}:{fingerprint}")
+        change = int(changes or 0) + 1
+        observations = [observation(key, state) for key, state in states.items()]
+        requests = [dg.RunRequest(run_key=f"change-{change}-{fingerprint}")] if job else []
+        return dg.SensorResult(run_requests=requests, asset_events=observations, cursor=f"{change}:{fingerprint}")
+
+    return observe_ore
+
+
 def automation(graph: Graph) -> dg.Definitions:
     recipe, ds, auto = graph.recipe, graph.group, graph.recipe.automation
     job, ingest = jobs(graph)
-    ore = [graph.key("ore", s.name) for s in recipe.sources]
-    observe = dg.define_asset_job(
-        f"observe_{ds}_ore", selection=dg.AssetSelection.assets(*ore), description="Observe the ore's data versions"
+    schedules = (
+        [
+            dg.ScheduleDefinition(
+                name=f"refine_{ds}_schedule",
+                job=job,
+                cron_schedule=auto.schedule,
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        ]
+        if auto.schedule
+        else []
     )
-    crons = {f"refine_{ds}_schedule": (job, auto.schedule), f"observe_{ds}_ore": (observe, auto.observe)}
-    schedules = [
-        dg.ScheduleDefinition(
-            name=name, job=target, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING
-        )
-        for name, (target, cron) in crons.items()
-        if cron is not None
-    ]
-
-    @dg.sensor(
-        name=f"refine_{ds}_on_new_ore",
-        job=job,
-        minimum_interval_seconds=auto.observe_every,
-        default_status=dg.DefaultSensorStatus.RUNNING if auto.on_new_ore else dg.DefaultSensorStatus.STOPPED,
-        description="Refine again when any ore file of the recipe is added or changed.",
-    )
-    def ore_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        """A run for every change of the ore, deletions and reverts included: the run key counts the changes, so
-        ore that returns to an earlier state (a file added, then deleted) is refined again, not skipped as done."""
-        fingerprint = "".join(ore_fingerprint(recipe, s) for s in recipe.sources)
-        changes, _, seen = (context.cursor or "").rpartition(":")
-        if fingerprint == seen:
-            return dg.SkipReason(f"ore unchanged since change {changes or 0} (fingerprint {fingerprint[:16]})")
-        change = int(changes or 0) + 1
-        request = dg.RunRequest(run_key=f"change-{change}-{fingerprint}")
-        return dg.SensorResult(run_requests=[request], cursor=f"{change}:{fingerprint}")
-
     if ingest is None:
-        return dg.Definitions(jobs=[job, observe], schedules=schedules, sensors=[ore_sensor])
+        observe = ore_sensor(graph, job if auto.on_new_ore else None)
+        return dg.Definitions(jobs=[job], schedules=schedules, sensors=[observe])
 
     @dg.sensor(
         name=f"refine_{ds}_on_new_drops",
@@ -110,4 +135,5 @@ def automation(graph: Graph) -> dg.Definitions:
             return dg.SkipReason("no drop ingested since the last refinement")
         return dg.SensorResult(run_requests=[dg.RunRequest(job_name=job.name, run_key=f"refine-{ingested}")])
 
-    return dg.Definitions(jobs=[job, ingest, observe], schedules=schedules, sensors=[drops_sensor])
+    sensors = [drops_sensor, ore_sensor(graph, None)]
+    return dg.Definitions(jobs=[job, ingest], schedules=schedules, sensors=sensors)

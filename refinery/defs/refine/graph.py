@@ -26,6 +26,16 @@ class Graph:
         """One partition per drop, when the recipe has `drops:`."""
         return dg.DynamicPartitionsDefinition(name=f"{self.group}_drops") if self.recipe.drops else None
 
+    @property
+    def run_tags(self) -> dict[str, str]:
+        return {"refinery/dataset": self.group}
+
+    @property
+    def pool(self) -> str:
+        """Every asset of the dataset is in its pool, so the queue starts one run of a dataset at a time however it
+        was launched (a job, "Materialize all", a backfill): pools are held per run (`dagster.yaml`)."""
+        return f"refinery_{self.group}"
+
     def key(self, *parts: str) -> dg.AssetKey:
         return dg.AssetKey([self.group, *parts])
 

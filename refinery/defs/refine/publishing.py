@@ -17,6 +17,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key("published"),
+        pool=graph.pool,
         ins={"cleaned": dg.AssetIn(key("cleaned"))},
         group_name=graph.group,
         kinds={"parquet"},
@@ -61,7 +62,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 "path": dg.MetadataValue.path(str(outcome.path)),
                 **({"uri": f"{recipe.output_root}/{recipe.dataset}/{m['version']}"} if recipe.remote_output else {}),
                 "new_version": outcome.created,
-                "data_unchanged": m["data_unchanged"],
+                "data_unchanged": m["data_unchanged"] or not outcome.created,  # no new version: LATEST's data
                 "readiness": m["readiness"]["level"],
                 "datacard": dg.MetadataValue.md((outcome.path / "DATACARD.md").read_text()),
                 "counts": dg.MetadataValue.json(m["counts"]),

@@ -5,8 +5,9 @@ import polars as pl
 
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import frame_metadata, md_table
+from refinery.defs.refine.ore import last_observed, observation, ore_state
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import ore_fingerprint, prune_staging, run_status, staging_dir
+from refinery.defs.refine.staging import prune_staging, run_status, staging_dir
 from refinery.ingest import ingest_source
 from refinery.recipe import Source, slug
 
@@ -19,11 +20,13 @@ def source_assets(graph: Graph, source: Source) -> list:
         group_name=graph.group,
         description=f"Ore files `{source.path}` ({source.format}, licence {source.license or 'unknown'})",
     )
-    def ore(context) -> dg.DataVersion:
-        return dg.DataVersion(ore_fingerprint(recipe, source))
+    def ore(context) -> dg.ObserveResult:
+        fingerprint, metadata = ore_state(recipe, source)
+        return dg.ObserveResult(data_version=dg.DataVersion(fingerprint), metadata=metadata)
 
     @dg.asset(
         key=key("ingested", source.name),
+        pool=graph.pool,
         deps=[key("ore", source.name)],
         partitions_def=graph.drops,
         group_name=graph.group,
@@ -34,6 +37,7 @@ def source_assets(graph: Graph, source: Source) -> list:
     )
     def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
         drop = context.partition_key if graph.drops else None
+        observe_ore(context, graph, source)
         prune_staging(recipe, [], run_status(context.instance, failed_only=True))  # space a failed run held
         out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
         files = recipe.files(source, drop)
@@ -64,3 +68,13 @@ def source_assets(graph: Graph, source: Source) -> list:
         )
 
     return [ore, ingested]
+
+
+def observe_ore(context: dg.AssetExecutionContext, graph: Graph, source: Source) -> None:
+    """Observe the ore about to be read, unless its latest observation saw it so: however the run was launched
+    ("Materialize all" leaves the ore out), `ingested` records the ore it read, and is not "Unsynced" after."""
+    key = graph.key("ore", source.name)
+    state = ore_state(graph.recipe, source)
+    if last_observed(context.instance, key) != state[0]:
+        context.log_event(observation(key, state))
+        context.get_step_execution_context().wipe_input_asset_version_info(key)  # provenance: this observation

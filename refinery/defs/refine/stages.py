@@ -54,6 +54,7 @@ def stage_assets(graph: Graph) -> list:
 
     @dg.asset(
         key=key("deduplicated"),
+        pool=graph.pool,
         ins={arg: dg.AssetIn(key("ingested", name)) for name, arg in names.items()},
         group_name=graph.group,
         kinds={"polars", "duckdb", "numpy"},
@@ -112,6 +113,7 @@ def stage_assets(graph: Graph) -> list:
 
     @dg.asset(
         key=key("cleaned"),
+        pool=graph.pool,
         ins={"deduplicated": dg.AssetIn(key("deduplicated"))},
         group_name=graph.group,
         kinds={"polars", "parquet"},

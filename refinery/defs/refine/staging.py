@@ -5,7 +5,6 @@ Only `published` creates a version; a failed run leaves staging files behind for
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,9 +12,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from refinery.ingest.readers import relative_uri
-from refinery.recipe import Recipe, Source
-from refinery.storage import version
+from refinery.recipe import Recipe
 
 OWNER = ".owner"  # who made a run's staging: the instance (its DAGSTER_HOME) and host
 
@@ -31,14 +28,6 @@ def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
     if not (run_dir / OWNER).exists():
         (run_dir / OWNER).write_text(json.dumps(_me()))
     return path
-
-
-def ore_fingerprint(recipe: Recipe, source: Source) -> str:
-    """Cheap fingerprint of a source's files (path, size, mtime or ETag): changes when ore is added or edited."""
-    digest = hashlib.sha256()
-    for path in recipe.files(source):
-        digest.update(f"{relative_uri(path, recipe.base_dir)}\0{version(path)}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def _mine(run_dir: Path) -> bool | None:
