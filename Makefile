@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+PORT ?= 3000
 
 .PHONY: install system-deps run test lint ui bench clean sample-ore
 
@@ -29,8 +30,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check refinery refinery_tests benchmarks
 	$(BIN)/ruff format --check refinery refinery_tests benchmarks
 
-ui: $(STAMP)  ## the Dagster UI on the same instance as `make run`, at http://127.0.0.1:3000
-	$(BIN)/refinery ui
+ui: $(STAMP)  ## the Dagster UI and daemon on the same instance as `make run`, at http://127.0.0.1:$(PORT)
+	$(BIN)/refinery ui --port $(PORT)
 
 bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run (minutes; see README)
 	$(BIN)/python benchmarks/dedup_bench.py

@@ -62,17 +62,22 @@ class _Webhook(BaseHTTPRequestHandler):
 
 
 def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
-    small_recipe, write_recipe, tmp_path, dagster_home, monkeypatch
+    small_recipe, write_recipe, small_ore, tmp_path, dagster_home, monkeypatch
 ):
+    """Also: a "Materialize all" leaves the ore out, yet its assets are not "Unsynced" once the ore is observed
+    again (the ore changed after the sensor's last observation, so only the ingest could have observed it)."""
     write_recipe(small_recipe, "small.yaml")
     write_recipe({**small_recipe, "dataset": "failing", "publish": {"min_refined": 10**9}}, "failing.yaml")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("REFINERY_ALERT", f"http://127.0.0.1:{server.server_port}/hook")
     with live_instance(tmp_path / "*.yaml") as port:
-        ticked = lambda: _graphql(port, SENSOR_TICKS, {"name": "refinery_run_failures"})  # noqa: E731
-        assert ticked()["sensorOrError"]["__typename"] == "Sensor", ticked()
-        _wait(lambda: ticked()["sensorOrError"]["sensorState"]["ticks"], 120)  # it watches from its first tick
+        for sensor in ("refinery_run_failures", "observe_small_ore"):  # failures are watched from the first tick
+            ticks = lambda: _graphql(port, SENSOR_TICKS, {"name": sensor})["sensorOrError"]  # noqa: E731, B023
+            assert ticks()["__typename"] == "Sensor", ticks()
+            _wait(lambda: ticks()["sensorState"]["ticks"], 120)  # noqa: B023
+        posts = small_ore / "forums" / "posts.jsonl"
+        posts.write_text(posts.read_text() + json.dumps({"post_id": "late", "body": "a late post"}) + "\n")
         everything = [["small", *p] for p in (["ingested", "forums"], ["ingested", "export"], ["deduplicated"])]
         everything += [["small", "cleaned"], ["small", "published"]]  # not the ore: the UI does not select it
         runs = [_launch(port, ASSET_JOB, everything), _launch(port, "refine_small"), _launch(port, "refine_failing")]
@@ -86,6 +91,9 @@ def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
         assert [first["status"], second["status"], failing["status"]] == ["SUCCESS", "SUCCESS", "FAILURE"]
         one, two = sorted([first, second], key=lambda r: r["startTime"])
         assert one["endTime"] <= two["startTime"]  # one run of a dataset at a time, however they were launched
+        ore = [["small", "ore", "forums"], ["small", "ore", "export"]]
+        observed = _launch(port, ASSET_JOB, ore)  # the UI's "Observe sources"
+        _wait(lambda: _graphql(port, RUN, {"id": observed})["runOrError"]["status"] == "SUCCESS", 120)
         nodes = _graphql(port, STALE)["assetNodes"]
         assert {tuple(n["assetKey"]["path"]): n["staleStatus"] for n in nodes if not n["isObservable"]} == {
             tuple(p): "FRESH" for p in everything
