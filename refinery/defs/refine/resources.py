@@ -28,6 +28,16 @@ class TuningResource(dg.ConfigurableResource):
         return Tuning(self.workers, self.duckdb_memory)
 
 
+def token_auth() -> None:
+    """Connect with Ray's token authentication when this machine has a token (`RAY_AUTH_TOKEN`,
+    `RAY_AUTH_TOKEN_PATH`, or `~/.ray/auth_token` as `ray get-auth-token --generate` writes it): a cluster started
+    with `ray start` and a token refuses a driver whose `RAY_AUTH_MODE` is unset, and Ray turns token mode on by
+    itself only for a local cluster found without an address. A mode set explicitly stays."""
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 class EngineResource(RayResource):
     """Where the stages' shards run: `local` (this machine's cores) or `ray`, a cluster reached through
     dagster-ray at `address` ("host:port" of its head, "ray://host:10001", or "auto"), or a Ray started for the
@@ -54,6 +64,7 @@ class EngineResource(RayResource):
         if self.kind == "local":  # nothing to connect to
             yield self
             return
+        token_auth()
         with super().yield_for_execution(context) as connected:
             yield connected
 
