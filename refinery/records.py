@@ -39,6 +39,48 @@ REMOVED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+COLUMN_DOCS: dict[str, str] = {
+    "doc_id": "the record's id: md5 of source, kind and native id (or text); unique in a version",
+    "text": "the document's text: repaired, normalized, PII redacted (refined); as read (ingested)",
+    "source": "the recipe source it was read from",
+    "source_id": "its native id in the ore (null when it had none)",
+    "source_uri": "the ore file (or object) it was read from, relative to the recipe",
+    "line": "where in that file: the line (JSONL, text), the record (CSV, Parquet, 1-based)",
+    "title": "the page's title (HTML), else null",
+    "url": "the page's canonical URL (HTML), else null",
+    "stage": "the stage that removed it: ingest, dedup or clean",
+    "reason": "why: the quarantine reason, exact_duplicate, near_duplicate, or the filter that rejected it",
+    "detail": "what was wrong, in words (quarantine)",
+    "value": "the signal's value that tripped the filter",
+    "duplicate_of": "the doc_id of the record kept in its place",
+    "similarity": "Jaccard similarity of the shingle sets to the record kept (near duplicates)",
+    "lang": "language identified by fastText lid.176 (null: none)",
+    "lang_score": "lid.176's probability for that language",
+    "n_words": "signal: words (whitespace-separated tokens)",
+    "mean_word_length": "signal: mean characters per word",
+    "symbol_word_ratio": "signal: # and ellipses per word",
+    "bullet_lines": "signal: share of lines that start with a bullet",
+    "ellipsis_lines": "signal: share of lines that end in an ellipsis",
+    "punctuated_lines": "signal: share of lines that end in punctuation",
+    "alpha_words": "signal: share of words with a letter",
+    "stop_words": "signal: English stop words (the, be, to, of, and, that, have, with)",
+    "duplicate_lines": "signal: share of lines that repeat an earlier line",
+    "duplicate_paragraphs": "signal: share of paragraphs that repeat an earlier one",
+    "top_2gram": "signal: share of 2-grams taken by the most frequent one",
+    "duplicate_5grams": "signal: share of 5-grams that occur more than once",
+    "javascript_lines": "signal: share of lines that mention javascript",
+    "stripped_headers": "lines of e-mail or Usenet headers cleaning removed (clean.structure.headers)",
+    "stripped_quotes": "lines quoting an earlier message cleaning removed (clean.structure.quotes)",
+    "stripped_signature": "lines of signature cleaning removed (clean.structure.signature)",
+    "pii_email": "e-mail addresses redacted",
+    "pii_phone": "phone numbers redacted",
+    "pii_ip": "IP addresses redacted",
+    "pii_card": "payment card numbers redacted",
+    "pii_national_id": "national id numbers redacted",
+}
+"""What each column of a staged or published file means: shown in the UI's column schema and in data cards."""
+
+
 def removed_frame(lf: pl.LazyFrame, **columns: pl.Expr) -> pl.LazyFrame:
     """Project `lf` onto the removed schema: `columns` override, columns of `lf` pass through, the rest are null."""
     present = set(lf.collect_schema().names())

@@ -38,22 +38,21 @@ def ingested_frame(texts: list[str], prefix: str = "d") -> pl.DataFrame:
     )
 
 
+def write_yaml(folder: Path, data: dict, name: str = "recipe.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def write_recipe(tmp_path: Path):
     """Write a recipe (dict) next to the ore and return its path."""
-
-    def write(data: dict, name: str = "recipe.yaml") -> Path:
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    return write
+    return lambda data, name="recipe.yaml": write_yaml(tmp_path, data, name)
 
 
-@pytest.fixture
-def small_ore(tmp_path: Path, rng: random.Random) -> Path:
+def write_small_ore(folder: Path, rng: random.Random) -> Path:
     """~150 forum posts (with exact and near duplicates, junk, PII and two malformed lines) and a CSV export."""
-    ore = tmp_path / "ore"
+    ore = folder / "ore"
     (ore / "forums").mkdir(parents=True)
     (ore / "csv").mkdir()
     posts = []
@@ -78,7 +77,12 @@ def small_ore(tmp_path: Path, rng: random.Random) -> Path:
 
 
 @pytest.fixture
-def small_recipe(small_ore: Path, write_recipe) -> dict:
+def small_ore(tmp_path: Path, rng: random.Random) -> Path:
+    return write_small_ore(tmp_path, rng)
+
+
+def small_recipe_data() -> dict:
+    """Two sources over `small_ore`: forum posts (JSONL) and a CSV export."""
     return {
         "dataset": "small",
         "output": "refined",
@@ -102,6 +106,11 @@ def small_recipe(small_ore: Path, write_recipe) -> dict:
         ],
         "clean": {"pii": ["email", "phone", "ip"], "filters": {"min_words": 20, "languages": ["en"]}},
     }
+
+
+@pytest.fixture
+def small_recipe(small_ore: Path) -> dict:
+    return small_recipe_data()
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """Versions trainers can pin, verify, diff, load and trace back to ore."""
 
 import json
+import random
+import shutil
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -10,28 +13,41 @@ from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import NotFoundError, PublishError, VerifyError
 from refinery.publish.stage import dataset_lock
+from refinery_tests.conftest import small_recipe_data, write_small_ore, write_yaml
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """Publish once, add a day's drop of ore (one new post, one copy of an old one), publish again: once for the
+    module, on an instance of its own; every test gets a copy (`two_versions`)."""
+    root = tmp_path_factory.mktemp("two-versions")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        small_ore = write_small_ore(root, random.Random(7))
+        recipe_path = write_yaml(root, small_recipe_data())
+        assert main(["run", "--recipe", str(recipe_path)]) == 0
+        first = Catalog(root / "refined").version("small").scan()
+        old_id = first.filter(pl.col("source") == "forums").select("source_id").head(1).collect().item()
+        old_post = next(
+            json.loads(line)
+            for line in (small_ore / "forums" / "posts.jsonl").read_text().splitlines()
+            if f'"post_id": "{old_id}"' in line
+        )
+        fresh = (
+            "A brand new post about fixing the lawn mower with a borrowed spanner, which worked after an hour "
+            "of careful work, and I would recommend it to anyone who has the same problem this spring."
+        )
+        drop = [{"post_id": "n1", "body": fresh}, {"post_id": "n2", "body": old_post["body"]}]
+        (small_ore / "forums" / "posts-day2.jsonl").write_text("\n".join(json.dumps(p) for p in drop) + "\n")
+        assert main(["run", "--recipe", str(recipe_path)]) == 0
+    return root / "refined"
 
 
 @pytest.fixture
-def two_versions(small_recipe, write_recipe, small_ore, dagster_home, rng):
-    """Publish once, add a day's drop of ore (one new post, one copy of an old one), publish again."""
-    recipe_path = write_recipe(small_recipe)
-    assert main(["run", "--recipe", str(recipe_path)]) == 0
-    first = Catalog(recipe_path.parent / "refined").version("small").scan()
-    old_id = first.filter(pl.col("source") == "forums").select("source_id").head(1).collect().item()
-    old_post = next(
-        json.loads(line)
-        for line in (small_ore / "forums" / "posts.jsonl").read_text().splitlines()
-        if f'"post_id": "{old_id}"' in line
-    )
-    fresh = (
-        "A brand new post about fixing the lawn mower with a borrowed spanner, which worked after an hour "
-        "of careful work, and I would recommend it to anyone who has the same problem this spring."
-    )
-    drop = [{"post_id": "n1", "body": fresh}, {"post_id": "n2", "body": old_post["body"]}]
-    (small_ore / "forums" / "posts-day2.jsonl").write_text("\n".join(json.dumps(p) for p in drop) + "\n")
-    assert main(["run", "--recipe", str(recipe_path)]) == 0
-    return Catalog(recipe_path.parent / "refined")
+def two_versions(built: Path, tmp_path: Path) -> Catalog:
+    """The module's two versions, copied: a test may tamper with them, pin and prune."""
+    shutil.copytree(built, tmp_path / "refined", symlinks=True)
+    return Catalog(tmp_path / "refined")
 
 
 def test_versions_are_listed_oldest_first_with_parent(two_versions):

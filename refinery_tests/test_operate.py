@@ -13,10 +13,16 @@ import dagster as dg
 import pytest
 import yaml
 
+from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import RecipeError
 from refinery.instance import PROJECT_ROOT, get_instance
 from refinery_tests.test_ui import LAUNCH, _graphql, _wait, live_instance
+
+JOB_RUNS = """
+query($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) { ... on Pipeline { runs { runId } } }
+}"""
 
 RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
 SENSOR_TICKS = """
@@ -66,7 +72,9 @@ def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
 ):
     """Also: a "Materialize all" leaves the ore out, yet its assets are not "Unsynced" once the ore is observed
     again (the ore changed after the sensor's last observation, so only the ingest could have observed it)."""
-    write_recipe(small_recipe, "small.yaml")
+    small = write_recipe(small_recipe, "small.yaml")
+    assert main(["run", "--recipe", str(small)]) == 0  # a run from the shell, in the job's history like the UI's
+    cli_run = Catalog(tmp_path / "refined").version("small").manifest["dagster_run_id"]
     write_recipe({**small_recipe, "dataset": "failing", "publish": {"min_refined": 10**9}}, "failing.yaml")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -89,6 +97,9 @@ def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
 
         first, second, failing = _wait(finished, 300, 2)
         assert [first["status"], second["status"], failing["status"]] == ["SUCCESS", "SUCCESS", "FAILURE"]
+        job = {"repositoryLocationName": "refinery", "repositoryName": "__repository__", "pipelineName": "refine_small"}
+        history = {r["runId"] for r in _graphql(port, JOB_RUNS, {"selector": job})["pipelineOrError"]["runs"]}
+        assert {cli_run, runs[1]} <= history
         one, two = sorted([first, second], key=lambda r: r["startTime"])
         assert one["endTime"] <= two["startTime"]  # one run of a dataset at a time, however they were launched
         ore = [["small", "ore", "forums"], ["small", "ore", "export"]]

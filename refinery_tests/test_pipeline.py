@@ -45,11 +45,26 @@ def test_refine_publishes_a_complete_version(small_recipe, write_recipe, dagster
     meta = published.asset_materialization.metadata
     assert meta["version"].value == v.id and meta["dagster/row_count"].value == refined.height
     assert published.run_id == m["dagster_run_id"]
+    assert all(c.description for c in meta["dagster/column_schema"].value.columns)
 
-    # unchanged ore, recipe and code: same content hash, no new version
+    # the UI leads from published records to their ore: checked against the version's own files
+    (sample, *_) = _md_rows(meta["lineage_samples"].value)  # those that absorbed duplicates come first
+    merged = removed.filter(pl.col("duplicate_of") == sample["doc_id"])
+    row = refined.filter(pl.col("doc_id") == sample["doc_id"]).row(0, named=True)
+    assert sample["ore"] == f"{row['source_uri']}:{row['line']}" and int(sample["duplicates"]) == merged.height > 0
+    assert f"refinery lineage small <doc_id> --version {v.id}" in meta["trace_a_record"].value
+
+    # unchanged ore, recipe and code: same content hash, no new version, and the run says the data is unchanged
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     assert "no new version" in capsys.readouterr().out
     assert Catalog(root).versions("small") == [v.id]
+    again = instance.get_latest_materialization_event(dg.AssetKey(["small", "published"]))
+    assert again.run_id != published.run_id and again.asset_materialization.metadata["data_unchanged"].value
+
+
+def _md_rows(table: str) -> list[dict[str, str]]:
+    header, _, *rows = (line.strip("| ").split(" | ") for line in table.splitlines())
+    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 def test_failing_error_expectation_publishes_nothing(small_recipe, write_recipe, dagster_home, capsys):

@@ -9,8 +9,10 @@ import dagster as dg
 import polars as pl
 
 from refinery.publish.datacard import markdown_table
+from refinery.records import COLUMN_DOCS, INGESTED_SCHEMA
 
 if TYPE_CHECKING:  # the stages' modules load when their step runs, not when the definitions do
+    from refinery.catalog import Version
     from refinery.clean import CleanResult
     from refinery.dedup import DedupResult
 
@@ -29,7 +31,7 @@ def frame_metadata(path: Path, rows: int | None = None, lineage_from: dg.AssetKe
     meta = {
         "dagster/row_count": rows,
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()]
+            columns=[dg.TableColumn(name, str(dtype), COLUMN_DOCS.get(name)) for name, dtype in schema.items()]
         ),
     }
     if lineage_from is not None:
@@ -37,6 +39,45 @@ def frame_metadata(path: Path, rows: int | None = None, lineage_from: dg.AssetKe
             deps_by_column={c: [dg.TableColumnDep(asset_key=lineage_from, column_name=c)] for c in schema}
         )
     return meta
+
+
+LINEAGE_SAMPLES = 5
+
+
+def lineage_metadata(version: Version, root: Path) -> dict:
+    """What an engineer follows from the UI back to the ore: a few refined records (those that absorbed duplicates
+    first) with their ore file and line and the duplicates merged into them, the command that traces any record,
+    and where each column comes from."""
+    refined = version.scan(check=False).select("doc_id", "source_uri", "line", text=pl.col("text").str.slice(0, 60))
+    where = pl.format("{}:{}", "source_uri", "line")
+    merged = (
+        version.removed(check=False)
+        .filter(pl.col("duplicate_of").is_not_null())
+        .group_by("duplicate_of")
+        .agg(duplicates=pl.len(), e_g=pl.format("{} ({})", where, "reason").sort().first())
+        .rename({"duplicate_of": "doc_id"})
+    )
+    sample = (
+        refined.join(merged, on="doc_id", how="left")
+        .sort(pl.col("duplicates").is_null(), "doc_id")
+        .head(LINEAGE_SAMPLES)
+        .select("doc_id", ore=where, duplicates=pl.col("duplicates").fill_null(0), e_g="e_g", text="text")
+        .collect()
+    )
+    columns = [
+        {"column": c, "from": "ore, read by ingest" if c in INGESTED_SCHEMA else "cleaned, from text", "means": doc}
+        for c in version.scan(check=False).collect_schema().names()
+        if (doc := COLUMN_DOCS.get(c))
+    ]
+    return {
+        "column_lineage": dg.MetadataValue.md(md_table(columns)),
+        "lineage_samples": dg.MetadataValue.md(md_table(sample.to_dicts())),
+        "trace_a_record": dg.MetadataValue.md(
+            f"`refinery lineage {version.dataset} <doc_id> --version {version.id} --root {root}`: "
+            "its ore file and line, every stage it went through, the duplicates merged into it, or the rule that "
+            "removed it and why."
+        ),
+    }
 
 
 def dedup_metadata(result: DedupResult) -> dict:

@@ -5,7 +5,7 @@ import dagster as dg
 from refinery.catalog import Catalog
 from refinery.defs.refine.gate import gate_dir, staged_files, validation_dir
 from refinery.defs.refine.graph import OWNER, Graph
-from refinery.defs.refine.metadata import frame_metadata
+from refinery.defs.refine.metadata import frame_metadata, lineage_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_staging, run_status
 from refinery.publish import PublishInput, publish
@@ -69,6 +69,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 **frame_metadata(
                     outcome.path / m["files"][0]["path"], rows=m["counts"]["refined"], lineage_from=key("cleaned")
                 ),
+                **lineage_metadata(Catalog(recipe.output_dir).version(recipe.dataset, m["version"]), recipe.output_dir),
             },
         )
 
