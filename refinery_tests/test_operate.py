@@ -17,7 +17,7 @@ from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import RecipeError
 from refinery.instance import PROJECT_ROOT, get_instance
-from refinery_tests.test_ui import LAUNCH, _graphql, _wait, live_instance
+from refinery_tests.test_ui import LAUNCH, _graphql, _wait, live_instance, sensor_ticks
 
 JOB_RUNS = """
 query($selector: PipelineSelector!) {
@@ -25,18 +25,6 @@ query($selector: PipelineSelector!) {
 }"""
 
 RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
-SENSOR_TICKS = """
-query($name: String!) {
-  sensorOrError(sensorSelector: {repositoryLocationName: "refinery", repositoryName: "__repository__",
-                                 sensorName: $name}) {
-    __typename
-    ... on Sensor { sensorState { ticks(limit: 1) { status } } }
-    ... on PythonError { message }
-    ... on SensorNotFoundError { message }
-  }
-}"""
-
-
 STALE = """
 query { assetNodes(group: {groupName: "small", repositoryName: "__repository__", repositoryLocationName: "refinery"}) {
   assetKey { path } staleStatus isObservable assetObservations(limit: 1) { metadataEntries { label } }
@@ -81,9 +69,7 @@ def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
     monkeypatch.setenv("REFINERY_ALERT", f"http://127.0.0.1:{server.server_port}/hook")
     with live_instance(tmp_path / "*.yaml") as port:
         for sensor in ("refinery_run_failures", "observe_small_ore"):  # failures are watched from the first tick
-            ticks = lambda: _graphql(port, SENSOR_TICKS, {"name": sensor})["sensorOrError"]  # noqa: E731, B023
-            assert ticks()["__typename"] == "Sensor", ticks()
-            _wait(lambda: ticks()["sensorState"]["ticks"], 120)  # noqa: B023
+            _wait(lambda: sensor_ticks(port, sensor), 120)  # noqa: B023
         posts = small_ore / "forums" / "posts.jsonl"
         posts.write_text(posts.read_text() + json.dumps({"post_id": "late", "body": "a late post"}) + "\n")
         everything = [["small", *p] for p in (["ingested", "forums"], ["ingested", "export"], ["deduplicated"])]

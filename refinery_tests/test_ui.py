@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from refinery.catalog import Catalog
+from refinery.cli import main
 from refinery.synth import document
 
 LAUNCH = """
@@ -23,6 +24,16 @@ mutation($params: ExecutionParams!) {
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on PythonError { message }
+  }
+}"""
+SENSOR_TICKS = """
+query($name: String!) {
+  sensorOrError(sensorSelector: {repositoryLocationName: "refinery", repositoryName: "__repository__",
+                                 sensorName: $name}) {
+    __typename
+    ... on Sensor { sensorState { ticks(limit: 1) { status } } }
+    ... on PythonError { message }
+    ... on SensorNotFoundError { message }
   }
 }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
@@ -76,13 +87,24 @@ def live_instance(recipe: Path) -> Iterator[int]:
         assert ui.wait(timeout=60) is not None  # webserver and daemon stop on SIGTERM
 
 
+def sensor_ticks(port: int, name: str) -> list[dict]:
+    """The sensor's latest tick (or none yet)."""
+    found = _graphql(port, SENSOR_TICKS, {"name": name})["sensorOrError"]
+    assert found["__typename"] == "Sensor", found
+    return found["sensorState"]["ticks"]
+
+
 def test_new_ore_refines_without_anyone_launching_a_run(small_recipe, write_recipe, small_ore, dagster_home):
+    """A version made from the shell first: the sensor starting up finds the ore as that run observed it, and
+    launches nothing; then a file added and the same file deleted each make a version."""
     automation = {"on_new_ore": True, "observe_every": 5}
     recipe = write_recipe({**small_recipe, "automation": automation, "publish": {"max_drop": None}})
     catalog = Catalog(recipe.parent / "refined")
-    with live_instance(recipe):
-        _wait(lambda: (recipe.parent / "refined" / "small" / "LATEST").exists(), 240, 2)  # the first tick
-        first = catalog.version("small").id
+    assert main(["run", "--recipe", str(recipe)]) == 0
+    first = catalog.version("small").id
+    with live_instance(recipe) as port:
+        (tick,) = _wait(lambda: sensor_ticks(port, "observe_small_ore"), 120)
+        assert tick["status"] == "SKIPPED"  # no run at start-up for ore that was refined
         drop = small_ore / "forums" / "day2.jsonl"
         drop.write_text(json.dumps({"post_id": "d2", "body": document(random.Random(4))}) + "\n")
         _wait(lambda: catalog.version("small").id != first, 240, 2)
