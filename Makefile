@@ -33,7 +33,7 @@ lint: $(STAMP)
 ui: $(STAMP)  ## the Dagster UI and daemon on the same instance as `make run`, at http://127.0.0.1:$(PORT)
 	$(BIN)/refinery ui --port $(PORT)
 
-bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run (minutes; see README)
+bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run (minutes; see docs/benchmarks.md)
 	$(BIN)/python benchmarks/dedup_bench.py
 	$(BIN)/python benchmarks/clean_bench.py
 	$(BIN)/python benchmarks/gate_bench.py
