@@ -29,6 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine import recipe_definitions
     from refinery.defs.refine.automation import register
     from refinery.defs.refine.graph import Graph
+    from refinery.defs.refine.staging import resume_point
     from refinery.instance import config_drift, fail_dead_runs, get_instance, run_tags
     from refinery.publish.stage import latest
     from refinery.recipe import load_recipe, slug
@@ -45,7 +46,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if drift := config_drift():
         console.print(f"[yellow]warning:[/] {escape(drift)}")
     instance = get_instance()
-    fail_dead_runs(instance)
+    for dead in fail_dead_runs(instance):
+        console.print(
+            f"[yellow]Run {dead} died before it finished (killed, out of memory, a lost node); marked failed. "
+            "`refinery run --resume` goes on from its last finished step.[/]"
+        )
     register(Graph(recipe), instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
     run_config: dict = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
@@ -58,7 +63,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result is not None and not result.success:
             _report_failure(result, recipe, before)
             return 1
-    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, tags=tags)
+    selection = None
+    if args.resume:  # a re-execution of the failed run: what it finished is loaded, not recomputed
+        selection, resumed = resume_point(job, instance)
+        tags |= resumed
+        console.print(f"Resuming run {resumed['dagster/parent_run_id']}: {', '.join(k.path[-1] for k in selection)}")
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=False, tags=tags, asset_selection=selection
+    )
     if not result.success:
         _report_failure(result, recipe, before)
         return 1
@@ -252,6 +264,11 @@ def parser() -> argparse.ArgumentParser:
     run = add("run", cmd_run, "materialize the whole graph of a recipe in the local Dagster instance", root=False)
     run.add_argument("--recipe", required=True)
     run.add_argument("--verbose", action="store_true", help="Dagster's full log instead of one line per step")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the last finished step of the recipe's latest run, when it failed or was killed",
+    )
     run.add_argument(
         "--engine", choices=["local", "ray"], help="where the shards run (default: REFINERY_ENGINE, else local)"
     )

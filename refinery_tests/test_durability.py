@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.instance import get_instance
@@ -133,3 +135,36 @@ def test_a_failure_after_the_commit_says_what_was_published(small_recipe, write_
     )
     latest = Catalog(recipe_path.parent / "refined").version("small").id
     assert done.returncode == 1 and f"failed; after publishing: LATEST is {latest}" in done.stdout
+
+
+# a moment -> the function whose call kills the run, and the assets the resumed run still has to make
+RESUME_AT = {
+    "deduplicating": ("refinery.dedup:deduplicate", ["deduplicated", "cleaned", "published"]),
+    "cleaning": ("refinery.clean:clean", ["cleaned", "published"]),
+    "assembling the version": ("refinery.publish.stage:_write_datacard", ["published"]),
+}
+
+
+def test_a_killed_run_resumes_from_its_last_finished_step(small_recipe, write_recipe, tmp_path, dagster_home, capsys):
+    """`refinery run --resume` after a kill at three moments: what the killed run finished is loaded, not made
+    again (its materializations stay the latest), and the version equals one made from scratch."""
+    assert main(["run", "--recipe", str(write_recipe({**small_recipe, "output": "fresh"}, "fresh.yaml"))]) == 0
+    expected = Catalog(tmp_path / "fresh").version("small").manifest["content_hash"]
+    instance = get_instance()
+    for i, (moment, (function, todo)) in enumerate(RESUME_AT.items()):
+        recipe_path = write_recipe({**small_recipe, "output": f"out-{i}"}, f"out-{i}.yaml")
+        assert _run_killed_at(recipe_path, function), moment
+        (killed,) = instance.get_runs(limit=1)
+        capsys.readouterr()
+        assert main(["run", "--recipe", str(recipe_path), "--resume"]) == 0, moment
+        out = capsys.readouterr().out
+        assert f"Run {killed.run_id} died before it finished" in out
+        assert f"Resuming run {killed.run_id}: {', '.join(todo)}" in out, out
+        for key in ["ingested/forums", "ingested/export", "deduplicated", "cleaned"]:
+            made_by = instance.fetch_materializations(dg.AssetKey(["small", *key.split("/")]), limit=1).records
+            assert (made_by[0].run_id == killed.run_id) == (key.split("/")[0] not in todo), (moment, key)
+        version = Catalog(tmp_path / f"out-{i}").version("small")
+        version.verify()
+        assert version.manifest["content_hash"] == expected, moment
+    assert main(["run", "--recipe", str(recipe_path), "--resume"]) == 2  # the last run succeeded
+    assert "nothing to resume" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.ore import last_observed, observation, ore_state
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import prune_staging, run_status, staging_dir
+from refinery.defs.refine.staging import prune_failed, staging_dir
 from refinery.ingest import ingest_source
 from refinery.recipe import Source, slug
 
@@ -38,7 +38,7 @@ def source_assets(graph: Graph, source: Source) -> list:
     def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
         drop = context.partition_key if graph.drops else None
         observe_ore(context, graph, source)
-        prune_staging(recipe, [], run_status(context.instance, failed_only=True))  # space a failed run held
+        prune_failed(recipe, context.instance, context.dagster_run)
         out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
         files = recipe.files(source, drop)
         runner = engine.engine(tuning.tuning())

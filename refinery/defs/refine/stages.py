@@ -13,7 +13,7 @@ from refinery.catalog import Catalog
 from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
-from refinery.defs.refine.staging import prune_staging, run_status, staging_dir
+from refinery.defs.refine.staging import prune_failed, staging_dir
 from refinery.engine import ISOLATED_ROWS, combined
 from refinery.errors import NotFoundError
 from refinery.publish.stage import restore_latest
@@ -68,7 +68,7 @@ def stage_assets(graph: Graph) -> list:
         from refinery.dedup import carry_forward, deduplicate
         from refinery.identity import identify
 
-        prune_staging(recipe, [], run_status(context.instance, failed_only=True))  # space a failed run held
+        prune_failed(recipe, context.instance, context.dagster_run)
         handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
         ingested_files = [Path(h["records"]) for h in handles]
         quarantined = [Path(h["quarantine"]) for h in handles]

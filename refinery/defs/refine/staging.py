@@ -57,13 +57,58 @@ def run_status(instance, failed_only: bool = False) -> Callable[[str], bool | No
     return status
 
 
-def prune_staging(recipe: Recipe, in_use: list[str], status: Callable[[str], bool | None]) -> list[str]:
+ROOT_RUN, PARENT_RUN = "dagster/root_run_id", "dagster/parent_run_id"
+
+
+def run_family(instance, run) -> set[str]:
+    """The runs a re-execution builds on: its root run and every run re-executing it (the UI's "Re-execute from
+    failure", `refinery run --resume`); for a first run, itself alone."""
+    from dagster import RunsFilter
+
+    root = run.tags.get(ROOT_RUN, run.run_id)
+    return {root, run.run_id} | {r.run_id for r in instance.get_runs(filters=RunsFilter(tags={ROOT_RUN: root}))}
+
+
+def prune_failed(recipe: Recipe, instance, run) -> list[str]:
+    """At a step's start: free the space failed runs held, but not what this run resumes."""
+    return prune_staging(recipe, [], run_status(instance, failed_only=True), run_family(instance, run))
+
+
+def resume_point(job, instance) -> tuple[list, dict[str, str]]:
+    """What `refinery run --resume` runs, as a re-execution of the job's latest run when that run failed (or was
+    killed, and marked failed): the assets neither it nor the runs it resumed materialized."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from refinery.errors import RefineryError
+
+    runs = instance.get_runs(filters=RunsFilter(job_name=job.name), limit=1)
+    if not runs or runs[0].status != DagsterRunStatus.FAILURE:
+        outcome = "did not fail" if runs else "is none"
+        raise RefineryError(f"nothing to resume: the latest run of {job.name} {outcome}")
+    selected = job.asset_layer.selected_asset_keys
+    failed, keys = runs[0], [k for k in job.asset_layer.asset_graph.toposorted_asset_keys if k in selected]
+    family = run_family(instance, failed)
+
+    def done(key) -> bool:
+        records = instance.fetch_materializations(key, limit=1).records
+        return bool(records) and records[0].run_id in family
+
+    todo = [k for k in keys if not done(k)]
+    if not todo:
+        raise RefineryError(f"nothing to resume: run {failed.run_id} materialized every asset; run again instead")
+    return todo, {PARENT_RUN: failed.run_id, ROOT_RUN: failed.tags.get(ROOT_RUN, failed.run_id)}
+
+
+def prune_staging(
+    recipe: Recipe, in_use: list[str], status: Callable[[str], bool | None], family: set[str] = frozenset()
+) -> list[str]:
     """Delete staging folders of this instance's finished runs (`status`: True finished, False not, None unknown to
     the instance), except those holding `in_use` paths (the inputs of the last publish, which a later partial
-    re-materialization may load again). Another instance's staging is left alone, unless that instance is gone
-    from this host."""
+    re-materialization may load again) and those of the runs in `family` (the failed runs a re-execution resumes,
+    whose outputs it loads). Another instance's staging is left alone, unless that instance is gone from this
+    host."""
     root = recipe.output_dir / ".staging" / recipe.dataset
-    keep = {
+    keep = set(family) | {
         Path(p).resolve().relative_to(root.resolve()).parts[0]
         for p in in_use
         if Path(p).resolve().is_relative_to(root.resolve())
