@@ -14,8 +14,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from refinery.clean.registry import BOUNDS
 from refinery.errors import RecipeError
 from refinery.hashing import recipe_hash
 from refinery.storage import Ore, glob_uri, is_uri
@@ -145,34 +155,21 @@ class Normalize(Strict):
     whitespace: Flag = True
 
 
-class Filters(Strict):
-    """Quality filters; set any to null to switch it off. Defaults and sources: refinery/clean/filters.py."""
-
-    min_words: int | None = 50
-    max_words: int | None = 100_000
-    min_mean_word_length: float | None = 3
-    max_mean_word_length: float | None = 10
-    max_symbol_word_ratio: float | None = 0.1
-    max_bullet_lines: float | None = 0.9
-    max_ellipsis_lines: float | None = 0.3
-    min_punctuated_lines: float | None = 0.12
-    min_alpha_words: float | None = 0.7  # Gopher's 0.8 removed good forum posts (tables, signature rules)
-    min_stop_words: int | None = 2
-    max_duplicate_lines: float | None = 0.3
-    max_duplicate_paragraphs: float | None = 0.3
-    max_top_2gram: float | None = 0.2
-    max_duplicate_5grams: float | None = 0.15
-    lorem_ipsum: Flag = True
-    curly_bracket: Flag = False  # C4's rule; off: on real forum posts it removes good technical answers
-    max_javascript_lines: float | None = 0.5
-    languages: list[str] | None = None
-    min_language_score: float | None = 0.3  # 0.5 removed good English posts that open with headers or quotes
+Filters = create_model(
+    "Filters",
+    __base__=Strict,
+    __doc__="Quality filters; null switches one off. Bounds, defaults and sources: refinery/clean/registry.py.",
+    **{b.key: (b.kind | None, b.default) for b in BOUNDS},
+    lorem_ipsum=(Flag, True),  # C4's rule
+    curly_bracket=(Flag, False),  # C4's rule; off: on real forum posts it removes good technical answers
+    languages=(list[str] | None, None),
+)
 
 
 class Structure(Strict):
     """Forum and mail structure stripped before language ID, PII and the filters (see refinery/clean/structure.py).
     Off by default: on real Usenet posts it halves curly_bracket and cuts min_language_score removals, but the
-    stripped replies are short, so min_words: 50 then removes a quarter of them (README, "Forum structure")."""
+    stripped replies are short, so min_words: 50 then removes a quarter of them (benchmarks/filters_real.py)."""
 
     headers: Flag = False  # a leading block of `Name: value` mail/Usenet header lines
     quotes: Flag = False  # `>`-quoted lines and the "In article ..., X writes:" attributions

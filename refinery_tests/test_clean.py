@@ -95,6 +95,21 @@ def test_filters_reject_with_name_and_value(rng):
     assert reasons[5] == "curly_bracket"
 
 
+def test_a_registered_filter_computes_its_signal_and_rejects_only_when_switched_on():
+    """`max_short_lines` (one module and a registry line): a menu of short lines is rejected with its share;
+    off (the default), its signal is not even computed, so refined files are as before."""
+    prose = (
+        "We walked along the river after lunch, and the water was higher than anyone in the village had seen it "
+        "in years, so the children stayed on the bridge and counted the boats that drifted past the old mill."
+    )
+    menu = "\n".join(["Home", "News", "Sport", "Weather", prose])  # 4 of 5 lines under 30 characters
+    frame = ingested_frame([prose, menu])
+    on = clean_batch(frame, Clean(filters=Filters(min_words=20, max_short_lines=0.67)))
+    assert on.get_column("reason").to_list() == [None, "max_short_lines"]
+    assert on.get_column("value")[1] == on.get_column("short_lines")[1] == 0.8
+    assert "short_lines" not in clean_batch(frame, Clean(filters=Filters(min_words=20))).columns
+
+
 def test_each_filter_can_be_switched_off():
     off = Filters(
         **{name: None for name, f in Filters.model_fields.items() if f.annotation is not bool},

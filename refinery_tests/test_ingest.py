@@ -358,10 +358,13 @@ def test_an_unreadable_file_is_one_quarantined_record_and_the_rest_is_read(tmp_p
 
 
 def test_compressed_ore_is_read_whatever_its_name(tmp_path):
-    """gzip, bzip2 and xz files are decompressed, known by their first bytes: never read as garbage lines."""
+    """gzip, bzip2, xz and zstd files are decompressed, known by their first bytes: never read as garbage
+    lines; the counter reads them its own way."""
     import bz2
     import gzip
     import lzma
+
+    import pyzstd
 
     from refinery.ingest.count import count_records
 
@@ -372,6 +375,7 @@ def test_compressed_ore_is_read_whatever_its_name(tmp_path):
         ("b.jsonl.bz2", bz2.compress(lines.encode())),
         ("c.jsonl", lzma.compress(lines.encode())),  # the name says nothing
         ("d.csv.gz", gzip.compress(table.encode())),
+        ("f.jsonl.zst", pyzstd.compress(lines.encode())),
     ]:
         (tmp_path / name).write_bytes(data)
         source = Source(name="s", format="csv" if ".csv" in name else "jsonl", path=name, text_field="t")
@@ -379,9 +383,10 @@ def test_compressed_ore_is_read_whatever_its_name(tmp_path):
         expected = 50 if ".csv" in name else 600
         assert (result.rows, result.quarantined, count_records(tmp_path / name, source)) == (expected, 0, expected)
         assert good.get_column("text")[1] in ("post number 1", "row, 1")
-    (tmp_path / "e.jsonl.gz").write_bytes(gzip.compress(lines.encode())[:200])  # cut short: quarantined, named
-    result, _, bad = _ingest(tmp_path, Source(name="s", format="jsonl", path="e.jsonl.gz", text_field="t"))
-    assert bad.get_column("reason").to_list()[-1] == "unreadable_file"
+    for name, cut in [("e.jsonl.gz", gzip.compress), ("g.jsonl.zst", pyzstd.compress)]:
+        (tmp_path / name).write_bytes(cut(lines.encode())[:200])  # cut short: quarantined, named
+        result, _, bad = _ingest(tmp_path, Source(name="s", format="jsonl", path=name, text_field="t"))
+        assert bad.get_column("reason").to_list()[-1] == "unreadable_file", name
 
 
 def test_categorical_text_columns_are_read(tmp_path):

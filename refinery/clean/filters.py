@@ -1,6 +1,7 @@
 """Heuristic quality filters: one signal column each, computed with Polars expressions over a batch.
 
-Defaults and where they come from (recipe keys in `refinery.recipe.Filters`; null switches a filter off):
+Defaults and where they come from (each bound is an entry of `registry.py`, which generates the recipe's
+`clean.filters` model; null switches a filter off):
 
 | filter                     | default  | source |
 |----------------------------|----------|--------|
@@ -20,6 +21,7 @@ Defaults and where they come from (recipe keys in `refinery.recipe.Filters`; nul
 | lorem ipsum                | reject   | C4 (Raffel et al. 2020) |
 | curly bracket              | off      | C4 rejects any `{` or `}`; off: see (3) |
 | javascript lines           | <= 0.5   | C4 drops such lines; Refinery keeps documents whole, rejects mostly-JS ones |
+| short lines (< 30 chars)   | off      | FineWeb (short_line_thr 0.67); off for forum posts: see `short_lines.py` |
 
 Gopher measures repetition by characters; the shares here are by count, which is cheaper and close in practice.
 
@@ -36,18 +38,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from refinery.clean.bound import lines, share
+from refinery.clean.registry import BOUNDS
 from refinery.recipe import Filters
 
 STOP_WORDS = r"(?i)\b(?:the|be|to|of|and|that|have|with)\b"
 BULLET = r"^\s*(?:[-*•‣●▪◦]|\d+[.)])\s"
-
-
-def _lines() -> pl.Expr:
-    return pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
-
-
-def _share(lines: pl.Expr, condition: pl.Expr) -> pl.Expr:
-    return lines.list.eval(condition.cast(pl.Float64).mean()).list.first().fill_null(0.0)
 
 
 def _gram_counts(tokens: pl.DataFrame, n: int) -> pl.DataFrame:
@@ -93,7 +89,7 @@ def token_signals(text: pl.Series) -> pl.DataFrame:
 
 def add_signals(frame: pl.DataFrame) -> pl.DataFrame:
     """Signal columns, kept on refined rows so trainers can re-filter without re-running."""
-    lines = _lines()
+    per_line = lines()
     paragraphs = (
         pl.col("text")
         .str.split("\n\n")
@@ -103,15 +99,22 @@ def add_signals(frame: pl.DataFrame) -> pl.DataFrame:
     frame = pl.concat([frame, token_signals(frame.get_column("text"))], how="horizontal")
     return frame.with_columns(
         (pl.col("text").str.count_matches(r"#|\.\.\.|…") / pl.col("n_words")).fill_nan(0).alias("symbol_word_ratio"),
-        _share(lines, pl.element().str.contains(BULLET)).alias("bullet_lines"),
-        _share(lines, pl.element().str.contains(r"(?:\.\.\.|…)\s*$")).alias("ellipsis_lines"),
-        _share(lines, pl.element().str.contains(r"[.!?\"'”’)]\s*$")).alias("punctuated_lines"),
+        share(per_line, pl.element().str.contains(BULLET)).alias("bullet_lines"),
+        share(per_line, pl.element().str.contains(r"(?:\.\.\.|…)\s*$")).alias("ellipsis_lines"),
+        share(per_line, pl.element().str.contains(r"[.!?\"'”’)]\s*$")).alias("punctuated_lines"),
         pl.col("text").str.count_matches(STOP_WORDS).cast(pl.Int64).alias("stop_words"),
-        _share(lines, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias("duplicate_lines"),
-        _share(paragraphs, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias(
+        share(per_line, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias("duplicate_lines"),
+        share(paragraphs, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias(
             "duplicate_paragraphs"
         ),
-        _share(lines, pl.element().str.contains(r"(?i)javascript")).alias("javascript_lines"),
+        share(per_line, pl.element().str.contains(r"(?i)javascript")).alias("javascript_lines"),
+    )
+
+
+def extra_signals(frame: pl.DataFrame, config: Filters) -> pl.DataFrame:
+    """The signals of registered filters beyond the built-in set, for those the recipe switches on."""
+    return frame.with_columns(
+        b.compute().alias(b.signal) for b in BOUNDS if b.compute and getattr(config, b.key) is not None
     )
 
 
@@ -120,27 +123,6 @@ class Rule:
     name: str  # the recipe key, and the `reason` of a rejected row
     signal: str  # the column whose value is reported
     failed: pl.Expr
-
-
-# recipe key -> the signal it bounds; `min_` rejects below the value, `max_` above. Listed in checking order.
-BOUNDS = {
-    "min_words": "n_words",
-    "max_words": "n_words",
-    "min_language_score": "lang_score",
-    "max_javascript_lines": "javascript_lines",
-    "min_mean_word_length": "mean_word_length",
-    "max_mean_word_length": "mean_word_length",
-    "max_symbol_word_ratio": "symbol_word_ratio",
-    "max_bullet_lines": "bullet_lines",
-    "max_ellipsis_lines": "ellipsis_lines",
-    "min_punctuated_lines": "punctuated_lines",
-    "min_alpha_words": "alpha_words",
-    "min_stop_words": "stop_words",
-    "max_duplicate_lines": "duplicate_lines",
-    "max_duplicate_paragraphs": "duplicate_paragraphs",
-    "max_top_2gram": "top_2gram",
-    "max_duplicate_5grams": "duplicate_5grams",
-}
 
 
 def rules(config: Filters) -> list[Rule]:
@@ -154,14 +136,14 @@ def rules(config: Filters) -> list[Rule]:
         found.append(Rule("lorem_ipsum", "n_words", col("text").str.contains(r"(?i)lorem ipsum")))
     if config.curly_bracket:
         found.append(Rule("curly_bracket", "n_words", col("text").str.contains(r"[{}]")))
-    for name, signal in BOUNDS.items():
-        bound = getattr(config, name)
+    for b in BOUNDS:
+        bound = getattr(config, b.key)
         if bound is None:
             continue
-        failed = col(signal) < bound if name.startswith("min_") else col(signal) > bound
-        if name == "min_stop_words":  # the stop-word list is English
+        failed = col(b.signal) < bound if b.lower else col(b.signal) > bound
+        if b.english_only:
             failed = failed & (col("lang") == "en")
-        found.append(Rule(name, signal, failed))
+        found.append(Rule(b.key, b.signal, failed))
     order = ["empty_text", "min_words", "max_words", "no_language", "languages", "min_language_score"]
     order += ["lorem_ipsum", "curly_bracket"]
     return sorted(found, key=lambda r: order.index(r.name) if r.name in order else len(order))

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.clean.filters import add_signals, first_failure
+from refinery.clean.filters import add_signals, extra_signals, first_failure
 from refinery.clean.langid import detect
 from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
@@ -46,7 +46,7 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     frame = frame.with_columns(text=normalize_text(text, config.normalize))
     frame = redact(frame, list(config.pii), dict(config.pii_tokens))
     frame = pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
-    frame = add_signals(frame)
+    frame = extra_signals(add_signals(frame), config.filters)
     return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 

@@ -1,4 +1,4 @@
-"""How ore bytes become text: gzip, bzip2 and xz files are decompressed (known by their first bytes, whatever
+"""How ore bytes become text: gzip, bzip2, xz and zstd files are decompressed (known by their first bytes, whatever
 their name); then a byte-order mark decides (UTF-8/16/32), else the source's `encoding:`, else UTF-8.
 
 Bytes that do not decode are never replaced silently by U+FFFD: they are kept as lone surrogates
@@ -18,6 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+import pyzstd
+
 BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: its mark starts the same way
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -32,10 +34,12 @@ COMPRESSED: dict[bytes, Callable[[Path], BinaryIO]] = {
     b"\x1f\x8b": partial(gzip.open, mode="rb"),
     b"BZh": partial(bz2.open, mode="rb"),
     b"\xfd7zXZ\x00": partial(lzma.open, mode="rb"),
+    b"\x28\xb5\x2f\xfd": partial(pyzstd.ZstdFile, mode="rb"),
 }
 
 
-BROKEN = (EOFError, lzma.LZMAError)  # a truncated or corrupt compressed file (gzip's own errors are OSErrors)
+# a truncated or corrupt compressed file (gzip's own errors are OSErrors)
+BROKEN = (EOFError, lzma.LZMAError, pyzstd.ZstdError)
 
 
 def compression(path: Path) -> bytes | None:
