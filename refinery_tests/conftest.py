@@ -113,6 +113,25 @@ def small_recipe(small_ore: Path) -> dict:
     return small_recipe_data()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_manifest_matches_the_shipped_schema(tmp_path_factory) -> Iterator[None]:
+    """After the session, every manifest.json the suite's runs wrote is checked against the JSON Schema that ships
+    with the package, by `jsonschema` (not by the model that wrote it)."""
+    yield
+    import jsonschema
+
+    from refinery.publish.manifest import SCHEMA_PATH
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    for path in tmp_path_factory.getbasetemp().rglob("manifest.json"):
+        try:
+            manifest = json.loads(path.read_text())
+        except ValueError:
+            continue  # a test cut it short on purpose (the catalog must refuse it)
+        errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(manifest)]
+        assert not errors, f"{path}: {errors[:3]}"
+
+
 @pytest.fixture
 def dagster_home(tmp_path: Path, monkeypatch) -> Path:
     """A real on-disk Dagster instance (SQLite) for this test."""

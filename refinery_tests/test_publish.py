@@ -1,5 +1,9 @@
+import json
+
 import polars as pl
 
+from refinery.catalog import Catalog
+from refinery.cli import main
 from refinery.engine import Engine
 from refinery.hashing import sha256_file
 from refinery.publish import stage
@@ -43,3 +47,27 @@ def test_empty_input_still_gives_a_part_with_the_schema(tmp_path):
     (part,) = _write_parts([path], tmp_path / "out", REMOVED_SCHEMA)
     assert part["rows"] == 0
     assert pl.read_parquet(part["path"]).schema == pl.Schema(REMOVED_SCHEMA)
+
+
+def test_the_shipped_manifest_schema_is_the_models_and_refuses_a_broken_manifest(
+    small_recipe, write_recipe, tmp_path, dagster_home
+):
+    """The JSON Schema in the package is regenerated from the model (`python -m refinery.publish.manifest`), and
+    it is strict enough to catch what a consumer would trip on."""
+    import jsonschema
+
+    from refinery.publish.manifest import SCHEMA_PATH, json_schema
+
+    shipped = json.loads(SCHEMA_PATH.read_text())
+    assert shipped == json_schema()
+    validator = jsonschema.Draft202012Validator(shipped)
+    assert main(["run", "--recipe", str(write_recipe(small_recipe))]) == 0
+    manifest = json.loads((Catalog(tmp_path / "refined").version("small").path / "manifest.json").read_text())
+    assert not list(validator.iter_errors(manifest))
+    for broken in (
+        {**manifest, "files": [{**manifest["files"][0], "sha256": "not-a-checksum"}]},
+        {**manifest, "schema_version": 2},
+        {k: v for k, v in manifest.items() if k != "content_hash"},
+        {**manifest, "surprise": 1},
+    ):
+        assert list(validator.iter_errors(broken)), broken.keys()

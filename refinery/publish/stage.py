@@ -34,6 +34,7 @@ from refinery.hashing import code_version, content_hash, manifest_signature, sha
 from refinery.publish.datacard import render_datacard
 from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
+from refinery.publish.manifest import SCHEMA_VERSION, checked
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
@@ -362,6 +363,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     version = f"{now:%Y%m%dT%H%M%SZ}-{vhash[:8]}"
     removed = pl.scan_parquet([p["path"] for p in removed_parts]).select("stage", "reason").collect(engine="streaming")
     manifest = {
+        "schema_version": SCHEMA_VERSION,
         "dataset": recipe.dataset,
         "version": version,
         "created_at": now.isoformat(timespec="seconds"),
@@ -389,7 +391,8 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     manifest["files"] += [
         _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
     ]
-    manifest_bytes = json.dumps(manifest, indent=2, default=str).encode()
+    manifest = checked(manifest)
+    manifest_bytes = json.dumps(manifest, indent=2).encode()
     signature = manifest_signature(manifest_bytes)
     if signature:
         (tmp / "manifest.sig").write_text(signature + "\n")
