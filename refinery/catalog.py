@@ -22,14 +22,15 @@ import pyarrow as pa
 
 from refinery.errors import NotFoundError, VerifyError
 from refinery.hashing import content_hash, manifest_signature, recipe_hash, version_hash
-from refinery.publish.stage import dataset_lock
-from refinery.storage import arrow_paths, is_uri, remove_tree, root_path, sha256
+from refinery.storage import arrow_paths, is_uri, root_path, sha256
+from refinery.store import layout
+from refinery.store.lock import dataset_lock
+from refinery.store.prune import prune
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow.dataset as ds
 
-PINS = "PINS"
 REQUIRED = ("version", "recipe", "recipe_hash", "content_hash", "version_hash")  # what the hash chain needs
 
 
@@ -166,12 +167,7 @@ class Version:
 
     @property
     def pinned(self) -> bool:
-        return self.id in _pins(self.path.parent)
-
-
-def _pins(dataset_dir: Path) -> set[str]:
-    path = dataset_dir / PINS
-    return set(path.read_text().split()) if path.exists() else set()
+        return self.id in layout.pins(self.path.parent)
 
 
 class Catalog:
@@ -190,14 +186,13 @@ class Catalog:
         folder = self.root / dataset
         if not folder.is_dir():
             raise NotFoundError(f"no dataset {dataset!r} under {self.root}")
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists())
+        return layout.versions(folder)
 
     def version(self, dataset: str, version: str = "latest") -> Version:
         if version == "latest":
-            pointer = self.root / dataset / "LATEST"
-            if not pointer.exists():
+            version = layout.latest(self.root / dataset)
+            if version is None:
                 raise NotFoundError(f"dataset {dataset!r} has no published version under {self.root}")
-            version = pointer.read_text().strip()
         if version not in self.versions(dataset):
             raise NotFoundError(f"{dataset} has no version {version!r}; see `refinery versions {dataset}`")
         return Version(dataset, version, self.root / dataset / version)
@@ -207,33 +202,22 @@ class Catalog:
         same URI are not seen)."""
         return nullcontext() if is_uri(self.root) else dataset_lock(self.root / dataset)
 
-    def _write_pins(self, dataset: str, pins: set[str]) -> None:
-        path = self.root / dataset / PINS
-        tmp = path.with_name(f".{PINS}.tmp")
-        tmp.write_text("".join(f"{p}\n" for p in sorted(pins)))
-        tmp.replace(path)
-
     def pin(self, dataset: str, version: str) -> Version:
         with self._lock(dataset):
             v = self.version(dataset, version)
-            self._write_pins(dataset, _pins(self.root / dataset) | {v.id})
+            layout.write_pins(self.root / dataset, layout.pins(self.root / dataset) | {v.id})
         return v
 
     def unpin(self, dataset: str, version: str) -> None:
         with self._lock(dataset):
-            self._write_pins(dataset, _pins(self.root / dataset) - {version})
+            layout.write_pins(self.root / dataset, layout.pins(self.root / dataset) - {version})
 
     def prune(self, dataset: str, keep: int) -> list[str]:
         """Delete all but the newest `keep` versions; pinned versions and LATEST are always kept (`keep=0`: only
         they are)."""
         with self._lock(dataset):
-            versions = self.versions(dataset)
-            newest = set(versions[len(versions) - keep :]) if keep > 0 else set()
-            protected = _pins(self.root / dataset) | {self.version(dataset).id} | newest
-            doomed = [v for v in versions if v not in protected]
-            for v in doomed:
-                remove_tree(self.root / dataset / v)
-        return doomed
+            self.version(dataset)  # a dataset with a LATEST, or NotFoundError
+            return prune(self.root / dataset, keep)
 
     def diff(self, dataset: str, a: str, b: str) -> dict:
         """Documents added and removed between two versions by doc_id, those whose text changed under the same id

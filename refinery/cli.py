@@ -31,8 +31,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine.graph import Graph
     from refinery.defs.refine.staging import resume_point
     from refinery.instance import config_drift, fail_dead_runs, get_instance, run_tags
-    from refinery.publish.stage import latest
     from refinery.recipe import load_recipe, slug
+    from refinery.store.layout import latest
     from refinery.tuning import Tuning
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
@@ -110,7 +110,7 @@ def _ingest_new_drops(recipe, instance, run_config: dict, tags: dict):
 
 def _report_failure(result, recipe, before: str | None) -> None:
     """What failed, and whether a version was published before it did (LATEST read again, not assumed)."""
-    from refinery.publish.stage import latest
+    from refinery.store.layout import latest
 
     now = latest(recipe.output_dir / recipe.dataset)
     outcome = "nothing was published, LATEST is unchanged" if now == before else f"after publishing: LATEST is {now}"

@@ -12,7 +12,7 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import NotFoundError, PublishError, VerifyError
-from refinery.publish.stage import dataset_lock
+from refinery.store.lock import dataset_lock
 from refinery_tests.conftest import small_recipe_data, write_small_ore, write_yaml
 
 

@@ -20,7 +20,7 @@ MOMENTS = {
     "deduplicating": "refinery.dedup.stage:_exact",  # the staged parts of dedup are written
     "after the checks": "refinery.publish.stage:_publish_locked",  # the verdicts are written, the lock taken
     "assembling the version": "refinery.publish.stage:_write_datacard",  # the parts are in the temporary folder
-    "moving it into place": "refinery.publish.stage:set_latest",  # the version is in place, LATEST not yet
+    "moving it into place": "refinery.store.commit:set_latest",  # the version is in place, LATEST not yet
 }
 KILLER = """
 import importlib, os, signal, sys

@@ -1,24 +1,16 @@
-"""Atomic, durable, immutable publication of a version, behind the gate.
+"""Publication of a version, behind the gate: assembled here, committed by the store (`refinery.store`).
 
 Nothing is written unless every blocking check passed for exactly the staged files (`gate.require_passed`) and
-the refined count is plausible (`publish.min_refined`, `publish.max_drop`). The version is assembled in a hidden
-temporary folder beside its final place (its parts written by the engine's shards, one per part, which report
-their checksums), files are fsynced, the folder is renamed into place (`manifest.json`
-written last inside it) and its parent fsynced, then `LATEST` is replaced by an atomic rename, fsynced too: a
-kill at any moment leaves the old or the new version as `LATEST`. A lock per dataset serializes publishers (and
-pruning). Same data, recipe and code give the same version hash, and then no new version is made.
+the refined count is plausible (`publish.min_refined`, `publish.max_drop`). The version is assembled in the
+store's temporary folder (its parts written by the engine's shards, one per part, which report their checksums,
+`manifest.json` last), then the store moves it into place and replaces `LATEST`, durably, under the dataset's
+lock. Same data, recipe and code give the same version hash, and then no new version is made.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -38,11 +30,14 @@ from refinery.publish.manifest import SCHEMA_VERSION, checked
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
-from refinery.storage import etag, get, put, remove_tree, replace_if_unchanged, root_path
+from refinery.storage import root_path
+from refinery.store.commit import move_into_place, remove_abandoned, set_latest, temporary
+from refinery.store.layout import latest, manifest_of
+from refinery.store.lock import dataset_lock
+from refinery.store.remote import LatestMoved, adopt_latest, upload
 from refinery.validate import ValidationReport
 
 PART_ROWS = 500_000
-LOCK_TIMEOUT = 600.0  # seconds a publisher waits for another one of the same dataset
 
 
 @dataclass
@@ -70,54 +65,6 @@ class PublishOutcome:
     version: str
     manifest: dict
     created: bool  # False when data, recipe and code equal LATEST's and no new version was made
-
-
-@contextmanager
-def dataset_lock(dataset_dir: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Exclusive per dataset and output root; waits up to `timeout` for another publisher, then fails clearly."""
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with open(dataset_dir / ".lock", "w") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PublishError(
-                        f"another run has been publishing {dataset_dir.name} for {timeout:.0f}s; retry later"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        else:
-            fsync_dir(path)
-    fsync_dir(root)
-
-
-def _remove_abandoned(dataset_dir: Path) -> None:
-    """Temporary version folders and LATEST pointers left by killed publishers; call under the lock."""
-    for path in dataset_dir.glob(".tmp-*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in dataset_dir.glob(".LATEST-*"):
-        path.unlink(missing_ok=True)
 
 
 Segment = tuple[Path | str, int, int]  # rows [start, start + length) of a staged file (or its shared copy)
@@ -199,16 +146,6 @@ def _counts(refined: int, removed: pl.DataFrame) -> dict:
     return {"read": refined + removed.height, "refined": refined, "removed": by_stage}
 
 
-def latest(dataset_dir: Path) -> str | None:
-    pointer = dataset_dir / "LATEST"
-    return pointer.read_text().strip() if pointer.exists() else None
-
-
-def _manifest_of(dataset_dir: Path, version: str | None) -> dict | None:
-    path = dataset_dir / version / "manifest.json" if version else None
-    return json.loads(path.read_text()) if path and path.exists() else None
-
-
 def _check_volume(refined: int, parent: dict | None, recipe: Recipe) -> None:
     """No empty or collapsed surprise: the gate's last word, before anything is written."""
     rules = recipe.publish
@@ -231,9 +168,9 @@ def publish(inp: PublishInput, engine: Engine | None = None) -> PublishOutcome:
     dataset_dir = recipe.output_dir / recipe.dataset
     with dataset_lock(dataset_dir):
         verdicts = require_passed(inp.gate_dir, inp.staged)
-        _remove_abandoned(dataset_dir)
-        stored = _restore_latest(recipe)  # the parent is the object store's LATEST, whatever this machine kept
-        tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
+        remove_abandoned(dataset_dir)
+        stored = adopt_latest(recipe)  # the parent is the object store's LATEST, whatever this machine kept
+        tmp = temporary(dataset_dir)
         try:
             outcome = _publish_locked(inp, dataset_dir, tmp, verdicts, engine or Engine())
         finally:
@@ -242,74 +179,9 @@ def publish(inp: PublishInput, engine: Engine | None = None) -> PublishOutcome:
             try:
                 upload(outcome.path, root_path(recipe.output) / recipe.dataset, stored)
             except LatestMoved:
-                _restore_latest(recipe)  # this machine follows the version that won
+                adopt_latest(recipe)  # this machine follows the version that won
                 raise
         return outcome
-
-
-def restore_latest(recipe: Recipe) -> None:
-    """For an output URI: the object store's LATEST version, copied into the local publish folder and made LATEST
-    there when this machine does not have it (a new machine, a lost volume), so the lineage goes on from it:
-    incremental dedup, append mode and the next version's parent all read the local folder."""
-    if recipe.remote_output:
-        with dataset_lock(recipe.output_dir / recipe.dataset):
-            _restore_latest(recipe)
-
-
-def _restore_latest(recipe: Recipe) -> str | None:
-    """The object store's LATEST made this machine's; returns the pointer's ETag as read (None: no pointer yet),
-    which the upload's conditional write of LATEST requires to be unchanged."""
-    if not recipe.remote_output:
-        return None
-    pointer = root_path(recipe.output) / recipe.dataset / "LATEST"
-    tag = etag(pointer)  # before the content: a pointer rewritten in between fails the condition, never passes it
-    version = pointer.read_text().strip() if tag else None
-    dataset_dir = recipe.output_dir / recipe.dataset
-    if version is None or latest(dataset_dir) == version:
-        return tag
-    if not (dataset_dir / version / "manifest.json").exists():
-        tmp = dataset_dir / f".tmp-{uuid.uuid4().hex}"
-        try:
-            get(pointer.parent / version, tmp)
-            _fsync_tree(tmp)
-            tmp.rename(dataset_dir / version)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    set_latest(dataset_dir, version)
-    return tag
-
-
-class LatestMoved(PublishError):
-    """Another publisher made its version LATEST in the object store after this one read it."""
-
-
-def upload(version_dir: Path, dataset_uri: Path, expected: str | None) -> None:
-    """Copy a committed version to the dataset's folder in object storage in commit order: data and documents
-    first, then `manifest.json` (readers see a version once its manifest is there), then `LATEST`. A version
-    already there with the same manifest is not copied again, so the next publish completes an upload cut short.
-
-    `LATEST` is replaced only if it is still the pointer this publisher read (ETag `expected`): publishers on
-    several machines are serialized by that one conditional write. The loser withdraws its version (it never was
-    LATEST) and fails, so no version is built on data another publisher did not see."""
-    target = dataset_uri / version_dir.name
-    manifest = (version_dir / "manifest.json").read_bytes()
-    uploaded = target / "manifest.json"
-    if not (uploaded.exists() and uploaded.read_bytes() == manifest):
-        last = [version_dir / name for name in ("manifest.sig", "manifest.json") if (version_dir / name).exists()]
-        files = sorted(p for p in version_dir.rglob("*") if p.is_file() and p not in last)
-        for path in [*files, *last]:
-            put(path, target / path.relative_to(version_dir).as_posix())
-    pointer = dataset_uri / "LATEST"
-    current = pointer.read_text().strip() if pointer.exists() else None
-    if current == version_dir.name:
-        return
-    if not replace_if_unchanged(pointer, version_dir.name + "\n", expected):  # one PUT: old or new pointer
-        remove_tree(target)
-        winner = pointer.read_text().strip()
-        raise LatestMoved(
-            f"another publisher made {winner} LATEST in {dataset_uri} while this run published "
-            f"{version_dir.name}; this version was withdrawn. Run again to refine on top of {winner}"
-        )
 
 
 RECIPE_MARK = ".recipe"  # the recipe file that publishes a dataset folder
@@ -335,7 +207,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     recipe = inp.recipe
     _check_publisher(dataset_dir, recipe)
     parent = latest(dataset_dir)
-    previous = _manifest_of(dataset_dir, parent)
+    previous = manifest_of(dataset_dir, parent)
     _check_volume(pq.ParquetFile(inp.cleaned).metadata.num_rows, previous, recipe)
     refined_parts = _write_parts([inp.cleaned], tmp, engine=engine)
     removed_parts = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA, engine)
@@ -397,10 +269,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     if signature:
         (tmp / "manifest.sig").write_text(signature + "\n")
     (tmp / "manifest.json").write_bytes(manifest_bytes)  # last: marks completeness
-    _fsync_tree(tmp)
-    final = dataset_dir / version
-    tmp.rename(final)
-    fsync_dir(dataset_dir)
+    final = move_into_place(tmp, dataset_dir, version)
     set_latest(dataset_dir, version)
     return PublishOutcome(final, version, manifest, created=True)
 
@@ -420,14 +289,3 @@ def _write_datacard(manifest: dict, measured: dict, folder: Path) -> Path:
             break
         card = written
     return path
-
-
-def set_latest(dataset_dir: Path, version: str) -> None:
-    """Point LATEST at `version` by an atomic rename, durable once this returns."""
-    pointer = dataset_dir / f".LATEST-{uuid.uuid4().hex}"
-    with open(pointer, "w") as fh:
-        fh.write(version + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(pointer, dataset_dir / "LATEST")
-    fsync_dir(dataset_dir)

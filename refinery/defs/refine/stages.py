@@ -16,8 +16,8 @@ from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_failed, staging_dir
 from refinery.engine import ISOLATED_ROWS, combined
 from refinery.errors import NotFoundError
-from refinery.publish.stage import restore_latest
 from refinery.recipe import Recipe, slug
+from refinery.store.remote import restore_latest
 
 if TYPE_CHECKING:
     from refinery.dedup import Reference
