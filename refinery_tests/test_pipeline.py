@@ -126,6 +126,13 @@ def test_asset_graph_shape_and_ui_metadata(small_recipe, write_recipe):
     assert [s.name for s in defs.sensors] == ["observe_small_ore"]
 
 
+def test_the_launchpad_offers_the_engine_settings_only(small_recipe, write_recipe):
+    """The run's engine is chosen in the launchpad: kind, address, exchange, not dagster-ray's dozen settings."""
+    job = recipe_definitions(load_recipe(write_recipe(small_recipe))).resolve_job_def("refine_small")
+    engine = job.run_config_schema.config_type.fields["resources"].config_type.fields["engine"]
+    assert set(engine.config_type.fields["config"].config_type.fields) == {"kind", "address", "exchange"}
+
+
 def test_recipe_automation_becomes_a_schedule_and_an_ore_sensor(small_recipe, write_recipe):
     automation = {"schedule": "0 3 * * *", "on_new_ore": True}
     defs = recipe_definitions(load_recipe(write_recipe({**small_recipe, "automation": automation})))

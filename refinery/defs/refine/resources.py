@@ -38,14 +38,14 @@ def token_auth() -> None:
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
-class EngineResource(RayResource):
+class EngineResource(dg.ConfigurableResource):
     """Where the stages' shards run: `local` (this machine's cores) or `ray`, a cluster reached through
     dagster-ray at `address` ("host:port" of its head, "ray://host:10001", or "auto"), or a Ray started for the
     step when there is none. `exchange` (Ray only: local workers share this machine's disk) is a folder URI through
     which shards on machines that share no disk with the run's get their inputs and leave their parts (none:
-    every node sees the run's staging folder). Defaults
-    from REFINERY_ENGINE, REFINERY_RAY_ADDRESS and REFINERY_EXCHANGE; set per run in the launchpad under
-    `resources.engine.config`."""
+    every node sees the run's staging folder). Defaults from REFINERY_ENGINE, REFINERY_RAY_ADDRESS and
+    REFINERY_EXCHANGE; set per run in the launchpad under `resources.engine.config` (these three settings only:
+    dagster-ray's own are not the run's to choose)."""
 
     kind: Literal["local", "ray"] = "local"
     address: str | None = None
@@ -65,8 +65,17 @@ class EngineResource(RayResource):
             yield self
             return
         token_auth()
-        with super().yield_for_execution(context) as connected:
-            yield connected
+        with RayCluster(address=self.address).yield_for_execution(context):
+            yield self
+
+    def engine(self, tuning: Tuning) -> Engine:
+        return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers)
+
+
+class RayCluster(RayResource):
+    """dagster-ray's connection to the cluster at `address` (a Ray started for the step when None)."""
+
+    address: str | None = None
 
     @property
     def host(self) -> str:
@@ -87,6 +96,3 @@ class EngineResource(RayResource):
     @property
     def ready(self) -> bool:
         return True
-
-    def engine(self, tuning: Tuning) -> Engine:
-        return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers)
