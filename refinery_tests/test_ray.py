@@ -4,6 +4,7 @@ the local engine, the manifest names the nodes that ran the shards, and losing a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -215,3 +216,34 @@ def test_nodes_that_share_no_disk_work_through_an_exchange_in_s3(
     assert diskless_node[:12] in {node for stage in engine.values() for node in stage["nodes"]}
     assert all(engine[stage]["bytes_exchanged"] > 0 for stage in ("ingest", "dedup", "clean", "publish"))
     assert fs.find("diskless/exchange") == []  # each stage removed its exchange folder
+
+
+def test_losing_the_head_mid_run_fails_the_run_at_once_with_a_refinery_line(ore, tmp_path, dagster_home):
+    """A cluster of its own, whose head (its GCS) is killed while the driver's node lives on, as when the head's
+    machine is lost and the driver runs elsewhere: the driver notices within seconds, marks the Dagster run failed
+    and exits with a refinery line, instead of dying a minute later with Ray's log only and leaving the run
+    STARTED. (A driver on the lost machine itself goes with it; the next `refinery run` marks its run failed.)"""
+    from refinery.instance import get_instance
+
+    doomed = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    doomed.add_node(num_cpus=1)
+    doomed.wait_for_nodes()
+    recipe = _recipe(tmp_path, ore, "headless")
+    command = [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(recipe), "--engine", "ray"]
+    run = subprocess.Popen(
+        [*command, "--ray-address", doomed.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any((tmp_path / "headless").rglob("cleaned")) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the cleaning stage has begun
+        assert run.poll() is None, "the run ended before the head was lost"
+        doomed.head_node.kill_gcs_server()
+        err, _ = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        with contextlib.suppress(Exception):
+            doomed.shutdown()
+    assert run.returncode == 1 and "refinery: lost the Ray cluster" in err, err[-3000:]
+    (failed,) = get_instance().get_runs(limit=1)
+    assert failed.status.value == "FAILURE"

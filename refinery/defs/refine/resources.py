@@ -1,6 +1,8 @@
 """Resources: what differs between environments, not between recipes. Visible on each run's page in the UI."""
 
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -65,11 +67,54 @@ class EngineResource(dg.ConfigurableResource):
             yield self
             return
         token_auth()
-        with RayCluster(address=self.address).yield_for_execution(context):
+        with RayCluster(address=self.address).yield_for_execution(context), watch_head(context, self.address):
             yield self
 
     def engine(self, tuning: Tuning) -> Engine:
         return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers)
+
+
+PROBE_SECONDS = 2.0  # how long the head may take to answer one probe
+LOST_AFTER = 3  # probes in a row without an answer: the head is gone (Ray itself waits 60 s, then aborts)
+
+
+@contextmanager
+def watch_head(context: dg.InitResourceContext, address: str | None) -> Iterator[None]:
+    """While the run uses the cluster, probe its head (GCS) in a thread. When it stops answering, end the run at
+    once: marked failed in the instance with a refinery failure line, the process exited. Without this the driver
+    died a minute later with Ray's log only, and the run stayed STARTED."""
+    import ray
+    from ray._private.worker import global_worker
+
+    gcs, stop = global_worker.gcs_client, threading.Event()
+
+    def lost() -> None:
+        message = (
+            f"refinery: lost the Ray cluster ({address or 'a local Ray'}): its head has not answered for "
+            f"{LOST_AFTER * PROBE_SECONDS:.0f} s. Run {context.run_id} is marked failed; `refinery run --resume` "
+            "goes on from its last finished step once the cluster is back."
+        )
+        print(message, file=sys.stderr, flush=True)
+        if context.dagster_run is not None:
+            context.instance.report_run_failed(context.dagster_run, message=message)
+        os._exit(1)
+
+    def probe() -> None:
+        silent = 0
+        while not stop.wait(PROBE_SECONDS):
+            try:
+                gcs.internal_kv_exists(b"refinery", namespace=None, timeout=PROBE_SECONDS)
+                silent = 0
+            except ray.exceptions.RpcError:
+                silent += 1
+                if silent >= LOST_AFTER and not stop.is_set():
+                    lost()
+
+    threading.Thread(target=probe, name="refinery-head-watch", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()  # the thread ends at its next probe; the run does not wait for it
 
 
 class RayCluster(RayResource):
