@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -27,31 +26,22 @@ def _split(ref: str) -> tuple[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine import recipe_definitions
-    from refinery.defs.refine.automation import register
-    from refinery.defs.refine.graph import Graph
     from refinery.defs.refine.staging import resume_point
-    from refinery.instance import config_drift, fail_dead_runs, get_instance, run_tags
+    from refinery.instance import fail_dead_runs, run_tags
     from refinery.recipe import load_recipe, slug
     from refinery.store.layout import latest
     from refinery.tuning import Tuning
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
     Tuning.from_env()  # and so does a machine setting DuckDB cannot read
-    from dagster import BetaWarning, PreviewWarning
-
-    warnings.filterwarnings("ignore", category=BetaWarning)  # notices for Dagster developers, not for users
-    warnings.filterwarnings("ignore", category=PreviewWarning)
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")
-    if drift := config_drift():
-        console.print(f"[yellow]warning:[/] {escape(drift)}")
-    instance = get_instance()
+    instance = _instance([recipe])
     for dead in fail_dead_runs(instance):
         console.print(
             f"[yellow]Run {dead} died before it finished (killed, out of memory, a lost node); marked failed. "
             "`refinery run --resume` goes on from its last finished step.[/]"
         )
-    register(Graph(recipe), instance)
     tags = {"refinery/recipe": str(Path(args.recipe).resolve()), **run_tags()}
     run_config: dict = {"loggers": {"console": {}, "steps": {}} if args.verbose else {"steps": {}}}
     if args.engine or args.ray_address or args.exchange:
@@ -85,6 +75,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[yellow]Ore, recipe and code unchanged: same content hash, so no new version was made.[/]")
     console.print(f"Dagster run {result.run_id} (see it with `make ui`)")
     return 0
+
+
+def _instance(recipes: list):
+    """The instance a command works on, after saying when its settings are not the project's; the recipes' pools
+    and drops registered in it (`automation.register`)."""
+    from refinery.defs.refine.automation import register
+    from refinery.defs.refine.graph import Graph
+    from refinery.instance import config_drift, get_instance
+
+    if drift := config_drift():
+        console.print(f"[yellow]warning:[/] {escape(drift)}")
+    instance = get_instance()
+    for recipe in recipes:
+        register(Graph(recipe), instance)
+    return instance
 
 
 def _ingest_new_drops(recipe, instance, run_config: dict, tags: dict):
@@ -233,18 +238,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     """`dagster dev`: the webserver and the daemon (queued runs, schedules, sensors, retries) on the instance
     `refinery run` uses; Ctrl-C (or SIGTERM) stops both."""
-    from refinery.defs.refine.automation import register
-    from refinery.defs.refine.graph import Graph
-    from refinery.instance import PROJECT_ROOT, config_drift, get_instance, recipe_paths
+    from refinery.instance import PROJECT_ROOT, recipe_paths
     from refinery.recipe import load_recipe
 
-    if drift := config_drift():
-        console.print(f"[yellow]warning:[/] {escape(drift)}")
-    instance = get_instance()
+    recipes = []
     for path in recipe_paths():
         with contextlib.suppress(RefineryError):  # a broken recipe: the location shows the error
-            register(Graph(load_recipe(path)), instance)
-    instance.dispose()
+            recipes.append(load_recipe(path))
+    _instance(recipes).dispose()
     os.chdir(PROJECT_ROOT)
     dagster = Path(sys.executable).parent / "dagster"
     os.execv(dagster, [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])

@@ -7,7 +7,6 @@ error and `dagster definitions validate` fails, rather than a green location wit
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -17,9 +16,6 @@ from refinery.defs.refine import recipe_definitions
 from refinery.errors import RecipeError, RefineryError
 from refinery.instance import recipe_paths
 from refinery.recipe import load_recipe, slug
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)  # notices for Dagster's developers, not for operators
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 def recipes(paths: list[Path]) -> list[dg.Definitions]:

@@ -1,35 +1,10 @@
-"""Heuristic quality filters: one signal column each, computed with Polars expressions over a batch.
-
-Defaults and where they come from (each bound is an entry of `registry.py`, which generates the recipe's
-`clean.filters` model; null switches a filter off):
-
-| filter                     | default  | source |
-|----------------------------|----------|--------|
-| min_words / max_words      | 50 / 1e5 | Gopher quality filter (Rae et al. 2021, appendix A) |
-| mean word length           | 3 .. 10  | Gopher |
-| symbol-to-word ratio (#, …)| <= 0.1   | Gopher |
-| bullet lines               | <= 0.9   | Gopher |
-| ellipsis lines             | <= 0.3   | Gopher |
-| words with a letter        | >= 0.7   | Gopher (0.8), lowered: see (1) |
-| stop words (English)       | >= 2     | Gopher: the, be, to, of, and, that, have, with |
-| duplicate lines            | <= 0.3   | Gopher repetition filter (share of lines) |
-| duplicate paragraphs       | <= 0.3   | Gopher repetition filter (share of paragraphs) |
-| top 2-gram share           | <= 0.2   | Gopher (share of 2-grams, by count) |
-| duplicate 5-gram share     | <= 0.15  | Gopher (share of 5-grams, by count) |
-| lines ending in punctuation| >= 0.12  | FineWeb (line_punct_thr) |
-| language score             | >= 0.3   | fastText lid.176 on 1,000 characters (FineWeb: 0.65 for English); see (2) |
-| lorem ipsum                | reject   | C4 (Raffel et al. 2020) |
-| curly bracket              | off      | C4 rejects any `{` or `}`; off: see (3) |
-| javascript lines           | <= 0.5   | C4 drops such lines; Refinery keeps documents whole, rejects mostly-JS ones |
-| short lines (< 30 chars)   | off      | FineWeb (short_line_thr 0.67); off for forum posts: see `short_lines.py` |
+"""Heuristic quality filters: one signal column each, computed with Polars expressions over a batch, and the rules
+that reject a row. The bounded filters (recipe key, signal, default, cited source, why the default departs from
+it) are the entries of `registry.py`; here, the fixed rules: empty text, language (`languages`), C4's lorem ipsum
+(on) and curly bracket (off: on the 11,315 real Usenet posts of `benchmarks/filters_real.py` it removed 3.7%,
+nearly all good posts: code in technical answers and `{>` quoting styles).
 
 Gopher measures repetition by characters; the shares here are by count, which is cheaper and close in practice.
-
-Changed after reading removed examples of the 11,315 real Usenet posts (`benchmarks/filters_real.py`):
-(1) 0.8 removed 2.0% of posts, mostly good ones whose tables, dashed rules or quoted headers hold letterless
-words; 0.7 removes 0.6%. (2) 0.5 removed 3.0%, mostly good English posts opening with headers, quotes or
-signature art; 0.3 removes 0.7%. (3) the rule removed 3.7%, nearly all good posts: code in technical answers and
-`{>` quoting styles.
 """
 
 from __future__ import annotations

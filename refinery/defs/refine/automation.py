@@ -99,18 +99,14 @@ def ore_sensor(graph: Graph, job) -> dg.SensorDefinition:
 def automation(graph: Graph) -> dg.Definitions:
     recipe, ds, auto = graph.recipe, graph.group, graph.recipe.automation
     job, ingest = jobs(graph)
-    schedules = (
-        [
+    schedules = []
+    if auto.schedule:
+        running = dg.DefaultScheduleStatus.RUNNING
+        schedules.append(
             dg.ScheduleDefinition(
-                name=f"refine_{ds}_schedule",
-                job=job,
-                cron_schedule=auto.schedule,
-                default_status=dg.DefaultScheduleStatus.RUNNING,
+                name=f"refine_{ds}_schedule", cron_schedule=auto.schedule, job=job, default_status=running
             )
-        ]
-        if auto.schedule
-        else []
-    )
+        )
     if ingest is None:
         observe = ore_sensor(graph, job if auto.on_new_ore else None)
         return dg.Definitions(jobs=[job], schedules=schedules, sensors=[observe])

@@ -11,11 +11,12 @@ from refinery.recipe import Recipe, Source
 from refinery.storage import version
 
 
-def ore_state(recipe: Recipe, source: Source) -> tuple[str, dict[str, int]]:
+def ore_state(recipe: Recipe, source: Source, files: list | None = None) -> tuple[str, dict[str, int]]:
     """A cheap fingerprint of a source's files (path, size, mtime or ETag), which changes when ore is added, edited
-    or deleted, and what an observation shows of them: how many files and bytes."""
+    or deleted, and what an observation shows of them: how many files and bytes. `files`: the source's listing,
+    when the caller has it already (listing a bucket costs requests)."""
     digest, size = hashlib.sha256(), 0
-    files = recipe.files(source)
+    files = recipe.files(source) if files is None else files
     for path in files:
         stamp = version(path)
         digest.update(f"{relative_uri(path, recipe.base_dir)}\0{stamp}\n".encode())

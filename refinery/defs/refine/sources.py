@@ -37,10 +37,11 @@ def source_assets(graph: Graph, source: Source) -> list:
     )
     def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
         drop = context.partition_key if graph.drops else None
-        observe_ore(context, graph, source)
+        every = recipe.files(source)  # of every drop: what the ore asset stands for
+        observe_ore(context, graph, source, every)
         prune_failed(recipe, context.instance, context.dagster_run)
         out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
-        files = recipe.files(source, drop)
+        files = recipe.files(source, drop) if drop else every
         runner = engine.engine(tuning.tuning())
         result = ingest_source(source, recipe.base_dir, out, recipe.roots, files, runner)
         counted = result.counted  # not by the reader: for accounting
@@ -70,11 +71,11 @@ def source_assets(graph: Graph, source: Source) -> list:
     return [ore, ingested]
 
 
-def observe_ore(context: dg.AssetExecutionContext, graph: Graph, source: Source) -> None:
+def observe_ore(context: dg.AssetExecutionContext, graph: Graph, source: Source, files: list) -> None:
     """Observe the ore about to be read, unless its latest observation saw it so: however the run was launched
     ("Materialize all" leaves the ore out), `ingested` records the ore it read, and is not "Unsynced" after."""
     key = graph.key("ore", source.name)
-    state = ore_state(graph.recipe, source)
+    state = ore_state(graph.recipe, source, files)
     if last_observed(context.instance, key) != state[0]:
         context.log_event(observation(key, state))
         context.get_step_execution_context().wipe_input_asset_version_info(key)  # provenance: this observation
