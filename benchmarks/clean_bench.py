@@ -24,11 +24,11 @@ from refinery.clean.langid import MAX_CHARS, detect, model_path
 from refinery.clean.pii import CARD_CANDIDATE, PATTERNS, TOKENS, luhn_valid
 from refinery.clean.stage import clean, clean_batch
 from refinery.clean.text import CONTROL, MOJIBAKE_HINT, _fix
-from refinery.engine import Engine
 from refinery.recipe import Clean, Filters
 from refinery.records import INGESTED_SCHEMA
+from refinery.runtime.engine import Engine
+from refinery.runtime.tuning import Tuning
 from refinery.synth import document, mojibake, with_pii
-from refinery.tuning import Tuning
 
 sys.path.insert(0, str(Path(__file__).parent))
 CONFIG = Clean(pii=["email", "phone", "ip", "card", "national_id"], filters=Filters(min_words=50, languages=["en"]))

@@ -33,7 +33,7 @@ from corpus import labelled_batches
 from refinery.dedup import DedupResult, deduplicate
 from refinery.dedup.lsh import components
 from refinery.recipe import Dedup, NearDedup
-from refinery.tuning import Tuning
+from refinery.runtime.tuning import Tuning
 
 THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
 RESULTS = Path(__file__).parent / "results"

@@ -29,8 +29,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine.staging import resume_point
     from refinery.instance import fail_dead_runs, run_tags
     from refinery.recipe import load_recipe, slug
+    from refinery.runtime.tuning import Tuning
     from refinery.store.layout import latest
-    from refinery.tuning import Tuning
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
     Tuning.from_env()  # and so does a machine setting DuckDB cannot read

@@ -9,8 +9,9 @@ from refinery.clean import clean
 from refinery.clean.pii import FIND, PATTERNS, luhn_valid, redact
 from refinery.clean.stage import clean_batch
 from refinery.clean.text import repair_text
-from refinery.engine import Engine
 from refinery.recipe import Clean, Filters
+from refinery.runtime.engine import Engine
+from refinery.runtime.tuning import Sizes
 from refinery.synth import document, mojibake
 from refinery_tests.conftest import ingested_frame
 
@@ -136,14 +137,12 @@ def test_clean_stage_writes_refined_and_removed_parquet(tmp_path: Path, rng):
 
 
 def test_cleaning_on_several_processes_gives_the_same_bytes(tmp_path: Path, rng, monkeypatch):
-    from refinery.clean import stage
 
     texts = [document(rng) for _ in range(90)] + [mojibake(document(rng)) for _ in range(10)] + ["too short"] * 5
     ingested_frame(texts).write_parquet(tmp_path / "in.parquet")
-    monkeypatch.setattr(stage, "BATCH", 20)  # six batches, so the pool is used
-    config = Clean(filters=Filters(min_words=20))
-    one = clean(tmp_path / "in.parquet", tmp_path / "one", config, Engine(1))
-    two = clean(tmp_path / "in.parquet", tmp_path / "two", config, Engine(2))
+    config, six = Clean(filters=Filters(min_words=20)), Sizes(clean_rows=20)  # six shards, so the pool is used
+    one = clean(tmp_path / "in.parquet", tmp_path / "one", config, Engine(1, six))
+    two = clean(tmp_path / "in.parquet", tmp_path / "two", config, Engine(2, six))
     assert one.cleaned.read_bytes() == two.cleaned.read_bytes()
     assert one.removed.read_bytes() == two.removed.read_bytes()
     assert (one.rows_kept, one.rejected_by_filter, one.changed) == (two.rows_kept, two.rejected_by_filter, two.changed)

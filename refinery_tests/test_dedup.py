@@ -5,8 +5,8 @@ import numpy as np
 import polars as pl
 
 from refinery.dedup import Reference, deduplicate
-from refinery.engine import Engine
 from refinery.recipe import Dedup, NearDedup
+from refinery.runtime.engine import Engine
 from refinery.synth import document
 from refinery_tests.conftest import ingested_frame
 
@@ -118,22 +118,22 @@ def test_kept_signatures_are_written_for_the_next_run(tmp_path, rng):
 
 
 def test_output_does_not_depend_on_workers_memory_or_verification_slices(tmp_path, rng, monkeypatch):
-    from refinery.dedup import stage
     from refinery.defs.refine.resources import TuningResource
-    from refinery.tuning import Tuning
+    from refinery.runtime.tuning import Sizes, Tuning
 
     monkeypatch.setenv("REFINERY_WORKERS", "3")
     monkeypatch.setenv("REFINERY_DUCKDB_MEMORY", "64MB")
-    assert TuningResource.from_env().tuning() == Tuning(3, "64MB")
+    monkeypatch.setenv("REFINERY_SIZES", "verify_pairs=3, dedup_rows=7")
+    assert TuningResource.from_env().tuning() == Tuning(3, "64MB", Sizes(verify_pairs=3, dedup_rows=7))
     texts = [document(rng, 8) for _ in range(30)]
     texts += [t + " And one more line." for t in texts[:10]] + texts[:5]
     path = tmp_path / "in.parquet"
     ingested_frame(texts).write_parquet(path)
     results = []
     # 3: every few candidate pairs a slice, each verified by a shard (on 3 workers: at once)
-    for n, (w, memory, slice_pairs) in enumerate([(1, "64MB", 3), (3, "1GB", stage.VERIFY_PAIRS), (3, "1GB", 3)]):
-        monkeypatch.setattr(stage, "VERIFY_PAIRS", slice_pairs)
-        results.append(deduplicate([path], tmp_path / f"run{n}", DEFAULT, tuning=Tuning(w, memory)))
+    for n, (w, memory, slice_pairs) in enumerate([(1, "64MB", 3), (3, "1GB", Sizes().verify_pairs), (3, "1GB", 3)]):
+        tuning = Tuning(w, memory, Sizes(verify_pairs=slice_pairs, dedup_rows=7 + n))
+        results.append(deduplicate([path], tmp_path / f"run{n}", DEFAULT, tuning=tuning))
     first, *others = [(r.kept, r.removed, r.signatures) for r in results]
     for other in others:
         assert all(x.read_bytes() == y.read_bytes() for x, y in zip(first, other, strict=True))
@@ -158,7 +158,7 @@ def test_isolated_dedup_runs_in_a_process_of_its_own_and_counts_its_shards_here(
     assert there.tasks == here.tasks and sum(there.tasks.values()) > 0
 
 
-def test_a_memory_limit_duckdb_reads_is_used_and_one_it_cannot_fails_the_run_at_start(
+def test_a_memory_limit_or_sizes_that_cannot_be_used_fail_the_run_at_start(
     tmp_path, monkeypatch, small_recipe, write_recipe, dagster_home, capsys
 ):
     """`512M` is DuckDB's spelling too: it once passed the start and failed mid-run where a share of it was
@@ -168,7 +168,13 @@ def test_a_memory_limit_duckdb_reads_is_used_and_one_it_cannot_fails_the_run_at_
 
     assert _share_of("512M", 2) == _share_of("512MB", 2)
     assert abs(int(_share_of("512M", 2).removesuffix("B")) - 256e6) < 1e5  # DuckDB's M is 10**6
+    recipe = str(write_recipe(small_recipe))
     monkeypatch.setenv("REFINERY_DUCKDB_MEMORY", "lots")
-    assert main(["run", "--recipe", str(write_recipe(small_recipe))]) == 2
+    assert main(["run", "--recipe", recipe]) == 2
     assert "duckdb_memory: 'lots'" in capsys.readouterr().out
+    monkeypatch.delenv("REFINERY_DUCKDB_MEMORY")
+    for sizes, said in [("clean_rows=many", "'clean_rows=many'"), ("clean_rows=0", "clean_rows=0: at least 1")]:
+        monkeypatch.setenv("REFINERY_SIZES", sizes)
+        assert main(["run", "--recipe", recipe]) == 2
+        assert said in capsys.readouterr().out
     assert not (tmp_path / "refined" / ".staging").exists()  # nothing ran

@@ -168,3 +168,64 @@ def test_a_killed_run_resumes_from_its_last_finished_step(small_recipe, write_re
         assert version.manifest["content_hash"] == expected, moment
     assert main(["run", "--recipe", str(recipe_path), "--resume"]) == 2  # the last run succeeded
     assert "nothing to resume" in capsys.readouterr().out
+
+
+COUNTER = """
+import functools, importlib, os, signal, sys
+module, name, log, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+target = importlib.import_module(module)
+real = getattr(target, name)
+
+@functools.wraps(real)  # the same step to the shard runtime's fingerprint
+def counted(*args, **kwargs):
+    shard = args[-1]
+    with open(log, "a") as fh:
+        fh.write(repr(shard) + "\\n")
+    if sum(1 for _ in open(log)) == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+
+setattr(target, name, counted)
+from refinery.cli import main
+sys.exit(main(sys.argv[5:]))
+"""
+
+# a step -> the shard function a run is killed in (at its third shard), and the environment that gives it shards
+# it runs in this process
+SHARDED = {
+    "ingest": (
+        "refinery.ingest.readers",
+        "_ingest_shard",
+        {"REFINERY_WORKERS": "2", "REFINERY_SIZES": "range_bytes=3000"},
+    ),
+    "clean": ("refinery.clean.stage", "_clean_shard", {"REFINERY_WORKERS": "1", "REFINERY_SIZES": "clean_rows=8"}),
+}
+
+
+def test_a_killed_step_resumes_from_the_shards_it_finished(small_recipe, write_recipe, tmp_path, dagster_home):
+    """Killed at its third shard, a step run again by `refinery run --resume` runs only the shards the killed
+    run did not finish (counted by a wrapper around the shard function, not by the runtime), and the version
+    equals one made from scratch."""
+    for i, (step, (module, name, env)) in enumerate(SHARDED.items()):
+        environ = {**os.environ, **env}
+        fresh = write_recipe({**small_recipe, "output": f"fresh-{i}"}, f"fresh-{i}.yaml")
+        assert (
+            subprocess.run(
+                [sys.executable, "-m", "refinery.cli", "run", "--recipe", str(fresh)], env=environ
+            ).returncode
+            == 0
+        )
+        recipe_path = write_recipe({**small_recipe, "output": f"out-{i}"}, f"out-{i}.yaml")
+        killed, resumed = tmp_path / f"killed-{i}.log", tmp_path / f"resumed-{i}.log"
+        counted = [sys.executable, "-c", COUNTER, module, name]
+        run = ["run", "--recipe", str(recipe_path)]
+        assert subprocess.run([*counted, str(killed), "3", *run], env=environ).returncode == -signal.SIGKILL, step
+        assert subprocess.run([*counted, str(resumed), "0", *run, "--resume"], env=environ).returncode == 0, step
+        started = killed.read_text().splitlines()
+        finished, rest = started[:2], resumed.read_text().splitlines()
+        assert finished and not set(finished) & set(rest), (step, started, rest)  # not run again
+        assert started[2] in rest and len(rest) >= 2, (step, rest)  # the killed shard and those after it ran
+        expected = Catalog(tmp_path / f"fresh-{i}").version("small").manifest["content_hash"]
+        version = Catalog(tmp_path / f"out-{i}").version("small")
+        version.verify()
+        assert version.manifest["content_hash"] == expected, step

@@ -10,7 +10,7 @@ import psutil
 RUN_AND_WAIT = """
 import sys, time
 from functools import partial
-from refinery.engine import Engine
+from refinery.runtime.engine import Engine
 from refinery_tests.test_engine import write_pid_and_sleep
 
 Engine(2).isolated(partial(write_pid_and_sleep, sys.argv[1]))

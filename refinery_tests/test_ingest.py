@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refinery.engine import Engine
 from refinery.identity import identify
 from refinery.ingest import ingest_source
 from refinery.recipe import Source
+from refinery.runtime.engine import Engine
+from refinery.runtime.tuning import Sizes
 
 
 def _ingest(tmp_path: Path, source: Source):
@@ -232,7 +233,6 @@ def test_independent_counts_agree_with_the_readers(tmp_path):
 
 
 def test_files_read_on_several_processes_give_the_same_bytes(tmp_path, monkeypatch):
-    from refinery.ingest import readers
 
     ore = tmp_path / "ore"
     ore.mkdir()
@@ -240,9 +240,9 @@ def test_files_read_on_several_processes_give_the_same_bytes(tmp_path, monkeypat
         lines = [json.dumps({"body": f"post {i % 7} of a forum"}) for i in range(20)] + ["{broken"]
         (ore / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
     source = Source(name="f", format="jsonl", path="ore/*.jsonl", text_field="body")
-    monkeypatch.setattr(readers, "SHARDED_BYTES", 0)  # small ore, still sharded
-    one = ingest_source(source, tmp_path, tmp_path / "one", engine=Engine(1))
-    two = ingest_source(source, tmp_path, tmp_path / "two", engine=Engine(2))
+    sharded = Sizes(sharded_bytes=1)  # small ore, still sharded
+    one = ingest_source(source, tmp_path, tmp_path / "one", engine=Engine(1, sharded))
+    two = ingest_source(source, tmp_path, tmp_path / "two", engine=Engine(2, sharded))
     assert one.records.read_bytes() == two.records.read_bytes()
     assert one.quarantine.read_bytes() == two.quarantine.read_bytes()
     assert (one.rows, one.quarantined) == (two.rows, two.quarantined) == (80, 4)
@@ -275,35 +275,30 @@ def test_byte_ranges_of_a_jsonl_file_give_the_bytes_of_reading_it_whole(
     (folder / "a.jsonl").write_bytes((b"\xef\xbb\xbf" if bom else b"") + body.encode())
     source = Source(name="s", format="jsonl", path="a.jsonl", text_field="body")
     whole = ingest_source(source, folder, folder / "whole")
-    original = ranges.RANGE_BYTES
-    try:
-        ranges.RANGE_BYTES = range_bytes
-        split = ranges.spans(folder / "a.jsonl", None)
-        ranged = ingest_source(source, folder, folder / "ranged", engine=Engine(2))  # small: in this process
-    finally:
-        ranges.RANGE_BYTES = original
+    split = ranges.spans(folder / "a.jsonl", None, range_bytes)
+    ranged = ingest_source(  # small: in this process
+        source, folder, folder / "ranged", engine=Engine(2, Sizes(range_bytes=range_bytes))
+    )
     assert split is None or (split[0].start == 0 and split[-1].end == (folder / "a.jsonl").stat().st_size)
     assert ranged.records.read_bytes() == whole.records.read_bytes()
     assert ranged.quarantine.read_bytes() == whole.quarantine.read_bytes()
 
 
 def test_a_large_jsonl_file_is_read_in_ranges_on_several_processes(tmp_path, monkeypatch):
-    from refinery.ingest import ranges, readers
+    from refinery.ingest import ranges
 
     lines = [json.dumps({"body": f"post {i % 50} of a forum, caf\u00e9"}) for i in range(400)] + ["{broken"]
     (tmp_path / "big.jsonl").write_text("\r\n".join(lines) + "\r\n")
     (tmp_path / "old-mac.jsonl").write_text("\r".join(lines[:20]))  # a lone \r ends a line: read whole
     source = Source(name="f", format="jsonl", path="*.jsonl", text_field="body")
     whole = ingest_source(source, tmp_path, tmp_path / "whole", engine=Engine(1))
-    monkeypatch.setattr(ranges, "RANGE_BYTES", 1000)
-    monkeypatch.setattr(readers, "SHARDED_BYTES", 0)
-    assert len(ranges.spans(tmp_path / "big.jsonl", None)) > 10
-    assert ranges.spans(tmp_path / "old-mac.jsonl", None) is None
-    engine = Engine(2)
+    assert len(ranges.spans(tmp_path / "big.jsonl", None, 1000)) > 10
+    assert ranges.spans(tmp_path / "old-mac.jsonl", None, 1000) is None
+    engine = Engine(2, Sizes(range_bytes=1000, sharded_bytes=1))
     ranged = ingest_source(source, tmp_path, tmp_path / "ranged", engine=engine)
     assert ranged.records.read_bytes() == whole.records.read_bytes()
     assert ranged.quarantine.read_bytes() == whole.quarantine.read_bytes()
-    assert engine.tasks["local"] == len(ranges.spans(tmp_path / "big.jsonl", None)) + 1
+    assert engine.tasks["local"] == len(ranges.spans(tmp_path / "big.jsonl", None, 1000)) + 1
     assert pl.read_parquet(ranged.quarantine).get_column("line").to_list() == [401]
 
 

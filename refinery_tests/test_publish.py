@@ -4,11 +4,11 @@ import polars as pl
 
 from refinery.catalog import Catalog
 from refinery.cli import main
-from refinery.engine import Engine
 from refinery.hashing import sha256_file
 from refinery.publish import stage
 from refinery.publish.stage import _write_parts
 from refinery.records import REMOVED_SCHEMA
+from refinery.runtime.engine import Engine
 
 
 def _sources(tmp_path) -> list:

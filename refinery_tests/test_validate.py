@@ -3,6 +3,8 @@ import json
 import polars as pl
 
 from refinery.recipe import parse_recipe
+from refinery.runtime.engine import Engine
+from refinery.runtime.tuning import Sizes
 from refinery.validate import build_suite, validate
 
 _RECIPE = {
@@ -67,12 +69,11 @@ def test_failures_name_the_expectation_and_show_examples(tmp_path):
 
 
 def test_expectations_without_a_twin_run_in_gx_text_in_batches(tmp_path, monkeypatch):
-    from refinery.validate import suite as suite_module
 
-    monkeypatch.setattr(suite_module, "BATCH_ROWS", 1)
     short = {"expectation": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "text", "max_value": 14}}
     path = _refined(tmp_path, text=["mail a@b.org", "and c@d.org too"])
-    report = validate([path], _recipe(tmp_path, validate={"expectations": [short]}), tmp_path / "v")
+    recipe = _recipe(tmp_path, validate={"expectations": [short]})
+    report = validate([path], recipe, tmp_path / "v", engine=Engine(1, Sizes(gx_rows=1)))
     by_name = {o.expectation: o for o in report.failed_errors}
     pii = by_name["expect_column_values_to_not_match_regex"]
     assert pii.unexpected_count == 2 and pii.examples == ["mail a@b.org", "and c@d.org too"] and pii.engine == "polars"
@@ -143,8 +144,6 @@ def test_recipe_expectations_with_severity(tmp_path):
 
 
 def test_counts_per_shard_add_up_to_the_counts_over_the_whole_table(tmp_path, monkeypatch):
-    from refinery.engine import Engine
-    from refinery.validate import suite as suite_module
 
     n = 500
     path = _refined(
@@ -159,8 +158,7 @@ def test_counts_per_shard_add_up_to_the_counts_over_the_whole_table(tmp_path, mo
     )
     recipe = _recipe(tmp_path)
     whole = validate([path], recipe)
-    monkeypatch.setattr(suite_module, "SHARD_ROWS", 64)
-    engine = Engine(2)
+    engine = Engine(2, Sizes(count_rows=64))
     sharded = validate([path], recipe, engine=engine)
     assert engine.tasks["local"] == 8  # ceil(500 / 64) shards
     outcome = {(o.expectation, o.column): (o.success, o.unexpected_count, o.engine) for o in whole.outcomes}
@@ -173,10 +171,7 @@ def test_counts_per_shard_add_up_to_the_counts_over_the_whole_table(tmp_path, mo
 def test_gx_batches_on_worker_processes_merge_into_one_report_and_one_data_docs(tmp_path, monkeypatch):
     """Row-wise GX checks without a Polars twin run a batch per shard in spawned workers; their results add up to
     the in-process ones, and their validations appear in the run's GX results and Data Docs."""
-    from refinery.engine import Engine
-    from refinery.validate import suite as suite_module
 
-    monkeypatch.setattr(suite_module, "BATCH_ROWS", 2)
     short = {"expectation": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "text", "max_value": 14}}
     texts = ["short one", "a text much too long", "fine", "ok", "another far too long one"]
     path = _refined(
@@ -191,7 +186,7 @@ def test_gx_batches_on_worker_processes_merge_into_one_report_and_one_data_docs(
     )
     recipe = _recipe(tmp_path, validate={"expectations": [short]})
     here = validate([path], recipe, tmp_path / "here")
-    engine = Engine(2)
+    engine = Engine(2, Sizes(gx_rows=2))
     shards = validate([path], recipe, tmp_path / "shards", engine=engine)
     assert engine.tasks["local"] == 1 + 3  # one shard of Polars counts, three batches of text
     assert [(o.expectation, o.success, o.unexpected_count) for o in shards.outcomes] == [

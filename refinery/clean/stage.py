@@ -16,12 +16,12 @@ from refinery.clean.langid import detect
 from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
-from refinery.engine import Engine
-from refinery.exchange import output
 from refinery.recipe import Clean
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
+from refinery.runtime.engine import Engine
+from refinery.runtime.exchange import output
+from refinery.runtime.shards import Where, run_sharded
 
-BATCH = 10_000  # rows per cleaning shard: small enough to keep every worker busy to the end
 EXAMPLES = 3
 INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
 
@@ -62,11 +62,11 @@ class _ShardStats:
     examples: list[dict]
 
 
-def _clean_shard(records: str, config: Clean, parts: str, shard: tuple[int, int, int]) -> _ShardStats:
+def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> _ShardStats:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
-    GIL): read from `records`, cleaned, and written as this shard's kept and removed parts."""
+    GIL): read from the records, cleaned, and written as this shard's kept and removed parts."""
     number, start, length = shard
-    frame = pl.scan_parquet(records).slice(start, length).collect()
+    frame = pl.scan_parquet(where.inputs[0]).slice(start, length).collect()
     before = frame.get_column("text")
     frame = clean_batch(frame, config)
     examples = [
@@ -80,7 +80,7 @@ def _clean_shard(records: str, config: Clean, parts: str, shard: tuple[int, int,
         detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
     ).collect()
     for part, name in ((good, "cleaned"), (bad, "removed")):
-        with output(f"{parts}/{name}-{number:06d}.parquet") as path:
+        with output(where.part(f"{name}-{number:06d}.parquet")) as path:
             part.write_parquet(path)
     pii = {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
     return _ShardStats(
@@ -95,18 +95,17 @@ def _clean_shard(records: str, config: Clean, parts: str, shard: tuple[int, int,
 
 def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:
     """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows). Each
-    shard of `BATCH` rows is read, cleaned and written by the engine's processes or tasks; their parts are joined
-    in order, so the output does not depend on the engine, and no row travels back to this process."""
+    shard of `clean_rows` rows (`Sizes`) is read, cleaned and written by the engine's processes or tasks; their
+    parts are joined in order, so the output does not depend on the engine, and no row travels back to this
+    process. A cleaning killed midway resumes from the shards it finished (`run_sharded`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = out_dir / "parts"
     rows = pq.ParquetFile(records).metadata.num_rows
-    shards = [(number, start, BATCH) for number, start in enumerate(range(0, rows, BATCH))]
     engine = engine or Engine()
-    with engine.exchange() as exchange:
-        parts_at = exchange.parts(parts)
-        run = partial(_clean_shard, exchange.share(records), config, parts_at)
-        stats = list(engine.map(run, shards, processes=True, small=len(shards) < 2))
-        exchange.gather(parts_at, parts)
+    batch = engine.sizes.clean_rows
+    shards = [(number, start, batch) for number, start in enumerate(range(0, rows, batch))]
+    step = partial(_clean_shard, config)
+    stats = run_sharded(step, shards, engine, inputs=[records], parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config).drop(*INTERNAL)  # schema, no rows
     join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.schema))

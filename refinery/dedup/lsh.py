@@ -21,14 +21,14 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from refinery.engine import Engine
-from refinery.exchange import output
+from refinery.runtime.engine import Engine
+from refinery.runtime.exchange import output
+from refinery.runtime.shards import Where, run_sharded
+from refinery.runtime.tuning import duckdb_bytes
 from refinery.storage import local_copy
-from refinery.tuning import duckdb_bytes
 
 MIX = np.uint64(0x9E3779B97F4A7C15)
 SMALL_BUCKET = 16  # buckets up to this size give all their pairs, larger ones star edges
-VERIFY_BUDGET = 1 << 25  # shingle hashes held at once to verify candidate pairs (128 MB)
 
 
 @cache
@@ -110,11 +110,8 @@ def candidate_pairs(
         return out
     engine = engine or Engine()
     share = _share_of(memory_limit, min(engine.workers, present.height))
-    with engine.exchange() as exchange:
-        shared, at = [exchange.share(f) for f in band_files], exchange.parts(parts)
-        group = partial(_band_pairs, shared, exclude, at, share, all_pairs_up_to, batch_rows)
-        list(engine.map(group, sorted(present.get_column("band")), small=present.height < 2))
-        exchange.gather(at, parts)
+    group = partial(_band_pairs, exclude, share, all_pairs_up_to, batch_rows)
+    run_sharded(group, sorted(present.get_column("band")), engine, inputs=band_files, parts=parts)
     with connect(spill_dir, memory_limit) as con:  # closed on the way out: DuckDB's buffers go with it
         con.execute(
             f"""COPY (SELECT (key >> 32)::BIGINT AS a, (key & 4294967295)::BIGINT AS b
@@ -131,21 +128,20 @@ def _share_of(memory_limit: str, tasks: int) -> str:
 
 
 def _band_pairs(
-    band_files: list[str],
     exclude: pl.Series | None,
-    parts: str,
     memory_limit: str,
     all_pairs_up_to: int,
     batch_rows: int,
+    where: Where,
     band: int,
 ) -> None:
     """One band's pair parts, on a worker: its rows from every band file (only their row groups of this band) to
     a local file, grouped by DuckDB spilling to this node's temporary folder."""
     with tempfile.TemporaryDirectory(prefix="refinery-band-") as folder:
         rows = Path(folder) / "band.parquet"
-        pl.scan_parquet(band_files).filter(pl.col("band") == band).sink_parquet(rows)
+        pl.scan_parquet(list(where.inputs)).filter(pl.col("band") == band).sink_parquet(rows)
         with connect(Path(folder) / "spill", memory_limit) as con:
-            _write_pairs(con, rows, exclude, f"{parts}/band{band:04d}", all_pairs_up_to, batch_rows)
+            _write_pairs(con, rows, exclude, where.part(f"band{band:04d}"), all_pairs_up_to, batch_rows)
 
 
 def _write_pairs(
@@ -320,7 +316,7 @@ def jaccard(a: np.ndarray, b: np.ndarray, sets_a: ShingleSets, sets_b: ShingleSe
     )
 
 
-def windowed_jaccard(a: np.ndarray, b: np.ndarray, parts: list[SetPart], budget: int = VERIFY_BUDGET) -> np.ndarray:
+def windowed_jaccard(a: np.ndarray, b: np.ndarray, parts: list[SetPart], budget: int) -> np.ndarray:
     """Exact Jaccard of each pair (a[i] < b[i]) from sets saved in `parts` (increasing id ranges), holding about
     `budget` hashes at a time, however many candidates there are.
 

@@ -14,7 +14,7 @@ cut. The kept documents are the sources read a third time, less the removed rows
 
 Memory: what is held whole is per-document bookkeeping (ids and hashes, about 50 bytes a document), the
 candidate pairs and their clusters. Text, signatures, band keys and shingle sets stream through in batches of
-`BATCH` or windows of `VERIFY_BUDGET` hashes; DuckDB is held to 512 MB.
+`dedup_rows` or windows of `verify_hashes` hashes (`Sizes`); DuckDB is held to its memory limit.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.dedup.lsh import (
-    VERIFY_BUDGET,
     SetPart,
     ShingleSets,
     band_frame,
@@ -41,14 +40,13 @@ from refinery.dedup.lsh import (
     windowed_jaccard,
 )
 from refinery.dedup.minhash import minhash, shingle_hashes
-from refinery.engine import Engine
-from refinery.exchange import output
 from refinery.recipe import Dedup
-from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, parquet_batches, removed_frame
-from refinery.tuning import Tuning
+from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, ROW_GROUP_ROWS, parquet_batches, removed_frame
+from refinery.runtime.engine import Engine
+from refinery.runtime.exchange import output
+from refinery.runtime.shards import Where, run_sharded
+from refinery.runtime.tuning import Tuning
 
-BATCH = 10_000
-VERIFY_PAIRS = 1 << 20  # candidate pairs read and verified at a time (~100 bytes each while verified)
 ROW_GROUP = 20_000  # rows per row group written: what a Parquet sink buffers (Polars' default holds ~1 GB of text)
 
 
@@ -127,18 +125,18 @@ def _sources(inputs: list[Path]) -> list[_Source]:
     return sources
 
 
-def _batches(sources: list[_Source], columns: list[str]) -> Iterator[tuple[int, pl.DataFrame, _Source, int]]:
-    """(number, batch, its source, the `_idx` of its first row), `BATCH` rows at a time."""
+def _batches(sources: list[_Source], columns: list[str], rows: int) -> Iterator[tuple[int, pl.DataFrame, _Source, int]]:
+    """(number, batch, its source, the `_idx` of its first row), `rows` rows at a time."""
     number = 0
     for source in sources:
         start = source.offset
-        for batch in parquet_batches(source.path, BATCH, columns):
+        for batch in parquet_batches(source.path, rows, columns):
             yield number, batch, source, start
             number += 1
             start += batch.height
 
 
-def _prepare(plan: _Plan, work: str, item: tuple[int, pl.DataFrame, _Source, int]) -> int:
+def _prepare(plan: _Plan, where: Where, item: tuple[int, pl.DataFrame, _Source, int]) -> int:
     """One batch, on a worker: its bookkeeping rows (no text: that stays in the sources), and for near dedup its
     signatures and band keys, each to its own Parquet part. Returns the number of rows."""
     number, batch, _, start = item
@@ -153,14 +151,14 @@ def _prepare(plan: _Plan, work: str, item: tuple[int, pl.DataFrame, _Source, int
     )
     staged = staged.join(plan.stored.with_columns(_reuse=pl.lit(True)), on=["doc_id", "_nh"], how="left")
     staged = staged.with_columns(pl.col("_reuse").fill_null(False))
-    with output(f"{work}/staged-{number:05d}.parquet") as path:
+    with output(where.part(f"staged-{number:05d}.parquet")) as path:
         staged.write_parquet(path, compression="lz4")  # scratch: fast beats small
     todo = ~staged.get_column("_reuse").to_numpy()
     if near.enabled and todo.any():
         row = np.cumsum(todo) - 1  # a document's row among those to sign
         keep = todo[doc]
         sig = minhash(row[doc[keep]], hashes[keep], int(todo.sum()), near.num_perm, near.seed)
-        _write_signatures(staged.filter(todo).select("_idx", "doc_id", "_nh"), sig, plan, work, f"{number:05d}")
+        _write_signatures(staged.filter(todo).select("_idx", "doc_id", "_nh"), sig, plan, where.parts, f"{number:05d}")
     return staged.height
 
 
@@ -186,17 +184,14 @@ def _stage(sources: list[_Source], reference: Reference | None, config: Dedup, w
     plan = _Plan(
         config, bands(config.near.threshold, config.near.num_perm, config.near.lsh_weights), prior_ids, stored_keys
     )
-    batches = _batches(sources, list(INGESTED_SCHEMA))
-    with engine.exchange() as exchange:
-        work_at = exchange.parts(work)
-        rows = sum(engine.map(partial(_prepare, plan, work_at), batches))
-        exchange.gather(work_at, work)
+    batches = _batches(sources, list(INGESTED_SCHEMA), engine.sizes.dedup_rows)
+    rows = sum(run_sharded(partial(_prepare, plan), batches, engine, parts=work, small=False))
     if not list(work.glob("staged-*.parquet")):
         _empty_staged().write_parquet(work / "staged-00000.parquet")
     if stored is not None:  # unchanged documents of the previous version: stored signatures, reused
         index = pl.scan_parquet(work / "staged-*.parquet").filter(pl.col("_reuse")).select("doc_id", "_nh", "_idx")
         index = index.collect()
-        for number, batch in enumerate(parquet_batches(stored, BATCH)):
+        for number, batch in enumerate(parquet_batches(stored, engine.sizes.dedup_rows)):
             found = batch.rename({"text_hash": "_nh"}).join(index, on=["doc_id", "_nh"])
             if found.height:
                 sig = found.get_column("signature").cast(pl.Array(pl.UInt32, config.near.num_perm)).to_numpy()
@@ -243,7 +238,7 @@ def _candidate_sets(sources: list[_Source], pairs: Path, ngram: int, work: Path,
     ids = pl.concat([scan.select(idx="a"), scan.select(idx="b")]).unique().collect(engine="streaming")
     ids = ids.get_column("idx").sort()
 
-    def batch_sets(at: str, item: tuple[int, pl.DataFrame, _Source, int]) -> SetPart | None:
+    def batch_sets(where: Where, item: tuple[int, pl.DataFrame, _Source, int]) -> SetPart | None:
         number, batch, _, start = item
         docs = batch.with_columns(_idx=pl.int_range(start, start + batch.height, dtype=pl.Int64))
         docs = docs.filter(pl.col("_idx").is_in(ids.implode()))
@@ -251,44 +246,44 @@ def _candidate_sets(sources: list[_Source], pairs: Path, ngram: int, work: Path,
             return None
         doc, hashes, _ = shingle_hashes(docs.get_column("text"), ngram)
         name = f"sets-{number:05d}.npz"
-        with output(f"{at}/{name}") as path:
+        with output(where.part(name)) as path:
             part = ShingleSets.build(docs.get_column("_idx").to_numpy(), doc, hashes).save(path)
         return replace(part, path=work / name)  # where it is once gathered
 
-    with engine.exchange() as exchange:
-        at = exchange.parts(work)
-        parts = [part for part in engine.map(partial(batch_sets, at), _batches(sources, ["text"])) if part]
-        exchange.gather(at, work)
-    return parts
+    batches = _batches(sources, ["text"], engine.sizes.dedup_rows)
+    sets = run_sharded(batch_sets, batches, engine, parts=work, small=False)
+    return [part for part in sets if part]
 
 
-def _similarity(pairs: pl.DataFrame, parts: list[SetPart], budget: int = VERIFY_BUDGET) -> pl.Series:
+def _similarity(pairs: pl.DataFrame, parts: list[SetPart], budget: int) -> pl.Series:
     """Exact Jaccard of each (a, b) pair, about `budget` shingle hashes held at a time."""
     a, b = pairs.get_column("a").to_numpy(), pairs.get_column("b").to_numpy()
     return pl.Series("similarity", windowed_jaccard(a, b, parts, budget), dtype=pl.Float64)
 
 
 def _verify_batch(
-    pairs: str, parts: list[SetPart], threshold: float, budget: int, batch: tuple[int, int]
+    parts: list[SetPart], threshold: float, budget: int, where: Where, batch: tuple[int, int]
 ) -> pl.DataFrame:
     """Candidate pairs [start, start + length), on a worker: those at or above `threshold`, with their exact
-    Jaccard similarity from the saved shingle sets (about `budget` hashes held at a time)."""
+    Jaccard similarity from the saved shingle sets (the inputs after the pairs; about `budget` hashes held at a
+    time)."""
     start, length = batch
+    pairs, *sets = where.inputs
+    parts = [replace(part, path=path) for part, path in zip(parts, sets, strict=True)]
     frame = pl.scan_parquet(pairs).slice(start, length).collect()
     return frame.with_columns(similarity=_similarity(frame, parts, budget)).filter(pl.col("similarity") >= threshold)
 
 
 def _verified(pairs: Path, parts: list[SetPart], threshold: float, engine: Engine) -> pl.DataFrame:
-    """The candidate pairs that hold, verified VERIFY_PAIRS at a time, a shard each (sharing the memory budget of
+    """The candidate pairs that hold, verified `verify_pairs` at a time, a shard each (sharing the memory budget of
     the shingle sets held): only the pairs that hold come back, however many candidates there are."""
     rows = pq.ParquetFile(pairs).metadata.num_rows
-    batches = [(start, VERIFY_PAIRS) for start in range(0, rows, VERIFY_PAIRS)]
-    budget = VERIFY_BUDGET // max(min(engine.workers, len(batches)), 1)
+    step = engine.sizes.verify_pairs
+    batches = [(start, step) for start in range(0, rows, step)]
+    budget = engine.sizes.verify_hashes // max(min(engine.workers, len(batches)), 1)
     held = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})]
-    with engine.exchange() as exchange:
-        shared = [replace(part, path=exchange.share(Path(part.path))) for part in parts]
-        verify = partial(_verify_batch, exchange.share(pairs), shared, threshold, budget)
-        held += engine.map(verify, batches, small=len(batches) < 2)
+    verify = partial(_verify_batch, parts, threshold, budget)
+    held += run_sharded(verify, batches, engine, inputs=[pairs, *(Path(part.path) for part in parts)])
     return pl.concat(held)
 
 
@@ -339,7 +334,7 @@ def _near(
         members = members.with_columns(similarity=pl.lit(None, pl.Float64))
     missing = members.filter(pl.col("similarity").is_null()).select("a", "b")
     if missing.height:
-        missing = missing.with_columns(computed=_similarity(missing, parts))
+        missing = missing.with_columns(computed=_similarity(missing, parts, engine.sizes.verify_hashes))
         members = members.join(missing, on=["a", "b"], how="left").with_columns(
             similarity=pl.coalesce("similarity", "computed")
         )
@@ -357,7 +352,7 @@ def deduplicate(
     """Write `kept.parquet`, `removed.parquet` and `signatures.parquet` under `out_dir`. Signing and shingling
     run a batch per shard on the engine (threads by default: the kernels release the GIL)."""
     tuning = tuning or Tuning()
-    engine = engine or Engine(tuning.workers)
+    engine = engine or Engine(tuning.workers, tuning.sizes)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = _sources(inputs)
     rows_in = _stage(sources, reference, config, out_dir, engine)
@@ -408,7 +403,7 @@ def _write_kept(sources: list[_Source], removed: pl.Series, path: Path) -> None:
     keep = np.ones(sum(s.rows for s in sources), dtype=bool)
     keep[removed.to_numpy()] = False
     writer = None
-    for _, batch, _, start in _batches(sources, list(INGESTED_SCHEMA)):
+    for _, batch, _, start in _batches(sources, list(INGESTED_SCHEMA), ROW_GROUP_ROWS):  # its row groups
         table = batch.filter(pl.Series(keep[start : start + batch.height])).to_arrow()
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema, compression="lz4", use_dictionary=["source", "source_uri"])

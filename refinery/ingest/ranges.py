@@ -16,8 +16,6 @@ from typing import BinaryIO, TextIO
 
 from refinery.ingest.encoding import compression, file_encoding, has_lone_cr
 
-RANGE_BYTES = 64 * 2**20  # a range this large reads in about a second on one core
-
 
 @dataclass(frozen=True)
 class Span:
@@ -28,9 +26,9 @@ class Span:
     first_line: int
 
 
-def spans(path: Path, declared: str | None) -> list[Span] | None:
-    """The file's ranges of about `RANGE_BYTES`, or None when it is read whole (small, or not splittable)."""
-    range_bytes, size = RANGE_BYTES, path.stat().st_size
+def spans(path: Path, declared: str | None, range_bytes: int) -> list[Span] | None:
+    """The file's ranges of about `range_bytes`, or None when it is read whole (small, or not splittable)."""
+    size = path.stat().st_size
     if (
         size <= range_bytes
         or compression(path)

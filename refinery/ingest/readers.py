@@ -21,9 +21,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
-from refinery.engine import Engine
 from refinery.errors import IngestError
-from refinery.exchange import output
 from refinery.hashing import sha256_file, stable_id
 from refinery.identity import key_id, usable_id
 from refinery.ingest.count import count_records
@@ -32,10 +30,12 @@ from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
 from refinery.recipe import Source
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
+from refinery.runtime.engine import Engine
+from refinery.runtime.exchange import output
+from refinery.runtime.shards import Where, run_sharded
 from refinery.storage import Ore, is_uri, local_copy, size
 
 BATCH_RECORDS = 50_000
-SHARDED_BYTES = 32 * 2**20  # below this much ore a source is read in this process: starting workers costs more
 csv.field_size_limit(1 << 30)
 Shard = tuple[Ore, Span | None]  # a file, or a byte range of one
 
@@ -384,7 +384,7 @@ class _ShardCounts:
     ore: dict | None  # the whole file read: its size and sha256, for the manifest
 
 
-def _ingest_shard(source: Source, base_dir: Path, parts: str, item: tuple[int, Shard]) -> _ShardCounts:
+def _ingest_shard(source: Source, base_dir: Path, where: Where, item: tuple[int, Shard]) -> _ShardCounts:
     """One file or byte range, on a worker: its records and quarantine rows to parts of their own, the records it
     holds counted by another parser, and (a whole file) its size and sha256: an object is fetched once, to a copy
     on this node, for all three. A file or object that cannot be fetched is one quarantined record."""
@@ -398,8 +398,8 @@ def _ingest_shard(source: Source, base_dir: Path, parts: str, item: tuple[int, S
         except OSError as err:
             local, batches = None, iter([_unreadable(err)])
         with (
-            output(f"{parts}/records-{number:06d}.parquet") as good_part,
-            output(f"{parts}/quarantine-{number:06d}.parquet") as bad_part,
+            output(where.part(f"records-{number:06d}.parquet")) as good_part,
+            output(where.part(f"quarantine-{number:06d}.parquet")) as bad_part,
             RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out,
             RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
         ):
@@ -444,14 +444,14 @@ def ingest_source(
         if not files:
             raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     engine = engine or Engine()
-    shards = _shards(source, files) if engine.workers > 1 else [(path, None) for path in files]
-    small = len(shards) < 2 or sum(map(size, files)) < SHARDED_BYTES
+    shards = _shards(source, files, engine.sizes.range_bytes) if engine.workers > 1 else [(p, None) for p in files]
+    small = len(shards) < 2 or sum(map(size, files)) < engine.sizes.sharded_bytes
     parts = out_dir / "parts"
-    with engine.exchange() as exchange:
-        parts_at = exchange.parts(parts)
-        read = partial(_ingest_shard, source, base_dir, parts_at)
-        counts = list(engine.map(read, enumerate(shards), processes=True, small=small))
-        exchange.gather(parts_at, parts)
+    read = partial(_ingest_shard, source, base_dir)
+    local = not any(map(is_uri, files))  # objects may change under the same name: never resumed
+    counts = run_sharded(
+        read, list(enumerate(shards)), engine, reads=files, parts=parts, processes=True, small=small, resumable=local
+    )
     records_path, quarantine_path = out_dir / "records.parquet", out_dir / "quarantine.parquet"
     join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
@@ -473,11 +473,12 @@ def ingest_source(
     )
 
 
-def _shards(source: Source, files: list[Ore]) -> list[Shard]:
+def _shards(source: Source, files: list[Ore], range_bytes: int) -> list[Shard]:
     """Each file, or each byte range of a large local JSONL file, in order (finding the ranges costs a pass over
     the file, so one worker reads files whole: the output is the same)."""
     shards: list[Shard] = []
     for path in files:
-        ranges = spans(path, source.encoding) if source.format == "jsonl" and not is_uri(path) else None
+        jsonl = source.format == "jsonl" and not is_uri(path)
+        ranges = spans(path, source.encoding, range_bytes) if jsonl else None
         shards += [(path, span) for span in ranges] if ranges else [(path, None)]
     return shards

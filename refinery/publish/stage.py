@@ -19,9 +19,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.engine import Engine
 from refinery.errors import PublishError
-from refinery.exchange import output
 from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
 from refinery.publish.evidence import measure_elsewhere, read_datacard
@@ -30,6 +28,9 @@ from refinery.publish.manifest import SCHEMA_VERSION, checked
 from refinery.publish.readiness import assess
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
+from refinery.runtime.engine import Engine
+from refinery.runtime.exchange import output
+from refinery.runtime.shards import Where, run_sharded
 from refinery.storage import root_path
 from refinery.store.commit import move_into_place, remove_abandoned, set_latest, temporary
 from refinery.store.layout import latest, manifest_of
@@ -67,7 +68,7 @@ class PublishOutcome:
     created: bool  # False when data, recipe and code equal LATEST's and no new version was made
 
 
-Segment = tuple[Path | str, int, int]  # rows [start, start + length) of a staged file (or its shared copy)
+Segment = tuple[int, int, int]  # rows [start, start + length) of the n-th staged file
 
 
 def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segment]]]:
@@ -77,7 +78,7 @@ def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segm
     plan = []
     for number, start in enumerate(range(0, max(sum(sizes), 1), part_rows)):
         end, offset, segments = start + part_rows, 0, []
-        for source, rows in zip(sources, sizes, strict=True):
+        for source, rows in enumerate(sizes):
             low, high = max(start, offset), min(end, offset + rows)
             if low < high:
                 segments.append((source, low - offset, high - low))
@@ -86,14 +87,16 @@ def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segm
     return plan
 
 
-def _write_part(folder: str, schema: dict[str, pl.DataType], part: tuple[int, list[Segment]]) -> dict:
+def _write_part(schema: dict[str, pl.DataType], where: Where, part: tuple[int, list[Segment]]) -> dict:
     """Part `number` of a version, written on a worker by streaming its segments, in row groups that depend on
     its rows alone (so any engine writes the same bytes); its rows, bytes and checksum come back, not the rows."""
     number, segments = part
-    with output(f"{folder}/part-{number:05d}.parquet") as path:
+    with output(where.part(f"part-{number:05d}.parquet")) as path:
         with RowGroupWriter(path, schema) as out:
             for source, start, rows in segments:
-                for frame in pl.scan_parquet(source).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS):
+                for frame in (
+                    pl.scan_parquet(where.inputs[source]).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS)
+                ):
                     out.write(frame.select(pl.col(c).cast(t) for c, t in schema.items()))
         rows = pq.ParquetFile(path).metadata.num_rows
         return {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
@@ -105,15 +108,8 @@ def _write_parts(
     """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, one shard of the engine per part; each
     part's path with the rows, bytes and checksum its shard measured."""
     schema = schema or dict(pl.read_parquet_schema(sources[0]))
-    engine = engine or Engine()
-    with engine.exchange() as exchange:
-        shared = {source: exchange.share(source) for source in sources}  # what the shards read
-        plan = [
-            (n, [(shared[s], start, rows) for s, start, rows in part]) for n, part in _part_plan(sources, PART_ROWS)
-        ]
-        folder_at = exchange.parts(folder)
-        written = list(engine.map(partial(_write_part, folder_at, schema), plan, small=len(plan) < 2))
-        exchange.gather(folder_at, folder)
+    plan = _part_plan(sources, PART_ROWS)
+    written = run_sharded(partial(_write_part, schema), plan, engine or Engine(), inputs=sources, parts=folder)
     return [
         {"path": folder / f"part-{number:05d}.parquet", **stats}
         for (number, _), stats in zip(plan, written, strict=True)

@@ -12,8 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from refinery.engine import Engine
 from refinery.recipe import Recipe
+from refinery.runtime.engine import Engine
+from refinery.runtime.shards import Where, run_sharded
 from refinery.validate.expectations import make_expectation
 from refinery.validate.twins import Twin, twin
 
@@ -120,13 +121,11 @@ def build_suite(recipe: Recipe) -> list[Declared]:
     return suite
 
 
-BATCH_ROWS = 250_000  # row-wise expectations on `text` without a twin run a batch at a time: memory stays bounded
 SAMPLE_ROWS = 10_000  # rows GX validates for the expectations Polars counts, beside the flagged ones
 FLAGGED_ROWS = 1_000  # flagged rows per expectation that GX also sees
 # characters of a searched value GX sees in the sample: GX searches with Python's backtracking `re`, so a pattern
 # that is quadratic on one long token would stall the gate; Polars, linear, searches every value whole
 GX_TEXT_CHARS = 20_000
-SHARD_ROWS = 500_000  # rows a shard of the Polars counts covers
 WHOLE_COLUMN = {"expect_column_values_to_be_unique"}  # twins that compare rows with each other: not per shard
 SCHEMA_ONLY = {  # table expectations that need the columns, not the rows
     "expect_column_to_exist",
@@ -252,19 +251,26 @@ def _sample(scan: pl.LazyFrame, twins: dict[int, Twin], counts: dict[int, tuple[
 
 
 def _count(
-    parquet: list[Path], shared: list[str], rows: int, twins: dict[int, Twin], suite: list[Declared], engine: Engine
+    parquet: list[Path], rows: int, twins: dict[int, Twin], suite: list[Declared], engine: Engine
 ) -> dict[int, tuple[int, int]]:
-    """(unexpected, looked at) of every twin. Checks of each row on its own are counted per shard of `SHARD_ROWS`
-    rows on the engine (reading the `shared` files) and summed; uniqueness needs its whole column and is counted
+    """(unexpected, looked at) of every twin. Checks of each row on its own are counted per shard of `count_rows`
+    rows on the engine and summed; uniqueness needs its whole column and is counted
     here, holding that column only."""
     whole = {i: t for i, t in twins.items() if suite[i].name in WHOLE_COLUMN}
     per_row = {i: t for i, t in twins.items() if i not in whole}
-    shards = [(shared, start, SHARD_ROWS) for start in range(0, rows, SHARD_ROWS)]
+    shard = engine.sizes.count_rows
+    shards = [(start, shard) for start in range(0, rows, shard)]
     counts = dict.fromkeys(twins, (0, 0))
-    count_shard = partial(_count_shard, per_row, suite)
-    for found in engine.map(count_shard, shards, small=len(shards) < 2) if per_row else []:
+    count_shard = partial(_count_rows, per_row, suite)
+    for found in run_sharded(count_shard, shards, engine, inputs=parquet) if per_row else []:
         counts |= {i: (counts[i][0] + bad, counts[i][1] + seen) for i, (bad, seen) in found.items()}
     return counts | _count_shard(whole, suite, (parquet, 0, None))
+
+
+def _count_rows(
+    twins: dict[int, Twin], suite: list[Declared], where: Where, shard: tuple[int, int]
+) -> dict[int, tuple[int, int]]:
+    return _count_shard(twins, suite, (list(where.inputs), *shard))
 
 
 def _count_shard(
@@ -292,13 +298,12 @@ def _polars_with_gx_sample(
     twins: dict[int, Twin],
     schema: list[int],
     parquet: list[Path],
-    shared: list[str],
     rows: int,
     engine: Engine,
 ) -> dict[int, ExpectationOutcome]:
     """Twin expectations counted by Polars over every row; GX validates them (and the schema-only ones) on the
     flagged and sampled rows, and an expectation whose two engines disagree on those rows fails."""
-    counts = _count(parquet, shared, rows, twins, suite, engine)
+    counts = _count(parquet, rows, twins, suite, engine)
     sample = _sample(pl.scan_parquet(parquet), twins, counts, rows)
     searched = {suite[i].kwargs["column"] for i in twins if "regex" in suite[i].kwargs}
     sample = sample.with_columns(pl.col(c).cast(pl.String).str.slice(0, GX_TEXT_CHARS) for c in searched)
@@ -327,13 +332,13 @@ def _polars_with_gx_sample(
 
 
 def _gx_on_text(
-    name: str, suite: dict[int, Declared], parquet: list[str], batch: tuple[int, int, int]
+    name: str, suite: dict[int, Declared], where: Where, batch: tuple[int, int, int]
 ) -> tuple[dict[int, dict], list[dict]]:
     """GX over rows [start, start + length) of `text`, on a worker (GX runs on pandas and holds the GIL): each
     expectation's result and GX's own results, as JSON, for the run's report and Data Docs."""
     number, start, length = batch
     runner = _Runner(name)
-    text = pl.scan_parquet(parquet).select("text").slice(start, length).collect()
+    text = pl.scan_parquet(list(where.inputs)).select("text").slice(start, length).collect()
     try:
         return runner.run(f"text-{number:04d}", suite, text), runner.raw
     finally:
@@ -347,8 +352,8 @@ def validate(
 
     Column-map expectations with a Polars twin are counted over every row by Polars, per shard on the engine, and
     validated by GX on the flagged rows and a sample; the others run in GX: row-wise checks on `text` a batch of
-    `BATCH_ROWS` at a time, each a shard on the engine, the rest on their own (small) columns, whole. Every result
-    is merged into one report, and into one set of Data Docs.
+    `gx_rows` (`Sizes`) at a time, each a shard on the engine, the rest on their own (small) columns, whole. Every
+    result is merged into one report, and into one set of Data Docs.
     """
     started = time.perf_counter()
     suite = build_suite(recipe)
@@ -361,21 +366,20 @@ def validate(
     row_wise = [i for i in rest if "text" in available and _row_wise_on_text(suite[i])]
     whole = [i for i in rest if i not in row_wise]
     runner, engine = _Runner(recipe.dataset), engine or Engine()
-    with engine.exchange() as exchange:
-        shared = [exchange.share(p) for p in parquet]  # what the shards read
-        outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, shared, rows, engine)
-        if whole:
-            columns = [c for c in available if c in _columns([suite[i] for i in whole])]
-            for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():
-                _merge(outcomes, i, suite[i], res)
-        batches = [(number, start, BATCH_ROWS) for number, start in enumerate(range(0, max(rows, 1), BATCH_ROWS))]
-        on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise}, shared)
-        elsewhere: list[dict] = []  # the shards' GX results, recorded (and rendered) once
-        for found, raw in engine.map(on_text, batches, processes=True, small=len(batches) < 2) if row_wise else []:
-            for i, res in found.items():
-                _merge(outcomes, i, suite[i], res)
-            elsewhere += raw
-        runner.record(elsewhere)
+    outcomes = _polars_with_gx_sample(runner, suite, twins, schema, parquet, rows, engine)
+    if whole:
+        columns = [c for c in available if c in _columns([suite[i] for i in whole])]
+        for i, res in runner.run("columns", {i: suite[i] for i in whole}, scan.select(columns).collect()).items():
+            _merge(outcomes, i, suite[i], res)
+    step = engine.sizes.gx_rows  # row-wise expectations on `text` without a twin: memory stays bounded
+    batches = [(number, start, step) for number, start in enumerate(range(0, max(rows, 1), step))]
+    on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise})
+    elsewhere: list[dict] = []  # the shards' GX results, recorded (and rendered) once
+    for found, raw in run_sharded(on_text, batches, engine, inputs=parquet, processes=True) if row_wise else []:
+        for i, res in found.items():
+            _merge(outcomes, i, suite[i], res)
+        elsewhere += raw
+    runner.record(elsewhere)
     report = ValidationReport([outcomes[i] for i in sorted(outcomes)], rows, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

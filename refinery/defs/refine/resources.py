@@ -10,24 +10,28 @@ from typing import Literal
 import dagster as dg
 from dagster_ray import RayResource
 
-from refinery.engine import Engine, RayEngine
-from refinery.tuning import Tuning
+from refinery.runtime.engine import Engine, RayEngine
+from refinery.runtime.tuning import Sizes, Tuning
 
 
 class TuningResource(dg.ConfigurableResource):
     """How hard a run works on this machine; defaults from REFINERY_WORKERS (else the cores this process may
-    use) and REFINERY_DUCKDB_MEMORY (else 512MB)."""
+    use), REFINERY_DUCKDB_MEMORY (else 512MB) and REFINERY_SIZES (`name=count,...`: how stages cut their work,
+    `refinery.runtime.tuning.Sizes`; none: the defaults)."""
 
     workers: int
     duckdb_memory: str
+    sizes: str = ""
 
     @classmethod
     def from_env(cls) -> "TuningResource":
         tuning = Tuning.from_env()
-        return cls(workers=tuning.workers, duckdb_memory=tuning.duckdb_memory)
+        return cls(
+            workers=tuning.workers, duckdb_memory=tuning.duckdb_memory, sizes=os.environ.get("REFINERY_SIZES", "")
+        )
 
     def tuning(self) -> Tuning:
-        return Tuning(self.workers, self.duckdb_memory)
+        return Tuning(self.workers, self.duckdb_memory, Sizes.parse(self.sizes))
 
 
 def token_auth() -> None:
@@ -71,7 +75,9 @@ class EngineResource(dg.ConfigurableResource):
             yield self
 
     def engine(self, tuning: Tuning) -> Engine:
-        return RayEngine(exchange=self.exchange) if self.kind == "ray" else Engine(tuning.workers)
+        if self.kind == "ray":
+            return RayEngine(exchange=self.exchange, sizes=tuning.sizes)
+        return Engine(tuning.workers, tuning.sizes)
 
 
 PROBE_SECONDS = 2.0  # how long the head may take to answer one probe

@@ -40,7 +40,7 @@ def source_assets(graph: Graph, source: Source) -> list:
         every = recipe.files(source)  # of every drop: what the ore asset stands for
         observe_ore(context, graph, source, every)
         prune_failed(recipe, context.instance, context.dagster_run)
-        out = staging_dir(recipe, context.run_id, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
+        out = staging_dir(recipe, context.dagster_run, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
         files = recipe.files(source, drop) if drop else every
         runner = engine.engine(tuning.tuning())
         result = ingest_source(source, recipe.base_dir, out, recipe.roots, files, runner)

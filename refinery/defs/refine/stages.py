@@ -14,9 +14,9 @@ from refinery.defs.refine.graph import OWNER, Graph, content_version
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_failed, staging_dir
-from refinery.engine import ISOLATED_ROWS, combined
 from refinery.errors import NotFoundError
 from refinery.recipe import Recipe, slug
+from refinery.runtime.engine import combined
 from refinery.store.remote import restore_latest
 
 if TYPE_CHECKING:
@@ -79,19 +79,19 @@ def stage_assets(graph: Graph) -> list:
         carried_refined: list[Path] = []  # append mode: the previous version's records, refined and removed
         carried_removed: list[Path] = []
         if recipe.publish.mode == "append" and reference:
-            refined, removed = carry_forward(reference, ore, staging_dir(recipe, context.run_id, "carried"))
+            refined, removed = carry_forward(reference, ore, staging_dir(recipe, context.dagster_run, "carried"))
             carried_refined, carried_removed = [refined], [removed]
         carried = carried_refined + carried_removed
         carried_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in carried)
         # carried documents come first (they are older), and every id they hold is taken
-        identified = identify(ingested_files, staging_dir(recipe, context.run_id, "identified"), carried)
+        identified = identify(ingested_files, staging_dir(recipe, context.dagster_run, "identified"), carried)
         inputs = carried_refined + identified
         if not recipe.dedup.against_previous:
             reference = None
-        out = staging_dir(recipe, context.run_id, "deduplicated")
+        out = staging_dir(recipe, context.dagster_run, "deduplicated")
         runner = engine.engine(tuning.tuning())
         dedup = partial(deduplicate, inputs, out, recipe.dedup, reference, tuning.tuning())
-        result = runner.isolated(dedup, small=read + carried_rows < ISOLATED_ROWS)
+        result = runner.isolated(dedup, small=read + carried_rows < runner.sizes.isolated_rows)
         context.log.info(f"dedup: {result.rows_in} in ({carried_rows} carried forward), {result.rows_kept} kept")
         value = {
             "records": str(result.kept),
@@ -126,7 +126,7 @@ def stage_assets(graph: Graph) -> list:
     ) -> dg.Output[dict]:
         from refinery.clean import clean
 
-        out = staging_dir(recipe, context.run_id, "cleaned")
+        out = staging_dir(recipe, context.dagster_run, "cleaned")
         runner = engine.engine(tuning.tuning())
         result = clean(Path(deduplicated["records"]), out, recipe.clean, runner)
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")

@@ -13,21 +13,41 @@ from collections.abc import Callable
 from pathlib import Path
 
 from refinery.recipe import Recipe
+from refinery.runtime.shards import DONE
 
 OWNER = ".owner"  # who made a run's staging: the instance (its DAGSTER_HOME) and host
+ROOT_RUN, PARENT_RUN = "dagster/root_run_id", "dagster/parent_run_id"
 
 
 def _me() -> dict:
     return {"instance": str(Path(os.environ.get("DAGSTER_HOME", ".")).resolve()), "host": socket.gethostname()}
 
 
-def staging_dir(recipe: Recipe, run_id: str, step: str) -> Path:
-    run_dir = recipe.output_dir / ".staging" / recipe.dataset / run_id
+def staging_dir(recipe: Recipe, run, step: str) -> Path:
+    """The step's folder in the run's staging. A re-execution's step starts with the parts its parent run's
+    attempt at it finished (`refinery.runtime.shards`: those shards are not run again)."""
+    run_dir = recipe.output_dir / ".staging" / recipe.dataset / run.run_id
     path = run_dir / step
+    fresh = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     if not (run_dir / OWNER).exists():
         (run_dir / OWNER).write_text(json.dumps(_me()))
+    if fresh and (parent := run.tags.get(PARENT_RUN)):
+        inherit_parts(run_dir.parent / parent / step, path)
     return path
+
+
+def inherit_parts(before: Path, step: Path) -> None:
+    """Hard links to the finished shards' parts and markers under `before`, at the same places under `step`: no
+    copy, and the parent's files stay as they were when the step replaces a part."""
+    for done in before.rglob(DONE) if before.is_dir() else []:
+        for file in (f for f in done.parent.rglob("*") if f.is_file()):
+            target = step / file.relative_to(before)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(file, target)
+            except OSError:  # another filesystem, or one without hard links
+                shutil.copy2(file, target)
 
 
 def _mine(run_dir: Path) -> bool | None:
@@ -55,9 +75,6 @@ def run_status(instance, failed_only: bool = False) -> Callable[[str], bool | No
         return run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED) if failed_only else run.is_finished
 
     return status
-
-
-ROOT_RUN, PARENT_RUN = "dagster/root_run_id", "dagster/parent_run_id"
 
 
 def run_family(instance, run) -> set[str]:

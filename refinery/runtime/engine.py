@@ -20,27 +20,29 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from refinery.exchange import Exchange
+from refinery.runtime.exchange import Exchange
+from refinery.runtime.tuning import Sizes
 
 T = TypeVar("T")
 R = TypeVar("R")
 TASK_RETRIES = 3  # a shard whose worker or node dies is run again, elsewhere if need be
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-ISOLATED_ROWS = 100_000  # below this many rows, starting a process costs more than the memory it gives back
 
 
 class Engine:
     """The local engine: `workers` threads for work that releases the GIL (compiled kernels), or processes for
-    work that holds it (`processes=True`); a single worker runs shards in this process."""
+    work that holds it (`processes=True`); a single worker runs shards in this process. `sizes` say how the
+    stages it runs cut their work."""
 
     name = "local"
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, sizes: Sizes | None = None) -> None:
         self.workers = max(workers, 1)
+        self.sizes = sizes or Sizes()
         self.tasks: Counter[str] = Counter()  # shards run, by node
 
     def exchange(self) -> Exchange:
-        """How one stage's shards reach its files (`refinery.exchange`): here, in place, since this machine's
+        """How one stage's shards reach its files (`refinery.runtime.exchange`): here, in place, since this machine's
         workers share its disk."""
         return Exchange()
 
@@ -87,12 +89,12 @@ class RayEngine(Engine):
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, exchange: str | None = None) -> None:
+    def __init__(self, address: str | None = None, exchange: str | None = None, sizes: Sizes | None = None) -> None:
         import ray
 
         if not ray.is_initialized():
             ray.init(address=address, log_to_driver=False)
-        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1))
+        super().__init__(max(int(ray.cluster_resources().get("CPU", 1)), 1), sizes)
         self.home = ray.get_runtime_context().get_node_id()  # the node whose disk holds the run's staging
         self.moved = 0  # Polars' estimated size of the frames sent to tasks and returned (an estimate, not measured)
         self.exchange_root = exchange  # a URI when the nodes share no disk with this one
