@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -229,3 +230,28 @@ def test_a_killed_step_resumes_from_the_shards_it_finished(small_recipe, write_r
         version = Catalog(tmp_path / f"out-{i}").version("small")
         version.verify()
         assert version.manifest["content_hash"] == expected, step
+
+
+def test_a_run_whose_driver_vanished_is_marked_failed_by_the_lost_runs_sensor(
+    small_recipe, write_recipe, dagster_home, monkeypatch
+):
+    """A killed driver leaves its run STARTED (no process left to say otherwise); once it has missed its beats,
+    the daemon's sensor marks it failed with a refinery line. A run still beating is left alone."""
+    from refinery.defs.liveness import ALIVE_AT, LOST_AFTER, lost_run_sensor
+
+    monkeypatch.setenv("REFINERY_HEARTBEAT_SECONDS", "1")
+    assert _run_killed_at(write_recipe(small_recipe), "refinery.clean:clean")
+    instance = get_instance()
+    (run,) = instance.get_runs(limit=1)
+    record = instance.get_run_record_by_id(run.run_id)
+    assert run.status == dg.DagsterRunStatus.STARTED
+    assert float(run.tags[ALIVE_AT]) > record.start_time + 1  # it beat while it ran, not only at its start
+    if time.time() - float(run.tags[ALIVE_AT]) < LOST_AFTER - 1:  # beats missed so far: too few to call it lost
+        lost_run_sensor(dg.build_sensor_context(instance=instance))
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    time.sleep(max(0, float(run.tags[ALIVE_AT]) + LOST_AFTER + 1 - time.time()))
+    skipped = lost_run_sensor(dg.build_sensor_context(instance=instance))
+    assert run.run_id in skipped.skip_message
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    (failure,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.PIPELINE_FAILURE)
+    assert f"refinery: lost run {run.run_id}" in failure.message

@@ -67,4 +67,6 @@ def run_failures(context: dg.RunFailureSensorContext, alerts: AlertResource) -> 
 
 
 def alert_definitions() -> dg.Definitions:
-    return dg.Definitions(sensors=[run_failures], resources={"alerts": AlertResource.from_env()})
+    from refinery.defs.liveness import lost_run_sensor
+
+    return dg.Definitions(sensors=[run_failures, lost_run_sensor], resources={"alerts": AlertResource.from_env()})

@@ -10,6 +10,7 @@ from typing import Literal
 import dagster as dg
 from dagster_ray import RayResource
 
+from refinery.defs.liveness import heartbeat
 from refinery.runtime.engine import Engine, RayEngine
 from refinery.runtime.tuning import Sizes, Tuning
 
@@ -67,12 +68,14 @@ class EngineResource(dg.ConfigurableResource):
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["EngineResource"]:
-        if self.kind == "local":  # nothing to connect to
-            yield self
-            return
-        token_auth()
-        with RayCluster(address=self.address).yield_for_execution(context), watch_head(context, self.address):
-            yield self
+        """The run beats while it holds the engine (`refinery.defs.liveness`); on Ray, it also watches the head."""
+        with heartbeat(context):
+            if self.kind == "local":  # nothing to connect to
+                yield self
+                return
+            token_auth()
+            with RayCluster(address=self.address).yield_for_execution(context), watch_head(context, self.address):
+                yield self
 
     def engine(self, tuning: Tuning) -> Engine:
         if self.kind == "ray":
