@@ -25,7 +25,7 @@ def _drop(root, name: str, posts: list[str], tickets: list[str] = ()) -> None:
 
 
 def _ingest_runs(drop: str) -> int:
-    key = dg.AssetKey(["drops", "ingested", "posts"])
+    key = dg.AssetKey(["drops", "ingested_posts"])
     records = get_instance().fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[drop]), 10)
     return len(records.records)
 

@@ -161,7 +161,7 @@ def test_a_killed_run_resumes_from_its_last_finished_step(small_recipe, write_re
         out = capsys.readouterr().out
         assert f"Run {killed.run_id} died before it finished" in out
         assert f"Resuming run {killed.run_id}: {', '.join(todo)}" in out, out
-        for key in ["ingested/forums", "ingested/export", "deduplicated", "cleaned"]:
+        for key in ["ingested_forums", "ingested_export", "deduplicated", "cleaned"]:
             made_by = instance.fetch_materializations(dg.AssetKey(["small", *key.split("/")]), limit=1).records
             assert (made_by[0].run_id == killed.run_id) == (key.split("/")[0] not in todo), (moment, key)
         version = Catalog(tmp_path / f"out-{i}").version("small")

@@ -72,7 +72,7 @@ def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
             _wait(lambda: sensor_ticks(port, sensor), 120)  # noqa: B023
         posts = small_ore / "forums" / "posts.jsonl"
         posts.write_text(posts.read_text() + json.dumps({"post_id": "late", "body": "a late post"}) + "\n")
-        everything = [["small", *p] for p in (["ingested", "forums"], ["ingested", "export"], ["deduplicated"])]
+        everything = [["small", *p] for p in (["ingested_forums"], ["ingested_export"], ["deduplicated"])]
         everything += [["small", "cleaned"], ["small", "published"]]  # not the ore: the UI does not select it
         runs = [_launch(port, ASSET_JOB, everything), _launch(port, "refine_small"), _launch(port, "refine_failing")]
         done = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -88,7 +88,7 @@ def test_runs_of_a_dataset_queue_and_a_failure_alerts_once_without_retry(
         assert {cli_run, runs[1]} <= history
         one, two = sorted([first, second], key=lambda r: r["startTime"])
         assert one["endTime"] <= two["startTime"]  # one run of a dataset at a time, however they were launched
-        ore = [["small", "ore", "forums"], ["small", "ore", "export"]]
+        ore = [["small", "ore_forums"], ["small", "ore_export"]]
         observed = _launch(port, ASSET_JOB, ore)  # the UI's "Observe sources"
         _wait(lambda: _graphql(port, RUN, {"id": observed})["runOrError"]["status"] == "SUCCESS", 120)
         nodes = _graphql(port, STALE)["assetNodes"]

@@ -110,10 +110,10 @@ def test_asset_graph_shape_and_ui_metadata(small_recipe, write_recipe):
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
-        "small/ore/forums",
-        "small/ore/export",
-        "small/ingested/forums",
-        "small/ingested/export",
+        "small/ore_forums",
+        "small/ore_export",
+        "small/ingested_forums",
+        "small/ingested_export",
         "small/deduplicated",
         "small/cleaned",
         "small/published",
@@ -230,15 +230,16 @@ def test_changed_ore_marks_assets_stale_until_the_next_run(small_recipe, write_r
     recipe_path = write_recipe(small_recipe)
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     defs = recipe_definitions(load_recipe(recipe_path))
-    assert _status(defs, "small/ingested/forums") == StaleStatus.FRESH  # the run observed the ore it read
+    assert _status(defs, "small/ingested_forums") == StaleStatus.FRESH  # the run observed the ore it read
     posts = small_ore / "forums" / "posts.jsonl"
     posts.write_text(posts.read_text() + '{"post_id": "late", "body": "a late post"}\n')
     (sensor,) = defs.sensors
     assert _tick(sensor, None).asset_events  # observed without a run
-    assert _status(defs, "small/ingested/forums") == StaleStatus.STALE
-    assert _status(defs, "small/ingested/export") == StaleStatus.FRESH
+    assert _status(defs, "small/ingested_forums") == StaleStatus.STALE
+    assert _status(defs, "small/ingested_export") == StaleStatus.FRESH
+    assert _status(defs, "small/published") == StaleStatus.STALE  # what the trainers read is behind the ore
     assert main(["run", "--recipe", str(recipe_path)]) == 0
-    assert _status(defs, "small/ingested/forums") == StaleStatus.FRESH
+    assert _status(defs, "small/ingested_forums") == StaleStatus.FRESH
     assert _status(defs, "small/published") == StaleStatus.FRESH
 
 

@@ -23,7 +23,7 @@ def jobs(graph: Graph) -> tuple:
     if not graph.drops:
         refine = dg.define_asset_job(f"refine_{ds}", everything, description=f"Refine {recipe.dataset}", tags=tags)
         return refine, None
-    ingested = dg.AssetSelection.assets(*(graph.key("ingested", s.name) for s in recipe.sources))
+    ingested = dg.AssetSelection.assets(*(graph.ingested(s.name) for s in recipe.sources))
     refine = dg.define_asset_job(
         f"refine_{ds}", everything - ingested, description=f"Refine {recipe.dataset} from every drop", tags=tags
     )
@@ -36,7 +36,7 @@ def drops_to_run(graph: Graph, instance: dg.DagsterInstance) -> tuple[list[str],
     name = graph.drops.name
     present = sorted(graph.recipe.drop_paths())
     known = set(instance.get_dynamic_partitions(name))
-    keys = [graph.key("ingested", s.name) for s in graph.recipe.sources]
+    keys = [graph.ingested(s.name) for s in graph.recipe.sources]
 
     def ingested(drop: str) -> bool:
         return all(
@@ -80,7 +80,7 @@ def ore_sensor(graph: Graph, job) -> dg.SensorDefinition:
         + ("; refines every change of it." if job else "."),
     )
     def observe_ore(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        states = {graph.key("ore", s.name): ore_state(recipe, s) for s in recipe.sources}
+        states = {graph.ore(s.name): ore_state(recipe, s) for s in recipe.sources}
         fingerprint = "".join(fp for fp, _ in states.values())
         changes, _, seen = (context.cursor or "").rpartition(":")
         if not context.cursor and all(last_observed(context.instance, k) == fp for k, (fp, _) in states.items()):
@@ -126,7 +126,7 @@ def automation(graph: Graph) -> dg.Definitions:
                 run_requests=requests, dynamic_partitions_requests=[graph.drops.build_add_request(new)] if new else []
             )
         busy = context.instance.get_runs(filters=dg.RunsFilter(job_name=ingest.name, statuses=UNFINISHED), limit=1)
-        ingested = _latest_storage_id(context.instance, [graph.key("ingested", s.name) for s in recipe.sources])
+        ingested = _latest_storage_id(context.instance, [graph.ingested(s.name) for s in recipe.sources])
         if busy or not ingested or ingested <= _latest_storage_id(context.instance, [graph.key("deduplicated")]):
             return dg.SkipReason("no drop ingested since the last refinement")
         return dg.SensorResult(run_requests=[dg.RunRequest(job_name=job.name, run_key=f"refine-{ingested}")])

@@ -39,6 +39,14 @@ class Graph:
     def key(self, *parts: str) -> dg.AssetKey:
         return dg.AssetKey([self.group, *parts])
 
+    def ore(self, source: str) -> dg.AssetKey:
+        """A source's ore, `<dataset>/ore_<source>`: the UI labels a node by its key's last part, so the ore and
+        the ingested records of a source get names of their own."""
+        return self.key(f"ore_{source}")
+
+    def ingested(self, source: str) -> dg.AssetKey:
+        return self.key(f"ingested_{source}")
+
     @staticmethod
     def code_version(*parts: object) -> str:
         """The code that runs (a hash of the package's source) and the recipe section a step reads: either

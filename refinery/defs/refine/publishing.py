@@ -19,6 +19,9 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         key=key("published"),
         pool=graph.pool,
         ins={"cleaned": dg.AssetIn(key("cleaned"))},
+        # a version is made from this ore (its manifest lists the files): new ore makes it Unsynced in the UI, as
+        # Dagster marks an asset stale from its own dependencies' versions only, not from a stale parent's
+        deps=[graph.ore(source.name) for source in recipe.sources],
         group_name=graph.group,
         kinds={"parquet"},
         owners=[OWNER],

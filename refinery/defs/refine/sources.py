@@ -1,4 +1,4 @@
-"""Per source: the observable `ore/<source>` asset and `ingested/<source>`."""
+"""Per source: the observable `ore_<source>` asset and `ingested_<source>`."""
 
 import dagster as dg
 import polars as pl
@@ -16,7 +16,7 @@ def source_assets(graph: Graph, source: Source) -> list:
     recipe, key = graph.recipe, graph.key
 
     @dg.observable_source_asset(
-        key=key("ore", source.name),
+        key=graph.ore(source.name),
         group_name=graph.group,
         description=f"Ore files `{source.path}` ({source.format}, licence {source.license or 'unknown'})",
     )
@@ -25,9 +25,9 @@ def source_assets(graph: Graph, source: Source) -> list:
         return dg.ObserveResult(data_version=dg.DataVersion(fingerprint), metadata=metadata)
 
     @dg.asset(
-        key=key("ingested", source.name),
+        key=graph.ingested(source.name),
         pool=graph.pool,
-        deps=[key("ore", source.name)],
+        deps=[graph.ore(source.name)],
         partitions_def=graph.drops,
         group_name=graph.group,
         kinds={"polars", "parquet"},
@@ -74,7 +74,7 @@ def source_assets(graph: Graph, source: Source) -> list:
 def observe_ore(context: dg.AssetExecutionContext, graph: Graph, source: Source, files: list) -> None:
     """Observe the ore about to be read, unless its latest observation saw it so: however the run was launched
     ("Materialize all" leaves the ore out), `ingested` records the ore it read, and is not "Unsynced" after."""
-    key = graph.key("ore", source.name)
+    key = graph.ore(source.name)
     state = ore_state(graph.recipe, source, files)
     if last_observed(context.instance, key) != state[0]:
         context.log_event(observation(key, state))

@@ -55,7 +55,7 @@ def stage_assets(graph: Graph) -> list:
     @dg.asset(
         key=key("deduplicated"),
         pool=graph.pool,
-        ins={arg: dg.AssetIn(key("ingested", name)) for name, arg in names.items()},
+        ins={arg: dg.AssetIn(graph.ingested(name)) for name, arg in names.items()},
         group_name=graph.group,
         kinds={"polars", "duckdb", "numpy"},
         owners=[OWNER],
