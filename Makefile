@@ -29,6 +29,7 @@ test: $(STAMP) system-deps  ## the whole suite, on both cores
 lint: $(STAMP)
 	$(BIN)/ruff check refinery refinery_tests benchmarks
 	$(BIN)/ruff format --check refinery refinery_tests benchmarks
+	$(BIN)/lint-imports  # layers and no cycles (pyproject.toml: tool.importlinter)
 
 ui: $(STAMP)  ## the Dagster UI and daemon on the same instance as `make run`, at http://127.0.0.1:$(PORT)
 	$(BIN)/refinery ui --port $(PORT)
@@ -39,7 +40,7 @@ bench: $(STAMP)  ## benchmarks against their baselines, measured in the same run
 	$(BIN)/python benchmarks/gate_bench.py
 
 sample-ore: $(STAMP)  ## regenerate data/ore (deterministic: same bytes every time)
-	$(BIN)/python -m refinery.synth data/ore
+	$(BIN)/python -m refinery_tests.synth data/ore
 
 clean:
 	rm -rf data/refined .dagster_home/* .pytest_cache

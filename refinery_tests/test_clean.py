@@ -12,8 +12,8 @@ from refinery.clean.text import repair_text
 from refinery.recipe import Clean, Filters
 from refinery.runtime.engine import Engine
 from refinery.runtime.tuning import Sizes
-from refinery.synth import document, mojibake
 from refinery_tests.conftest import ingested_frame
+from refinery_tests.synth import document, mojibake
 
 ALL_PII = ["email", "phone", "ip", "card", "national_id"]
 

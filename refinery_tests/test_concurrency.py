@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from refinery.catalog import Catalog
-from refinery.synth import document
+from refinery_tests.synth import document
 
 
 def _start(recipe: Path) -> subprocess.Popen:

@@ -7,8 +7,8 @@ import polars as pl
 from refinery.dedup import Reference, deduplicate
 from refinery.recipe import Dedup, NearDedup
 from refinery.runtime.engine import Engine
-from refinery.synth import document
 from refinery_tests.conftest import ingested_frame
+from refinery_tests.synth import document
 
 DEFAULT = Dedup()
 

@@ -13,7 +13,7 @@ from refinery.cli import main
 from refinery.defs.refine import recipe_definitions
 from refinery.instance import get_instance
 from refinery.recipe import load_recipe
-from refinery.synth import document
+from refinery_tests.synth import document
 
 
 def _drop(root, name: str, posts: list[str], tickets: list[str] = ()) -> None:

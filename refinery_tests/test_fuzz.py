@@ -27,7 +27,7 @@ from refinery.dedup import deduplicate
 from refinery.identity import identify
 from refinery.ingest import ingest_source
 from refinery.ingest.count import count_records
-from refinery.recipe import Clean, Dedup, Source
+from refinery.recipe import Clean, Dedup, Source, source_files
 from refinery.validate.accounting import account
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "25"))
@@ -102,7 +102,7 @@ def test_every_hostile_record_ends_in_exactly_one_place(files):
         for i, (fmt, data, options) in enumerate(files):
             (base / f"f{i}.{fmt}").write_bytes(data)
             source = Source(name=f"s{i}", format=fmt, path=f"f{i}.{fmt}", text_field="body", **options)
-            result = ingest_source(source, base, base / "ingested" / str(i))
+            result = ingest_source(source, base, base / "ingested" / str(i), source_files(source, base))
             expected += sum(count_records(f, source) for f in result.files)
             inputs.append(result.records)
             removed.append(result.quarantine)
@@ -142,7 +142,7 @@ def test_the_counter_and_the_reader_agree_on_any_bytes(fmt, pieces, bom, tail):
         data = (codecs.BOM_UTF8 if bom else b"") + (header + "".join(pieces)).encode("utf-8", "surrogatepass") + tail
         (base / f"f.{fmt}").write_bytes(data)
         source = Source(name="s", format=fmt, path=f"f.{fmt}", text_field="body")
-        result = ingest_source(source, base, base / "ingested")
+        result = ingest_source(source, base, base / "ingested", source_files(source, base))
         assert count_records(base / f"f.{fmt}", source) == result.rows + result.quarantined, data
 
 

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from refinery.identity import identify
 from refinery.ingest import ingest_source
-from refinery.recipe import Source
+from refinery.recipe import Source, source_files
 from refinery.runtime.engine import Engine
 from refinery.runtime.tuning import Sizes
 
 
 def _ingest(tmp_path: Path, source: Source):
     """Records as the run names them: read, then identified over the run (`identify`)."""
-    result = ingest_source(source, tmp_path, tmp_path / "out" / source.name)
+    result = ingest_source(source, tmp_path, tmp_path / "out" / source.name, source_files(source, tmp_path))
     (records,) = identify([result.records], tmp_path / "out" / "identified")
     return result, pl.read_parquet(records), pl.read_parquet(result.quarantine)
 
@@ -241,8 +241,8 @@ def test_files_read_on_several_processes_give_the_same_bytes(tmp_path, monkeypat
         (ore / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
     source = Source(name="f", format="jsonl", path="ore/*.jsonl", text_field="body")
     sharded = Sizes(sharded_bytes=1)  # small ore, still sharded
-    one = ingest_source(source, tmp_path, tmp_path / "one", engine=Engine(1, sharded))
-    two = ingest_source(source, tmp_path, tmp_path / "two", engine=Engine(2, sharded))
+    one = ingest_source(source, tmp_path, tmp_path / "one", source_files(source, tmp_path), engine=Engine(1, sharded))
+    two = ingest_source(source, tmp_path, tmp_path / "two", source_files(source, tmp_path), engine=Engine(2, sharded))
     assert one.records.read_bytes() == two.records.read_bytes()
     assert one.quarantine.read_bytes() == two.quarantine.read_bytes()
     assert (one.rows, one.quarantined) == (two.rows, two.quarantined) == (80, 4)
@@ -274,10 +274,10 @@ def test_byte_ranges_of_a_jsonl_file_give_the_bytes_of_reading_it_whole(
     body = end.join(lines) + (end if final_newline else "")
     (folder / "a.jsonl").write_bytes((b"\xef\xbb\xbf" if bom else b"") + body.encode())
     source = Source(name="s", format="jsonl", path="a.jsonl", text_field="body")
-    whole = ingest_source(source, folder, folder / "whole")
+    whole = ingest_source(source, folder, folder / "whole", source_files(source, folder))
     split = ranges.spans(folder / "a.jsonl", None, range_bytes)
     ranged = ingest_source(  # small: in this process
-        source, folder, folder / "ranged", engine=Engine(2, Sizes(range_bytes=range_bytes))
+        source, folder, folder / "ranged", source_files(source, folder), Engine(2, Sizes(range_bytes=range_bytes))
     )
     assert split is None or (split[0].start == 0 and split[-1].end == (folder / "a.jsonl").stat().st_size)
     assert ranged.records.read_bytes() == whole.records.read_bytes()
@@ -291,11 +291,11 @@ def test_a_large_jsonl_file_is_read_in_ranges_on_several_processes(tmp_path, mon
     (tmp_path / "big.jsonl").write_text("\r\n".join(lines) + "\r\n")
     (tmp_path / "old-mac.jsonl").write_text("\r".join(lines[:20]))  # a lone \r ends a line: read whole
     source = Source(name="f", format="jsonl", path="*.jsonl", text_field="body")
-    whole = ingest_source(source, tmp_path, tmp_path / "whole", engine=Engine(1))
+    whole = ingest_source(source, tmp_path, tmp_path / "whole", source_files(source, tmp_path), engine=Engine(1))
     assert len(ranges.spans(tmp_path / "big.jsonl", None, 1000)) > 10
     assert ranges.spans(tmp_path / "old-mac.jsonl", None, 1000) is None
     engine = Engine(2, Sizes(range_bytes=1000, sharded_bytes=1))
-    ranged = ingest_source(source, tmp_path, tmp_path / "ranged", engine=engine)
+    ranged = ingest_source(source, tmp_path, tmp_path / "ranged", source_files(source, tmp_path), engine=engine)
     assert ranged.records.read_bytes() == whole.records.read_bytes()
     assert ranged.quarantine.read_bytes() == whole.quarantine.read_bytes()
     assert engine.tasks["local"] == len(ranges.spans(tmp_path / "big.jsonl", None, 1000)) + 1
@@ -334,12 +334,13 @@ def test_an_unreadable_file_is_one_quarantined_record_and_the_rest_is_read(tmp_p
     (base / "b.jsonl").write_text('{"t": "locked"}\n')
     os.chmod(base / "b.jsonl", 0)
     source = Source(name="s", format="jsonl", path="*.jsonl", text_field="t")
-    ingest_source(Source(name="s", format="jsonl", path="a.jsonl", text_field="t"), base, base / "warm")  # imports
+    warm = Source(name="s", format="jsonl", path="a.jsonl", text_field="t")
+    ingest_source(warm, base, base / "warm", source_files(warm, base))  # imports
     as_root = os.geteuid() == 0
     if as_root:
         os.seteuid(65534)
     try:
-        result = ingest_source(source, base, base / "out")
+        result = ingest_source(source, base, base / "out", source_files(source, base))
         counted = sum(count_records(f, source) for f in result.files)
     finally:
         if as_root:

@@ -8,7 +8,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from refinery.dedup.lsh import ShingleSets, bands, candidate_pairs, components, jaccard, windowed_jaccard
 from refinery.dedup.minhash import normalize_for_dedup, shingle_hash, shingle_hashes, shingles, signatures
 from refinery.runtime.engine import Engine
-from refinery.synth import document, near_variant
+from refinery_tests.synth import document, near_variant
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog, again and again!",

@@ -177,8 +177,8 @@ def test_the_ore_sensor_requests_a_run_for_every_change_reverts_included(
         (request,) = result.run_requests
         keys.append(request.run_key)
         assert {e.asset_key.path[-1]: e.metadata["files"].value for e in result.asset_events} == {
-            "forums": 2 if step == "add" else 1,
-            "export": 1,
+            "ore_forums": 2 if step == "add" else 1,
+            "ore_export": 1,
         }
     assert len(set(keys)) == 3  # the revert is refined too
     restarted = _tick(sensor, None)  # a new cursor: ore as last observed is no change, so no run at start-up
@@ -247,8 +247,8 @@ def test_cleaned_metadata_shows_removed_examples_per_filter_and_language_scores(
     from refinery.clean import clean
     from refinery.defs.refine.metadata import language_by_source, removed_examples
     from refinery.recipe import Clean, Filters
-    from refinery.synth import document
     from refinery_tests.conftest import ingested_frame
+    from refinery_tests.synth import document
 
     texts = [document(rng) for _ in range(30)] + [f"short post {i}" for i in range(30)]
     ingested_frame(texts).write_parquet(tmp_path / "in.parquet")

@@ -27,10 +27,10 @@ from refinery.dedup import Reference, carry_forward, deduplicate
 from refinery.identity import identify
 from refinery.ingest import ingest_source
 from refinery.ingest.count import count_records
-from refinery.recipe import Clean, Filters, Source
+from refinery.recipe import Clean, Filters, Source, source_files
 from refinery.recipe import Dedup as DedupConfig
-from refinery.synth import document, near_variant
 from refinery.validate.accounting import account
+from refinery_tests.synth import document, near_variant
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "8"))
 _rng = random.Random(3)
@@ -52,7 +52,7 @@ class Run:
 
 def refine(base: Path, work: Path, reference: Reference | None, append: bool = False, source: Source = SOURCE) -> Run:
     """ingest → (append: carry forward) → identify → dedup → clean, as the assets run them; accounting must pass."""
-    ingested = ingest_source(source, base, work / "ingested")
+    ingested = ingest_source(source, base, work / "ingested", source_files(source, base))
     ore = [{"source": source.name, **o} for o in ingested.ore]
     carried: list[Path] = []
     if append and reference:

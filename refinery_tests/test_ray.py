@@ -21,8 +21,8 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.publish import stage as publish_stage
-from refinery.synth import document, near_variant
 from refinery_tests.conftest import s3_environment
+from refinery_tests.synth import document, near_variant
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402

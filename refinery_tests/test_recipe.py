@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from refinery.errors import RecipeError
-from refinery.recipe import load_recipe
+from refinery.recipe import load_recipe, ore_files
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "recipes" / "forum-en.yaml"
 
@@ -119,7 +119,7 @@ def test_symlinks_out_of_the_ore_roots_are_refused_unless_followed(small_recipe,
         load_recipe(write_recipe(small_recipe))
     followed = {**small_recipe["sources"][0], "follow_symlinks": True}
     recipe = load_recipe(write_recipe({**small_recipe, "sources": [followed]}))
-    assert any(p.name == "leak.jsonl" for p in recipe.files(recipe.sources[0]))
+    assert any(p.name == "leak.jsonl" for p in ore_files(recipe, recipe.sources[0]))
 
 
 @pytest.mark.parametrize(
@@ -223,4 +223,4 @@ def test_a_fifo_among_the_drops_is_not_a_drop_file(tmp_path):
     os.mkfifo(drops / "b.jsonl")
     data = {"dataset": "d", "drops": "drops/*", "sources": [{"name": "s", "format": "jsonl", "path": "*.jsonl"}]}
     recipe = parse_recipe(data, tmp_path)
-    assert [p.name for p in recipe.files(recipe.sources[0])] == ["a.jsonl"]
+    assert [p.name for p in ore_files(recipe, recipe.sources[0])] == ["a.jsonl"]

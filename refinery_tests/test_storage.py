@@ -20,8 +20,8 @@ from refinery.defs.refine.ore import ore_state
 from refinery.errors import VerifyError
 from refinery.recipe import load_recipe
 from refinery.storage import sha256
-from refinery.synth import document
 from refinery_tests.conftest import s3_environment
+from refinery_tests.synth import document
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_unreachable_ore_is_a_recipe_error_and_a_missing_object_is_quarantined(s
 
     recipe = load_recipe(write_recipe({**small_recipe, "sources": [small_recipe["sources"][1]]}))
     gone = "s3://ore-bucket/csv/gone.csv"
-    result = ingest_source(recipe.sources[0], recipe.base_dir, recipe.base_dir / "ingested", files=[gone])
+    result = ingest_source(recipe.sources[0], recipe.base_dir, recipe.base_dir / "ingested", [gone])
     quarantined = pl.read_parquet(result.quarantine)
     assert quarantined.get_column("reason").to_list() == ["unreadable_file"]
     assert quarantined.get_column("source_uri").to_list() == [gone]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from refinery.catalog import Catalog
 from refinery.cli import main
-from refinery.synth import document
+from refinery_tests.synth import document
 
 LAUNCH = """
 mutation($params: ExecutionParams!) {

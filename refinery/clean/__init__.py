@@ -1,20 +1,12 @@
 """Clean: repair and normalize text, redact personal data, identify language, compute quality signals and
-reject what fails the filters. See `clean`.
-
-The names below are imported when first used: the recipe model reads the filter registry without loading the
-stage."""
+reject what fails the filters. See `clean`."""
 
 from typing import TYPE_CHECKING
+
+from refinery.lazy import exports
 
 if TYPE_CHECKING:
     from refinery.clean.stage import CleanResult, clean
 
 __all__ = ["CleanResult", "clean"]
-
-
-def __getattr__(name: str) -> object:
-    if name in __all__:
-        from refinery.clean import stage
-
-        return getattr(stage, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = exports(__name__, dict.fromkeys(__all__, "refinery.clean.stage"))

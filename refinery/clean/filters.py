@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from refinery.clean.bound import lines, share
+from refinery.clean.config import Filters
 from refinery.clean.registry import BOUNDS
-from refinery.recipe import Filters
 
 STOP_WORDS = r"(?i)\b(?:the|be|to|of|and|that|have|with)\b"
 BULLET = r"^\s*(?:[-*•‣●▪◦]|\d+[.)])\s"

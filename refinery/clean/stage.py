@@ -11,12 +11,12 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from refinery.clean.config import Clean
 from refinery.clean.filters import add_signals, extra_signals, first_failure
 from refinery.clean.langid import detect
 from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
-from refinery.recipe import Clean
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from refinery.recipe import Structure
+from refinery.clean.config import Structure
 
 # a leading block of two or more `Name: value` lines (with folded continuation lines), up to a blank line
 HEADERS = r"\A(?:[A-Za-z][A-Za-z0-9-]*:[^\n]*\n(?:[ \t]+[^\n]*\n)*){2,}\n*"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from refinery.recipe import Normalize
+from refinery.clean.config import Normalize
 
 # Byte sequences that UTF-8 text decoded as Latin-1/cp1252 leaves behind ("Ã©", "â€™", "Â "), and HTML entities.
 # ftfy runs only on documents that show one, which keeps the per-document library call off clean text.

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from refinery.dedup.config import Dedup
 from refinery.dedup.lsh import (
     SetPart,
     ShingleSets,
@@ -40,7 +41,6 @@ from refinery.dedup.lsh import (
     windowed_jaccard,
 )
 from refinery.dedup.minhash import minhash, shingle_hashes
-from refinery.recipe import Dedup
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, ROW_GROUP_ROWS, parquet_batches, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output

@@ -19,9 +19,9 @@ import polars as pl
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
+from refinery.ingest.config import Source
 from refinery.ingest.encoding import BROKEN, file_encoding, open_bytes, open_text
 from refinery.ingest.ranges import Span, open_span
-from refinery.recipe import Source
 
 
 def _jsonl_lines(path: Path, source: Source, span: Span | None) -> int:

@@ -24,11 +24,11 @@ from pyarrow.lib import ArrowException
 from refinery.errors import IngestError
 from refinery.hashing import sha256_file, stable_id
 from refinery.identity import key_id, usable_id
+from refinery.ingest.config import Source
 from refinery.ingest.count import count_records
 from refinery.ingest.encoding import BROKEN, encoding_problem, open_text, undecodable
 from refinery.ingest.html import Page, extract_page
 from refinery.ingest.ranges import Span, open_span, spans
-from refinery.recipe import Source
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
@@ -427,22 +427,13 @@ def _ore_entry(local: Path, uri: str) -> dict | None:
 
 
 def ingest_source(
-    source: Source,
-    base_dir: Path,
-    out_dir: Path,
-    roots: list[Path] | None = None,
-    files: list[Ore] | None = None,
-    engine: Engine | None = None,
+    source: Source, base_dir: Path, out_dir: Path, files: list[Ore], engine: Engine | None = None
 ) -> IngestResult:
-    """Read every file of `source` (or `files`) into `out_dir/records.parquet`; unusable records go to
-    `quarantine.parquet`. Files must lie under `roots` (default: `base_dir`). Each file, or byte range of a large
+    """Read `files` of `source` (`refinery.recipe.places` finds them) into `out_dir/records.parquet`; unusable
+    records go to `quarantine.parquet`. Ore is named relative to `base_dir`. Each file, or byte range of a large
     JSONL file, is a shard: the engine reads them in parallel, and their parts are joined in order, so the output
     does not depend on it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if files is None:  # a drop may hold no file of this source; a source without drops must have some
-        files = source.files(base_dir, roots)
-        if not files:
-            raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
     engine = engine or Engine()
     shards = _shards(source, files, engine.sizes.range_bytes) if engine.workers > 1 else [(p, None) for p in files]
     small = len(shards) < 2 or sum(map(size, files)) < engine.sizes.sharded_bytes

@@ -8,13 +8,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
-from refinery.recipe import Recipe
+from refinery.clean.config import Clean
 from refinery.runtime.engine import Engine
 from refinery.runtime.shards import Where, run_sharded
+from refinery.validate.config import Validate
 from refinery.validate.expectations import make_expectation
 from refinery.validate.twins import Twin, twin
 
@@ -82,7 +83,20 @@ class ValidationReport:
         )
 
 
-def build_suite(recipe: Recipe) -> list[Declared]:
+class Promised(Protocol):
+    """What the suite checks a dataset against: what its recipe (`refinery.recipe.Recipe`) promises."""
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def clean(self) -> Clean: ...
+
+    @property
+    def validate_(self) -> Validate: ...
+
+
+def build_suite(recipe: Promised) -> list[Declared]:
     """Schema, non-null and unique ids, lengths within the recipe's bounds, no unredacted PII, languages in set."""
     from refinery.clean.pii import FIND  # here: the cleaning package brings its compiled kernels along
 
@@ -346,7 +360,7 @@ def _gx_on_text(
 
 
 def validate(
-    parquet: list[Path], recipe: Recipe, out_dir: Path | None = None, engine: Engine | None = None
+    parquet: list[Path], recipe: Promised, out_dir: Path | None = None, engine: Engine | None = None
 ) -> ValidationReport:
     """Run the suite on the refined rows; write GX's JSON results and Data Docs to `out_dir` when given.
 

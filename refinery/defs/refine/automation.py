@@ -6,6 +6,7 @@ import dagster as dg
 
 from refinery.defs.refine.graph import Graph
 from refinery.defs.refine.ore import last_observed, observation, ore_state
+from refinery.recipe import drop_paths
 
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
@@ -34,7 +35,7 @@ def jobs(graph: Graph) -> tuple:
 def drops_to_run(graph: Graph, instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
     """(drops present but not yet partitions, drops whose every source is not yet ingested)."""
     name = graph.drops.name
-    present = sorted(graph.recipe.drop_paths())
+    present = sorted(drop_paths(graph.recipe))
     known = set(instance.get_dynamic_partitions(name))
     keys = [graph.ingested(s.name) for s in graph.recipe.sources]
 

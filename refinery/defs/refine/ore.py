@@ -7,7 +7,7 @@ import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from refinery.ingest.readers import relative_uri
-from refinery.recipe import Recipe, Source
+from refinery.recipe import Recipe, Source, ore_files
 from refinery.storage import version
 
 
@@ -16,7 +16,7 @@ def ore_state(recipe: Recipe, source: Source, files: list | None = None) -> tupl
     or deleted, and what an observation shows of them: how many files and bytes. `files`: the source's listing,
     when the caller has it already (listing a bucket costs requests)."""
     digest, size = hashlib.sha256(), 0
-    files = recipe.files(source) if files is None else files
+    files = ore_files(recipe, source) if files is None else files
     for path in files:
         stamp = version(path)
         digest.update(f"{relative_uri(path, recipe.base_dir)}\0{stamp}\n".encode())

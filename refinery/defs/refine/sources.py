@@ -8,12 +8,13 @@ from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.ore import last_observed, observation, ore_state
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_failed, staging_dir
+from refinery.errors import IngestError
 from refinery.ingest import ingest_source
-from refinery.recipe import Source, slug
+from refinery.recipe import Source, ore_files, slug
 
 
 def source_assets(graph: Graph, source: Source) -> list:
-    recipe, key = graph.recipe, graph.key
+    recipe = graph.recipe
 
     @dg.observable_source_asset(
         key=graph.ore(source.name),
@@ -37,13 +38,15 @@ def source_assets(graph: Graph, source: Source) -> list:
     )
     def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
         drop = context.partition_key if graph.drops else None
-        every = recipe.files(source)  # of every drop: what the ore asset stands for
+        every = ore_files(recipe, source)  # of every drop: what the ore asset stands for
         observe_ore(context, graph, source, every)
         prune_failed(recipe, context.instance, context.dagster_run)
         out = staging_dir(recipe, context.dagster_run, f"ingested-{source.name}" + (f"-{slug(drop)}" if drop else ""))
-        files = recipe.files(source, drop) if drop else every
+        files = ore_files(recipe, source, drop) if drop else every
         runner = engine.engine(tuning.tuning())
-        result = ingest_source(source, recipe.base_dir, out, recipe.roots, files, runner)
+        if not files and not drop:  # a drop may hold no file of this source; a source without drops must have some
+            raise IngestError(f"source {source.name!r}: no files match {source.path!r}")
+        result = ingest_source(source, recipe.base_dir, out, files, runner)
         counted = result.counted  # not by the reader: for accounting
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
         quarantine = pl.read_parquet(result.quarantine)

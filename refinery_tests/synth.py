@@ -1,7 +1,7 @@
 """Deterministic synthetic ore: realistic-looking forum posts and pages with seeded duplicates, junk, PII and
 malformed records. Used for the sample ore in `data/`, the tests and the benchmarks.
 
-    python -m refinery.synth data/ore      # rewrites the sample ore, byte for byte the same every time
+    python -m refinery_tests.synth data/ore      # rewrites the sample ore, byte for byte the same every time
 """
 
 from __future__ import annotations

@@ -1,0 +1,47 @@
+"""Cleaning as a recipe configures it (`clean:`). The bounded filters' keys, types and defaults come from the
+filter registry (`refinery/clean/registry.py`): a filter is added there, not here."""
+
+from typing import Literal
+
+from pydantic import create_model
+
+from refinery.clean.registry import BOUNDS
+from refinery.config import Flag, Strict
+
+PiiKind = Literal["email", "phone", "ip", "card", "national_id"]
+
+
+class Normalize(Strict):
+    fix_text: Flag = True  # ftfy: mojibake, HTML entities, curly quotes left alone
+    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = "NFC"
+    strip_control: Flag = True
+    whitespace: Flag = True
+
+
+Filters = create_model(
+    "Filters",
+    __base__=Strict,
+    __doc__="Quality filters; null switches one off. Bounds, defaults and sources: refinery/clean/registry.py.",
+    **{b.key: (b.kind | None, b.default) for b in BOUNDS},
+    lorem_ipsum=(Flag, True),  # C4's rule
+    curly_bracket=(Flag, False),  # C4's rule; off: on real forum posts it removes good technical answers
+    languages=(list[str] | None, None),
+)
+
+
+class Structure(Strict):
+    """Forum and mail structure stripped before language ID, PII and the filters (see refinery/clean/structure.py).
+    Off by default: on real Usenet posts it halves curly_bracket and cuts min_language_score removals, but the
+    stripped replies are short, so min_words: 50 then removes a quarter of them (benchmarks/filters_real.py)."""
+
+    headers: Flag = False  # a leading block of `Name: value` mail/Usenet header lines
+    quotes: Flag = False  # `>`-quoted lines and the "In article ..., X writes:" attributions
+    signature: Flag = False  # everything after a `-- ` line
+
+
+class Clean(Strict):
+    structure: Structure = Structure()
+    normalize: Normalize = Normalize()
+    pii: list[PiiKind] = ["email", "phone", "ip"]
+    pii_tokens: dict[PiiKind, str] = {}
+    filters: Filters = Filters()

@@ -1,0 +1,114 @@
+"""The recipe: one typed model, validated once when loaded (`refinery.recipe.load`), then passed down. Each
+step's section is that step's own configuration model; this module gathers them and reads no file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from refinery.clean.config import Clean
+from refinery.config import Flag, Strict
+from refinery.dedup.config import Dedup
+from refinery.hashing import recipe_hash
+from refinery.ingest.config import Source
+from refinery.storage import is_uri
+from refinery.validate.config import Validate
+
+
+class Publish(Strict):
+    keep: int = Field(10, ge=1)
+    # snapshot: a version is the refined dataset of the ore present when it ran; documents whose ore is gone leave.
+    # append: ore arrives in drops and is deleted after use; the previous version's documents are carried forward.
+    mode: Literal["snapshot", "append"] = "snapshot"
+    min_refined: int = Field(1, ge=0)  # the gate refuses a version with fewer refined documents
+    max_drop: float | None = Field(0.5, ge=0, le=1)  # ... or one that lost more than this share of its parent's
+    shared: Flag = False  # true in every recipe that publishes this dataset to this output: they take turns at LATEST
+
+
+class Automation(Strict):
+    schedule: str | None = None  # cron string: a Dagster schedule refines on it, running by default
+    on_new_ore: Flag = False  # the ore sensor refines every change of the ore (added, edited, deleted files)
+    observe_every: int = Field(300, ge=5)  # seconds between the ore sensor's observations (stale assets in the UI)
+
+
+class Recipe(Strict):
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)  # a folder, with room for versions
+    output: str = "data/refined"
+    description: str = ""
+    automation: Automation = Automation()
+    sources: list[Source] = Field(min_length=1)
+    dedup: Dedup = Dedup()
+    clean: Clean = Clean()
+    validate_: Validate = Field(Validate(), alias="validate")
+    publish: Publish = Publish()
+    ore_roots: list[str] = ["."]  # folders ore may come from, relative to the recipe's folder or absolute
+    # a glob of drop folders (or files), each ingested once as a partition; source paths are then globs
+    # inside each drop folder (for drop files: patterns their names must match)
+    drops: str | None = None
+    base_dir: Path = Field(Path("."), exclude=True)
+    origin: str | None = Field(None, exclude=True)  # the recipe file, when loaded from one
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[Source]) -> list[Source]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {dupes}")
+        return sources
+
+    @model_validator(mode="after")
+    def _fields_fit_formats(self) -> Recipe:
+        for s in self.sources:
+            if s.format in ("text", "html") and (s.id_field or s.html_field):
+                raise ValueError(f"source {s.name!r}: id_field/html_field apply to jsonl, csv and parquet only")
+            if s.remote and self.drops is not None:
+                raise ValueError(f"source {s.name!r}: drops are local folders; a source with drops has a local glob")
+        return self
+
+    @property
+    def roots(self) -> list[Path]:
+        return [(self.base_dir / r).resolve() for r in self.ore_roots]
+
+    @property
+    def builds_on_previous(self) -> bool:
+        """Whether a run's data depends on LATEST (deduplicated against it, or appended to it), so it may only be
+        published on top of the version it was built on."""
+        return self.dedup.against_previous or self.publish.mode == "append"
+
+    @property
+    def remote_output(self) -> bool:
+        """Whether versions are published to objects named by a URI (`s3://bucket/refined`)."""
+        return is_uri(self.output)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where versions are assembled and committed on this machine: the output folder, or, for an output URI,
+        a local folder beside the recipe from which each committed version is uploaded."""
+        if self.remote_output:
+            return (self.base_dir / ".refinery-publish").resolve()
+        out = Path(self.output)
+        return out if out.is_absolute() else (self.base_dir / out).resolve()
+
+    @property
+    def output_root(self) -> str | Path:
+        """Where readers find the published versions."""
+        return self.output if self.remote_output else self.output_dir
+
+    def resolved(self) -> dict:
+        """The recipe as it will run, defaults filled in: what the manifest records and hashes."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @property
+    def hash(self) -> str:
+        return recipe_hash(self.resolved())
+
+
+def slug(name: str) -> str:
+    """A name usable as a Dagster asset-key component or job name."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
