@@ -11,8 +11,10 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.defs.refine import recipe_definitions
-from refinery.errors import VerifyError
+from refinery.defs.refine.handles import Cleaned
+from refinery.errors import PublishError, VerifyError
 from refinery.instance import get_instance
+from refinery.publish.gate import require_passed
 from refinery.recipe import load_recipe
 from refinery_tests.synth import document
 
@@ -108,9 +110,13 @@ def test_published_alone_refuses_staged_files_changed_after_the_checks(small_rec
     staged = recipe_path.parent / "refined" / ".staging" / "small" / good.manifest["dagster_run_id"]
     cleaned = staged / "cleaned" / "cleaned.parquet"
     pl.read_parquet(cleaned).head(3).write_parquet(cleaned)
-    result = _materialize_published_alone(recipe_path)
-    assert "refusing to publish: the staged files changed after check" in _failure_messages(result)
+    result = _materialize_published_alone(recipe_path)  # the handle it loads no longer matches the file
+    assert f"cleaned: staged file {cleaned} changed after it was written" in _failure_messages(result)
     assert cat.versions("small") == [good.id]
+    handle = json.loads(next((dagster_home / "storage" / "handles").rglob("small__cleaned.json")).read_text())
+    files = Cleaned.model_validate({k: v for k, v in handle.items() if k != "kind"}).staged
+    with pytest.raises(PublishError, match="the staged files changed after check 'gx_suite' judged them"):
+        require_passed(staged / "cleaned" / "gate", files)  # what publishing checks first, however it is reached
 
 
 @pytest.mark.parametrize("fault", ["lost", "doubled"])

@@ -1,29 +1,15 @@
 """The blocking checks on `cleaned`. Each records its verdict beside the staged files, bound to their checksums,
 so that publishing can refuse however it is reached (see `refinery.publish.gate`)."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from refinery.defs.refine.graph import Graph
+from refinery.defs.refine.handles import Cleaned
 from refinery.defs.refine.metadata import md_table
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.publish.gate import record_verdict
 from refinery.validate import validate
 from refinery.validate.accounting import account
-
-
-def staged_files(cleaned: dict) -> list[Path]:
-    """What `published` will copy, in the order `PublishInput.staged` lists it."""
-    return [Path(cleaned["records"]), *(Path(p) for p in cleaned["removed"]), Path(cleaned["signatures"])]
-
-
-def gate_dir(cleaned: dict) -> Path:
-    return Path(cleaned["records"]).parent / "gate"
-
-
-def validation_dir(cleaned: dict) -> Path:
-    return Path(cleaned["records"]).parent / "validation"
 
 
 def gate_checks(graph: Graph) -> list:
@@ -36,11 +22,11 @@ def gate_checks(graph: Graph) -> list:
         description="GX Core suite over refined records: schema, ids, lengths, PII, languages, recipe's own.",
     )
     def gx_suite(
-        context: dg.AssetCheckExecutionContext, cleaned: dict, tuning: TuningResource, engine: EngineResource
+        context: dg.AssetCheckExecutionContext, cleaned: Cleaned, tuning: TuningResource, engine: EngineResource
     ) -> dg.AssetCheckResult:
         runner = engine.engine(tuning.tuning())
-        report = validate([Path(cleaned["records"])], recipe, validation_dir(cleaned), runner)
-        record_verdict(gate_dir(cleaned), "gx_suite", report.success, staged_files(cleaned), report.summary())
+        report = validate([cleaned.records.path], recipe, cleaned.validation_dir, runner)
+        record_verdict(cleaned.gate_dir, "gx_suite", report.success, cleaned.staged, report.summary())
         failed = [
             {
                 "expectation": o.expectation,
@@ -68,10 +54,10 @@ def gate_checks(graph: Graph) -> list:
         description="Refined + removed = records counted in the ore (independently of the readers); every doc_id "
         "once within refined, once within removed, never in both.",
     )
-    def accounting(context: dg.AssetCheckExecutionContext, cleaned: dict) -> dg.AssetCheckResult:
-        files = staged_files(cleaned)
-        result = account(files[0], files[1:-1], cleaned["read"])
-        record_verdict(gate_dir(cleaned), "accounting", result.passed, files, result.as_dict())
+    def accounting(context: dg.AssetCheckExecutionContext, cleaned: Cleaned) -> dg.AssetCheckResult:
+        files = cleaned.staged
+        result = account(files[0], files[1:-1], cleaned.read)
+        record_verdict(cleaned.gate_dir, "accounting", result.passed, files, result.as_dict())
         return dg.AssetCheckResult(
             passed=result.passed,
             description="; ".join(result.problems()) or "every record accounted for, exactly once",

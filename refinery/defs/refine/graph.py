@@ -3,11 +3,11 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 
-from refinery.hashing import sha256_file, source_hash
+from refinery.defs.refine.handles import Staged
+from refinery.hashing import source_hash
 from refinery.recipe import Recipe, slug
 
 OWNER = "team:data-platform"
@@ -55,9 +55,9 @@ class Graph:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def content_version(*paths: Path) -> dg.DataVersion:
+def content_version(*staged: Staged) -> dg.DataVersion:
     """A stage's data version: the sha256 of what it wrote (deterministic bytes), so equal outputs share it."""
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(sha256_file(path).encode())
+    for file in staged:
+        digest.update(file.sha256.encode())
     return dg.DataVersion(digest.hexdigest()[:16])

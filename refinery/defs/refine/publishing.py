@@ -3,8 +3,8 @@
 import dagster as dg
 
 from refinery.catalog import Catalog
-from refinery.defs.refine.gate import gate_dir, staged_files, validation_dir
 from refinery.defs.refine.graph import OWNER, Graph
+from refinery.defs.refine.handles import Cleaned
 from refinery.defs.refine.metadata import frame_metadata, lineage_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_staging, run_status
@@ -29,22 +29,22 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         description=f"Immutable versions of `{recipe.dataset}` under {recipe.output_root}.",
     )
     def published(
-        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, cleaned: dict
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, cleaned: Cleaned
     ) -> dg.MaterializeResult:
-        staged = staged_files(cleaned)
+        staged = cleaned.staged
         outcome = publish(
             PublishInput(
                 recipe=recipe,
                 cleaned=staged[0],
                 removed=staged[1:-1],
                 signatures=staged[-1],
-                validation=ValidationReport.from_json((validation_dir(cleaned) / "summary.json").read_text()),
-                validation_dir=validation_dir(cleaned),
-                gate_dir=gate_dir(cleaned),
-                ore=cleaned["ore"],
-                stages=cleaned["stages"],
+                validation=ValidationReport.from_json((cleaned.validation_dir / "summary.json").read_text()),
+                validation_dir=cleaned.validation_dir,
+                gate_dir=cleaned.gate_dir,
+                ore=cleaned.ore,
+                stages={**cleaned.stages, "engine": cleaned.engine},
                 run_id=context.run_id,
-                built_on=cleaned.get("built_on"),
+                built_on=cleaned.built_on,
             ),
             engine.engine(tuning.tuning()),
         )
@@ -55,7 +55,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
             context.log.info(f"published {outcome.version}; pruned versions {pruned}")
         else:
             context.log.info(f"data, recipe and code unchanged: {outcome.version} stays LATEST, no new version")
-        in_use = [str(p) for p in staged] + cleaned.get("ingested", [])
+        in_use = [str(p) for p in [*staged, *cleaned.ingested]]
         prune_staging(recipe, in_use, run_status(context.instance))
         m = outcome.manifest
         return dg.MaterializeResult(

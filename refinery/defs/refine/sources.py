@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from refinery.defs.refine.graph import OWNER, Graph, content_version
+from refinery.defs.refine.handles import Ingested, Staged
 from refinery.defs.refine.metadata import frame_metadata, md_table
 from refinery.defs.refine.ore import last_observed, observation, ore_state
 from refinery.defs.refine.resources import EngineResource, TuningResource
@@ -36,7 +37,9 @@ def source_assets(graph: Graph, source: Source) -> list:
         code_version=graph.code_version("ingest", source.model_dump()),
         description=f"Records of source `{source.name}` parsed to Parquet; unusable ones quarantined.",
     )
-    def ingested(context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource) -> dg.Output[dict]:
+    def ingested(
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource
+    ) -> dg.Output[Ingested]:
         drop = context.partition_key if graph.drops else None
         every = ore_files(recipe, source)  # of every drop: what the ore asset stands for
         observe_ore(context, graph, source, every)
@@ -50,16 +53,16 @@ def source_assets(graph: Graph, source: Source) -> list:
         counted = result.counted  # not by the reader: for accounting
         context.log.info(f"{source.name}: {result.rows} records, {result.quarantined} quarantined, {counted} counted")
         quarantine = pl.read_parquet(result.quarantine)
-        value = {
-            "records": str(result.records),
-            "quarantine": str(result.quarantine),
-            "read": counted,
-            "ore": [{"source": source.name, **entry} for entry in result.ore],  # the bytes read, for the manifest
-            "engine": runner.evidence(),
-        }
+        value = Ingested(
+            records=Staged.of(result.records),
+            quarantine=Staged.of(result.quarantine),
+            read=counted,
+            ore=[{"source": source.name, **entry} for entry in result.ore],  # the bytes read, for the manifest
+            engine=runner.evidence(),
+        )
         return dg.Output(
             value,
-            data_version=content_version(result.records, result.quarantine),
+            data_version=content_version(value.records, value.quarantine),
             metadata={
                 **frame_metadata(result.records),
                 "files": len(result.files),

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from refinery.catalog import Catalog
 from refinery.defs.refine.graph import OWNER, Graph, content_version
+from refinery.defs.refine.handles import Cleaned, Deduplicated, Ingested, Staged
 from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_metadata
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_failed, staging_dir
@@ -43,9 +44,9 @@ def previous_version(recipe: Recipe) -> "Reference | None":
     return Reference(v.files, v.signatures() if usable else None, v.id, v.removed_files, v.manifest["ore"])
 
 
-def _by_drop(loaded: dict, recipe: Recipe) -> list[dict]:
+def _by_drop(loaded: Ingested | dict[str, Ingested], recipe: Recipe) -> list[Ingested]:
     """An ingested source's handles: one, or one per drop (partition) in the order of the drops' keys."""
-    return [loaded[k] for k in sorted(loaded)] if recipe.drops else [loaded]
+    return [loaded[k] for k in sorted(loaded)] if isinstance(loaded, dict) else [loaded]
 
 
 def stage_assets(graph: Graph) -> list:
@@ -63,17 +64,16 @@ def stage_assets(graph: Graph) -> list:
         description="Exact and MinHash near-duplicates removed across all sources and against the previous version.",
     )
     def deduplicated(
-        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, **ingested: dict
-    ) -> dg.Output[dict]:
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, **ingested: Ingested
+    ) -> dg.Output[Deduplicated]:
         from refinery.dedup import carry_forward, deduplicate
         from refinery.identity import identify
 
         prune_failed(recipe, context.instance, context.dagster_run)
         handles = [h for arg in names.values() for h in _by_drop(ingested[arg], recipe)]
-        ingested_files = [Path(h["records"]) for h in handles]
-        quarantined = [Path(h["quarantine"]) for h in handles]
-        ore = [entry for h in handles for entry in h.get("ore", [])]  # drops ingested by older code: none
-        read = sum(h["read"] for h in handles)
+        ingested_files = [h.records.path for h in handles]
+        ore = [entry for h in handles for entry in h.ore]
+        read = sum(h.read for h in handles)
         reference = previous_version(recipe)
         built_on = reference and reference.version  # publishing checks that LATEST is still this version
         carried_refined: list[Path] = []  # append mode: the previous version's records, refined and removed
@@ -93,21 +93,22 @@ def stage_assets(graph: Graph) -> list:
         dedup = partial(deduplicate, inputs, out, recipe.dedup, reference, tuning.tuning())
         result = runner.isolated(dedup, small=read + carried_rows < runner.sizes.isolated_rows)
         context.log.info(f"dedup: {result.rows_in} in ({carried_rows} carried forward), {result.rows_kept} kept")
-        value = {
-            "records": str(result.kept),
-            "removed": [*map(str, quarantined + carried_removed), str(result.removed)],
+        removed = Staged.of(result.removed)
+        value = Deduplicated(
+            records=Staged.of(result.kept),
+            removed=[*(h.quarantine for h in handles), *map(Staged.of, carried_removed), removed],
+            signatures=Staged.of(result.signatures),
             # kept by staging cleanup (drops may be gone from the ore): as ingested, and as identified
-            "ingested": list(dict.fromkeys(str(p) for p in [*ingested_files, *inputs])),
-            "signatures": str(result.signatures),
-            "params": {**result.params, "carried_forward": carried_rows},
-            "read": read + carried_rows,
-            "ore": ore,
-            "built_on": built_on,
-            "engine": {"ingest": combined([h["engine"] for h in handles if "engine" in h]), "dedup": runner.evidence()},
-        }
+            ingested=list(dict.fromkeys([*ingested_files, *inputs])),
+            read=read + carried_rows,
+            ore=ore,
+            built_on=built_on,
+            stages={"dedup": {**result.params, "carried_forward": carried_rows}},
+            engine={"ingest": combined([h.engine for h in handles]), "dedup": runner.evidence()},
+        )
         return dg.Output(
             value,
-            data_version=content_version(result.kept, result.removed, result.signatures),
+            data_version=content_version(value.records, removed, value.signatures),
             metadata={**frame_metadata(result.kept), **dedup_metadata(result)},
         )
 
@@ -122,31 +123,24 @@ def stage_assets(graph: Graph) -> list:
         description="Text repaired and normalized, PII redacted, language identified, quality filters applied.",
     )
     def cleaned(
-        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, deduplicated: dict
-    ) -> dg.Output[dict]:
+        context: dg.AssetExecutionContext, tuning: TuningResource, engine: EngineResource, deduplicated: Deduplicated
+    ) -> dg.Output[Cleaned]:
         from refinery.clean import clean
 
         out = staging_dir(recipe, context.dagster_run, "cleaned")
         runner = engine.engine(tuning.tuning())
-        result = clean(Path(deduplicated["records"]), out, recipe.clean, runner)
+        result = clean(deduplicated.records.path, out, recipe.clean, runner)
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
         langs = dict(
             pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
         )
-        value = {
-            **deduplicated,
-            "records": str(result.cleaned),
-            "removed": [*deduplicated["removed"], str(result.removed)],
-            "stages": {
-                "dedup": deduplicated["params"],
-                "clean": {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs},
-                "engine": {**deduplicated.get("engine", {}), "clean": runner.evidence()},
-            },
-        }
+        stats = {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs}
+        records, removed = Staged.of(result.cleaned), Staged.of(result.removed)
+        value = Cleaned(**deduplicated.then(records, removed, "clean", stats, runner.evidence()))
         return dg.Output(
             value,
-            data_version=content_version(result.cleaned, result.removed),
-            metadata={**frame_metadata(result.cleaned), **clean_metadata(result, Path(deduplicated["records"]))},
+            data_version=content_version(records, removed),
+            metadata={**frame_metadata(result.cleaned), **clean_metadata(result, deduplicated.records.path)},
         )
 
     return [deduplicated, cleaned]
