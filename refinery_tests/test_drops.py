@@ -49,6 +49,10 @@ def test_each_drop_is_ingested_once_and_every_drop_is_refined(write_recipe, tmp_
             "publish": {"max_drop": None},
         }
     )
+    from refinery.definitions import build_definitions
+
+    build_definitions([recipe_path], get_instance())  # as the code location loads beside the instance
+    assert get_instance().get_dynamic_partitions("drops_drops") == ["2026-11-01", "2026-11-02"]  # before any run
     catalog = Catalog(tmp_path / "refined")
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     first = catalog.version("drops")

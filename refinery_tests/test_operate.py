@@ -3,10 +3,12 @@ is alerted to the configured webhook and not retried, and a broken recipe fails 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
@@ -117,12 +119,15 @@ def test_a_broken_recipe_fails_the_location_and_validation(small_recipe, write_r
     ):
         build_definitions([broken, good])
     (tmp_path / "home").mkdir()
+    shutil.copy(Path(__file__).parents[1] / "dagster.yaml", tmp_path / "home")  # pools limited by default
     env = {**os.environ, "REFINERY_RECIPES": str(tmp_path / "*.yaml"), "DAGSTER_HOME": str(tmp_path / "home")}
     validate = [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "refinery.definitions"]
     checked = subprocess.run(validate, env=env, capture_output=True, text=True, timeout=120)
     assert checked.returncode != 0 and "dedupe: unknown key" in checked.stdout + checked.stderr
     broken.unlink()
     assert subprocess.run(validate, env=env, capture_output=True, timeout=120).returncode == 0
+    pools = dg.DagsterInstance.from_config(str(tmp_path / "home")).event_log_storage.get_concurrency_keys()
+    assert "refinery_small" in pools  # registered as the location loaded beside the instance
 
 
 def test_instance_settings_that_differ_warn_and_an_unset_variable_is_one_line(
