@@ -53,14 +53,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result is not None and not result.success:
             _report_failure(result, recipe, before)
             return 1
-    selection = None
     if args.resume:  # a re-execution of the failed run: what it finished is loaded, not recomputed
-        selection, resumed = resume_point(job, instance)
+        selection, checks, resumed = resume_point(job, instance)
         tags |= resumed
-        console.print(f"Resuming run {resumed['dagster/parent_run_id']}: {', '.join(k.path[-1] for k in selection)}")
-    result = job.execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False, tags=tags, asset_selection=selection
-    )
+        again = [k.path[-1] for k in selection] + [f"{c.asset_key.path[-1]}:{c.name}" for c in sorted(checks, key=str)]
+        console.print(f"Resuming run {resumed['dagster/parent_run_id']}: {', '.join(again)}")
+        job = job.get_subset(asset_selection=set(selection), asset_check_selection=checks)
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False, tags=tags)
     if not result.success:
         _report_failure(result, recipe, before)
         return 1

@@ -200,6 +200,12 @@ SHARDED = {
         {"REFINERY_WORKERS": "2", "REFINERY_SIZES": "range_bytes=3000"},
     ),
     "clean": ("refinery.clean.stage", "_clean_shard", {"REFINERY_WORKERS": "1", "REFINERY_SIZES": "clean_rows=8"}),
+    # the blocking GX check, killed after the asset it checks was made: the resumed run runs the check again
+    "gate": ("refinery.validate.suite", "_gx_on_text", {"REFINERY_WORKERS": "1", "REFINERY_SIZES": "gx_rows=8"}),
+}
+LONG_TEXT = {
+    "expectation": "expect_column_value_lengths_to_be_between",
+    "kwargs": {"column": "text", "max_value": 10**6},
 }
 
 
@@ -207,6 +213,7 @@ def test_a_killed_step_resumes_from_the_shards_it_finished(small_recipe, write_r
     """Killed at its third shard, a step run again by `refinery run --resume` runs only the shards the killed
     run did not finish (counted by a wrapper around the shard function, not by the runtime), and the version
     equals one made from scratch."""
+    small_recipe = {**small_recipe, "validate": {"expectations": [LONG_TEXT]}}  # GX's own shards, on `text`
     for i, (step, (module, name, env)) in enumerate(SHARDED.items()):
         environ = {**os.environ, **env}
         fresh = write_recipe({**small_recipe, "output": f"fresh-{i}"}, f"fresh-{i}.yaml")

@@ -389,7 +389,9 @@ def validate(
     batches = [(number, start, step) for number, start in enumerate(range(0, max(rows, 1), step))]
     on_text = partial(_gx_on_text, recipe.dataset, {i: suite[i] for i in row_wise})
     elsewhere: list[dict] = []  # the shards' GX results, recorded (and rendered) once
-    for found, raw in run_sharded(on_text, batches, engine, inputs=parquet, processes=True) if row_wise else []:
+    marks = out_dir / ".shards" if out_dir is not None else None  # a killed check resumes from its finished shards
+    gx = partial(run_sharded, inputs=parquet, processes=True, parts=marks, resumable=marks is not None)
+    for found, raw in gx(on_text, batches, engine) if row_wise else []:
         for i, res in found.items():
             _merge(outcomes, i, suite[i], res)
         elsewhere += raw
@@ -400,6 +402,7 @@ def validate(
         (out_dir / "gx_results.json").write_text(json.dumps(runner.raw, indent=2, default=str))
         (out_dir / "summary.json").write_text(report.to_json())
         shutil.copytree(runner.docs_dir(), out_dir / "data_docs", dirs_exist_ok=True)
+        shutil.rmtree(out_dir / ".shards", ignore_errors=True)
     shutil.rmtree(runner.docs_dir(), ignore_errors=True)
     return report
 

@@ -91,10 +91,13 @@ def prune_failed(recipe: Recipe, instance, run) -> list[str]:
     return prune_staging(recipe, [], run_status(instance, failed_only=True), run_family(instance, run))
 
 
-def resume_point(job, instance) -> tuple[list, dict[str, str]]:
+def resume_point(job, instance) -> tuple[list, set, dict[str, str]]:
     """What `refinery run --resume` runs, as a re-execution of the job's latest run when that run failed (or was
-    killed, and marked failed): the assets neither it nor the runs it resumed materialized."""
+    killed, and marked failed): the assets neither it nor the runs it resumed materialized, and the checks of every
+    asset to run, or of an asset it made, that did not complete there (a run killed while checking made the asset,
+    not its verdicts: publishing would refuse without them)."""
     from dagster import DagsterRunStatus, RunsFilter
+    from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
     from refinery.errors import RefineryError
 
@@ -113,7 +116,19 @@ def resume_point(job, instance) -> tuple[list, dict[str, str]]:
     todo = [k for k in keys if not done(k)]
     if not todo:
         raise RefineryError(f"nothing to resume: run {failed.run_id} materialized every asset; run again instead")
-    return todo, {PARENT_RUN: failed.run_id, ROOT_RUN: failed.tags.get(ROOT_RUN, failed.run_id)}
+    checks = [c for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in selected]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
+
+    def checked(check) -> bool:
+        record = latest.get(check)
+        return (
+            record is not None
+            and record.run_id in family
+            and record.status in COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        )
+
+    redo = {c for c in checks if c.asset_key in todo or not checked(c)}
+    return todo, redo, {PARENT_RUN: failed.run_id, ROOT_RUN: failed.tags.get(ROOT_RUN, failed.run_id)}
 
 
 def prune_staging(
