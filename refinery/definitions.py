@@ -49,7 +49,11 @@ def build_definitions(paths: list[Path], register_with: dg.DagsterInstance | Non
     over processes or a cluster, and a process per step added seconds of imports to each."""
     loaded = recipes(paths)
     for recipe in loaded if register_with else []:
-        register(Graph(recipe), register_with)
+        try:
+            register(Graph(recipe), register_with)
+        except Exception as err:  # e.g. Postgres, when the webserver's and the daemon's code servers register at
+            # once (Dagster's pool set-up is not safe to race; one of them wins): the location still loads
+            warnings.warn(f"refinery: {recipe.dataset}: drops and pool not registered: {err}", stacklevel=1)
     in_process = dg.Definitions(executor=dg.in_process_executor)
     return dg.Definitions.merge(*map(recipe_definitions, loaded), alert_definitions(), in_process)
 
