@@ -8,9 +8,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from refinery.config import Flag, Strict
+from refinery.ingest.formats import FORMATS
 from refinery.storage import is_uri
 
-Format = Literal["jsonl", "csv", "parquet", "text", "html"]
+Format = Literal[tuple(FORMATS)]  # the registered formats (`refinery/ingest/formats/`)
 
 
 class Source(Strict):
