@@ -22,7 +22,8 @@ import polars as pl
 
 from refinery.clean.langid import MAX_CHARS, detect, model_path
 from refinery.clean.pii import CARD_CANDIDATE, PATTERNS, TOKENS, luhn_valid
-from refinery.clean.stage import clean, clean_batch
+from refinery.clean.stage import clean
+from refinery.clean.steps import clean_batch
 from refinery.clean.text import CONTROL, MOJIBAKE_HINT, _fix
 from refinery.recipe import Clean, Filters
 from refinery.records import INGESTED_SCHEMA

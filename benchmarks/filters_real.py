@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from refinery.clean.stage import clean_batch
+from refinery.clean.steps import clean_batch
 from refinery.recipe import Clean, Filters, Structure
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "news20-train.jsonl.gz"

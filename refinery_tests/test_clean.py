@@ -7,9 +7,11 @@ from hypothesis import strategies as st
 
 from refinery.clean import clean
 from refinery.clean.pii import FIND, PATTERNS, luhn_valid, redact
-from refinery.clean.stage import clean_batch
+from refinery.clean.registry import BOUNDS
+from refinery.clean.steps import clean_batch
 from refinery.clean.text import repair_text
 from refinery.recipe import Clean, Filters
+from refinery.records import COLUMN_DOCS
 from refinery.runtime.engine import Engine
 from refinery.runtime.tuning import Sizes
 from refinery_tests.conftest import ingested_frame
@@ -200,3 +202,24 @@ def test_a_text_with_nothing_left_after_cleaning_is_removed_as_empty_text(tmp_pa
     result = clean(records, tmp_path / "out", Clean(filters=off, pii=[]))
     assert pl.read_parquet(result.cleaned).get_column("text").to_list() == ["a real sentence stays."]
     assert pl.read_parquet(result.removed).get_column("reason").to_list() == ["empty_text", "empty_text"]
+
+
+def test_each_cleaning_step_reads_and_writes_the_columns_it_declares(rng):
+    """The registry's column contracts hold: a step finds the columns it reads, and adds or changes only the
+    columns it declares (`pii_*`: one per kind asked for; `<signals>`: the filters' signal columns)."""
+    from refinery.clean.steps import STEPS
+
+    frame = ingested_frame([document(rng) for _ in range(5)] + ["Mail jane@example.com or call 555-123-4567."])
+    config = Clean(pii=ALL_PII, filters=Filters(min_words=20, max_short_lines=0.5))
+    for step in STEPS:
+        assert set(step.reads) <= set(frame.columns), step.key
+        after = step.apply(frame, config)
+        touched = {c for c in after.columns if c not in frame.columns or not after[c].equals(frame[c])}
+        declared = {c for c in step.writes if not c.endswith("*") and not c.startswith("<")}
+        patterns = [c.rstrip("*") for c in step.writes if c.endswith("*")]
+        undeclared = {c for c in touched - declared if not any(c.startswith(p) for p in patterns)}
+        if "<signals>" in step.writes:  # signal columns: the registry's and the built-in ones
+            undeclared -= set(COLUMN_DOCS) | {b.signal for b in BOUNDS}
+        assert not undeclared, (step.key, undeclared)
+        frame = after
+    assert frame.filter(pl.col("reason").is_not_null()).height > 0  # the last step decided some rows

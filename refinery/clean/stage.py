@@ -12,18 +12,13 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.clean.config import Clean
-from refinery.clean.filters import add_signals, extra_signals, first_failure
-from refinery.clean.langid import detect
-from refinery.clean.pii import redact
-from refinery.clean.structure import strip_structure
-from refinery.clean.text import normalize_text, repair_text
+from refinery.clean.steps import INTERNAL, clean_batch, run_steps
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
 from refinery.runtime.shards import Where, run_sharded
 
 EXAMPLES = 3
-INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
 
 
 @dataclass
@@ -36,18 +31,6 @@ class CleanResult:
     pii_counts: dict[str, int]
     changed: int  # documents whose text the cleaning changed
     examples: list[dict] = field(default_factory=list)  # before/after, truncated
-
-
-def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
-    """Ingested rows in, the same rows out with cleaned text, signals, and `reason`/`value` of a failed filter."""
-    original = frame.get_column("text")
-    frame = strip_structure(frame, config.structure)
-    text = repair_text(frame.get_column("text")) if config.normalize.fix_text else frame.get_column("text")
-    frame = frame.with_columns(text=normalize_text(text, config.normalize))
-    frame = redact(frame, list(config.pii), dict(config.pii_tokens))
-    frame = pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
-    frame = extra_signals(add_signals(frame), config.filters)
-    return frame.with_columns(**first_failure(config.filters), _changed=pl.col("text") != original)
 
 
 @dataclass
@@ -64,33 +47,18 @@ class _ShardStats:
 
 def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> _ShardStats:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
-    GIL): read from the records, cleaned, and written as this shard's kept and removed parts."""
+    GIL): read from the records, run through the steps, and written as this shard's kept and removed parts."""
     number, start, length = shard
-    frame = pl.scan_parquet(where.inputs[0]).slice(start, length).collect()
-    before = frame.get_column("text")
-    frame = clean_batch(frame, config)
-    examples = [
-        {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
-        for i in frame.get_column("_changed").arg_true().head(EXAMPLES)
-    ]
-    good = frame.filter(pl.col("reason").is_null()).drop(*INTERNAL)
+    batch = run_steps(pl.scan_parquet(where.inputs[0]).slice(start, length).collect(), config, EXAMPLES)
     bad = removed_frame(
-        frame.lazy().filter(pl.col("reason").is_not_null()),
+        batch.removed.lazy(),
         stage=pl.lit("clean"),
         detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
     ).collect()
-    for part, name in ((good, "cleaned"), (bad, "removed")):
+    for part, name in ((batch.kept, "cleaned"), (bad, "removed")):
         with output(where.part(f"{name}-{number:06d}.parquet")) as path:
             part.write_parquet(path)
-    pii = {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
-    return _ShardStats(
-        frame.height,
-        good.height,
-        int(frame.get_column("_changed").sum()),
-        Counter(frame.get_column("reason").drop_nulls().to_list()),
-        Counter(pii),
-        examples,
-    )
+    return _ShardStats(batch.rows_in, batch.kept.height, batch.changed, batch.rejected, batch.pii, batch.examples)
 
 
 def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:

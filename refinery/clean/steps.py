@@ -1,0 +1,103 @@
+"""The cleaning steps, in the order they run on a batch. Each declares its recipe section (under `clean:`), the
+columns it reads and writes, and what it does to a batch of rows; `run_steps` runs them in turn and returns the
+kept rows, the removed rows with the filter, signal and value that removed them, and the batch's counters. A new
+step is a function and one entry in STEPS (a new filter: one entry in `registry.py`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from refinery.clean.config import Clean
+from refinery.clean.filters import add_signals, extra_signals, first_failure
+from refinery.clean.langid import detect
+from refinery.clean.pii import redact
+from refinery.clean.structure import strip_structure
+from refinery.clean.text import normalize_text, repair_text
+
+INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # the recipe section under `clean:` it reads
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]  # `pii_*`: a column per kind of personal data asked for
+    apply: Callable[[pl.DataFrame, Clean], pl.DataFrame]
+
+
+def _structure(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    return strip_structure(frame, config.structure)
+
+
+def _normalize(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    text = repair_text(frame.get_column("text")) if config.normalize.fix_text else frame.get_column("text")
+    return frame.with_columns(text=normalize_text(text, config.normalize))
+
+
+def _pii(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    return redact(frame, list(config.pii), dict(config.pii_tokens))
+
+
+def _language(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    return pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
+
+
+def _filters(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    """Every signal a filter asks for, then the first filter a row fails: `reason`, `signal`, `value`."""
+    return extra_signals(add_signals(frame), config.filters).with_columns(**first_failure(config.filters))
+
+
+STEPS: tuple[Step, ...] = (
+    Step("structure", ("text",), ("text", "stripped_*"), _structure),
+    Step("normalize", ("text",), ("text",), _normalize),
+    Step("pii", ("text",), ("text", "pii_*"), _pii),
+    Step("language", ("text",), ("lang", "lang_score"), _language),
+    Step("filters", ("text", "lang", "lang_score"), ("n_words", "<signals>", "reason", "signal", "value"), _filters),
+)
+
+
+def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    """Ingested rows in, the same rows out with cleaned text, signals, and `reason`/`value` of a failed filter."""
+    original = frame.get_column("text")
+    for step in STEPS:
+        frame = step.apply(frame, config)
+    return frame.with_columns(_changed=pl.col("text") != original)
+
+
+@dataclass
+class Batch:
+    """A batch after every step: the kept rows (refined columns only), the removed ones (`reason`, `signal`,
+    `value` of the filter that removed each), and what the steps counted."""
+
+    kept: pl.DataFrame
+    removed: pl.DataFrame
+    rows_in: int
+    changed: int  # documents whose text the steps changed
+    rejected: Counter[str]  # removed rows per filter
+    pii: Counter[str]  # redactions per kind
+    examples: list[dict]  # before and after, of the first changed documents
+
+
+def run_steps(frame: pl.DataFrame, config: Clean, examples: int = 3) -> Batch:
+    before = frame.get_column("text")
+    frame = clean_batch(frame, config)
+    changed = frame.get_column("_changed")
+    shown = [
+        {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
+        for i in changed.arg_true().head(examples)
+    ]
+    removed = frame.get_column("reason").is_not_null()
+    pii = {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
+    return Batch(
+        frame.filter(~removed).drop(*INTERNAL),
+        frame.filter(removed),
+        frame.height,
+        int(changed.sum()),
+        Counter(frame.get_column("reason").drop_nulls().to_list()),
+        Counter(pii),
+        shown,
+    )
