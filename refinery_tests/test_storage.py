@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import fsspec
 import polars as pl
@@ -16,8 +17,10 @@ import pytest
 
 from refinery.catalog import Catalog
 from refinery.cli import main
+from refinery.defs.refine import recipe_definitions
 from refinery.defs.refine.ore import ore_state
 from refinery.errors import VerifyError
+from refinery.instance import get_instance
 from refinery.recipe import load_recipe
 from refinery.storage import sha256
 from refinery_tests.conftest import s3_environment
@@ -136,6 +139,13 @@ def test_a_publisher_without_its_local_folder_goes_on_from_the_object_stores_lat
     assert main(["run", "--recipe", str(recipe_path)]) == 0
     first = Catalog("s3://out-bucket/refined").version("small")
     shutil.rmtree(recipe_path.parent / ".refinery-publish")  # a new machine, or a lost volume
+
+    recipe = load_recipe(recipe_path)  # deduplicating reads LATEST but does not write to the store: publishing does
+    job = recipe_definitions(recipe).resolve_job_def("refine_small")
+    up_to_dedup = {dg.AssetKey(["small", k]) for k in ("ingested_forums", "ingested_export", "deduplicated")}
+    assert job.get_subset(asset_selection=up_to_dedup).execute_in_process(instance=get_instance()).success
+    assert not (recipe_path.parent / ".refinery-publish" / "small" / "LATEST").exists()
+    assert (recipe_path.parent / ".refinery-cache" / "small" / "LATEST").read_text().strip() == first.id
 
     assert main(["run", "--recipe", str(recipe_path)]) == 0  # the same ore: LATEST's data, so no new version
     assert Catalog("s3://out-bucket/refined").versions("small") == [first.id]

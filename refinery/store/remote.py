@@ -22,13 +22,30 @@ class LatestMoved(PublishError):
     """Another publisher made its version LATEST in the object store after this one read it."""
 
 
-def restore_latest(recipe: Recipe) -> None:
-    """For an output URI: the object store's LATEST version, copied into the local publish folder and made LATEST
-    there when this machine does not have it (a new machine, a lost volume), so the lineage goes on from it:
-    incremental dedup, append mode and the next version's parent all read the local folder."""
-    if recipe.remote_output:
-        with dataset_lock(recipe.output_dir / recipe.dataset):
-            adopt_latest(recipe)
+def latest_root(recipe: Recipe) -> Path:
+    """Where a step that builds on LATEST (incremental dedup, append mode) reads it, without writing to the store
+    (only publishing does): the local publish folder when it holds the store's LATEST, else, for an output URI
+    whose LATEST this machine lacks (a new machine, a lost volume), a read-only copy of that version downloaded
+    once into `.refinery-cache/` beside the recipe. Publishing adopts the store's LATEST itself, under its lock."""
+    if not recipe.remote_output:
+        return recipe.output_dir
+    pointer = root_path(recipe.output) / recipe.dataset / LATEST
+    version = pointer.read_text().strip() if etag(pointer) else None
+    if version is None or latest(recipe.output_dir / recipe.dataset) == version:
+        return recipe.output_dir
+    cache = (recipe.base_dir / ".refinery-cache").resolve()
+    folder = cache / recipe.dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    with dataset_lock(folder):  # two runs on this machine download it once
+        if not (folder / version / "manifest.json").exists():
+            tmp = temporary(folder)
+            try:
+                get(pointer.parent / version, tmp)
+                tmp.rename(folder / version)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        set_latest(folder, version)
+    return cache
 
 
 def adopt_latest(recipe: Recipe) -> str | None:

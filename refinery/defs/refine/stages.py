@@ -18,7 +18,7 @@ from refinery.defs.refine.staging import prune_failed, staging_dir
 from refinery.errors import NotFoundError
 from refinery.recipe import Recipe, slug
 from refinery.runtime.engine import combined
-from refinery.store.remote import restore_latest
+from refinery.store.remote import latest_root
 
 if TYPE_CHECKING:
     from refinery.dedup import Reference
@@ -31,9 +31,8 @@ def previous_version(recipe: Recipe) -> "Reference | None":
     permutations and shingles and keyed by text hash (otherwise they are recomputed from the text)."""
     if not recipe.builds_on_previous:
         return None
-    restore_latest(recipe)
     try:
-        v = Catalog(recipe.output_dir).version(recipe.dataset)
+        v = Catalog(latest_root(recipe)).version(recipe.dataset)
     except NotFoundError:
         return None
     from refinery.dedup import Reference
