@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from refinery.identity import identify
 from refinery.ingest import ingest_source
+from refinery.ingest.count import count_records
 from refinery.recipe import Source, source_files
 from refinery.runtime.engine import Engine
 from refinery.runtime.tuning import Sizes
+from refinery_tests.synth import document
 
 
 def _ingest(tmp_path: Path, source: Source):
@@ -445,3 +447,78 @@ def test_a_record_without_an_id_inserted_on_top_renames_nothing(tmp_path):
     named = dict(before.select("doc_id", "text").iter_rows())
     assert named.items() <= dict(after.select("doc_id", "text").iter_rows()).items()
     assert before.filter(pl.col("text") == "a blank id").get_column("source_id").item() == "n.jsonl:9"
+
+
+def _warc_record(kind: str, number: int, body: bytes, uri: str = "") -> bytes:
+    extra = f"Content-Type: application/http; msgtype={kind}\r\n" if kind in ("request", "response") else ""
+    head = (
+        f"WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:{number:08d}>\r\nWARC-Target-URI: {uri}\r\n"
+        f"WARC-Date: 2025-01-01T00:00:00Z\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body + b"\r\n\r\n"
+
+
+def _http(content_type: str, body: bytes) -> bytes:
+    return f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+@pytest.mark.parametrize("packed", ["plain", "gzip", "zstd"])
+def test_warc_and_wet_records_are_pages_with_url_and_id_counted_by_their_framing(tmp_path, rng, packed):
+    """A WARC's responses are pages (HTML extracted, other types quarantined), a WET's conversions their text;
+    requests, metadata and warcinfo records are not records; the framing counter agrees with the reader."""
+    import gzip
+
+    import pyzstd
+
+    pages = [document(rng, 8) for _ in range(3)]
+    html = [f"<html><body><nav>Home | About</nav><article><p>{p}</p></article></body></html>" for p in pages]
+    warc = [
+        _warc_record("warcinfo", 0, b"software: test\r\n"),
+        *(
+            record
+            for i, page in enumerate(html)
+            for record in (
+                _warc_record("request", 10 + i, b"GET / HTTP/1.1\r\n\r\n", f"https://site.example/{i}"),
+                _warc_record(
+                    "response", 20 + i, _http("text/html; charset=utf-8", page.encode()), f"https://site.example/{i}"
+                ),
+            )
+        ),
+        _warc_record(
+            "response", 30, _http("image/png", b"\x89PNG\r\n\x1a\n WARC/1.0 inside"), "https://site.example/a.png"
+        ),
+        _warc_record("metadata", 40, b"fetchTimeMs: 12\r\n"),
+    ]
+    wet = [
+        _warc_record("warcinfo", 0, b"x"),
+        *(_warc_record("conversion", 50 + i, p.encode(), f"https://t.example/{i}") for i, p in enumerate(pages)),
+    ]
+    pack = {"plain": lambda rs: b"".join(rs), "gzip": lambda rs: b"".join(map(gzip.compress, rs))}
+    pack["zstd"] = lambda rs: pyzstd.compress(b"".join(rs))
+    suffix = {"plain": "", "gzip": ".gz", "zstd": ".zst"}[packed]
+    (tmp_path / f"crawl.warc{suffix}").write_bytes(pack[packed](warc))
+    (tmp_path / f"crawl.warc.wet{suffix}").write_bytes(pack[packed](wet))
+    (tmp_path / "junk.warc").write_bytes(b"not an archive at all\n")
+    for fmt, name, expected in [
+        ("warc", f"crawl.warc{suffix}", 4),
+        ("wet", f"crawl.warc.wet{suffix}", 3),
+        ("warc", "junk.warc", 1),
+    ]:
+        source = Source(name=fmt, format=fmt, path=name)
+        result = ingest_source(source, tmp_path, tmp_path / "out" / name, source_files(source, tmp_path))
+        assert count_records(tmp_path / name, source) == result.rows + result.quarantined == expected, name
+        records = pl.read_parquet(result.records)
+        quarantine = pl.read_parquet(result.quarantine)
+        if name == "junk.warc":
+            assert quarantine.get_column("reason").to_list() == ["unreadable_file"]
+            continue
+        words = [" ".join(t.split()) for t in records.get_column("text")]
+        assert words == [" ".join(p.split()) for p in pages]  # the article, not the navigation
+        assert records.get_column("url").to_list() == [
+            f"https://{'site' if fmt == 'warc' else 't'}.example/{i}" for i in range(3)
+        ]
+        assert records.get_column("line").to_list() == [1, 2, 3]  # the record's number among the file's pages
+        first_id = 20 if fmt == "warc" else 50
+        assert records.get_column("source_id").to_list() == [f"<urn:uuid:{first_id + i:08d}>" for i in range(3)]
+        if fmt == "warc":
+            assert quarantine.select("reason", "line").rows() == [("not_text", 4)]

@@ -182,7 +182,7 @@ def _ingest_shard(source: Source, base_dir: Path, where: Where, item: tuple[int,
             RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
         ):
             for raw in batches:
-                if source.format == "html" or source.html_field:
+                if formats.get(source.format).html or source.html_field:
                     raw = _extract_html(raw)
                 good, bad = _split(raw, source, uri)
                 good_out.write(good)
@@ -225,7 +225,7 @@ def ingest_source(
     join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
-    if source.format == "html" or source.html_field:
+    if formats.get(source.format).html or source.html_field:
         _check_extraction(source, quarantine_path, sum(c.rows for c in counts))
     ore = {c.ore["path"]: c.ore for c in counts if c.ore}
     for path in {path for path, span in shards if span}:  # a file read by byte ranges: hashed here (it is local)

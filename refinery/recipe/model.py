@@ -14,6 +14,7 @@ from refinery.config import Flag, Strict
 from refinery.dedup.config import Dedup
 from refinery.hashing import recipe_hash
 from refinery.ingest.config import Source
+from refinery.ingest.formats import FIELDED
 from refinery.storage import is_uri
 from refinery.validate.config import Validate
 
@@ -65,8 +66,8 @@ class Recipe(Strict):
     @model_validator(mode="after")
     def _fields_fit_formats(self) -> Recipe:
         for s in self.sources:
-            if s.format in ("text", "html") and (s.id_field or s.html_field):
-                raise ValueError(f"source {s.name!r}: id_field/html_field apply to jsonl, csv and parquet only")
+            if s.format not in FIELDED and (s.id_field or s.html_field):
+                raise ValueError(f"source {s.name!r}: id_field/html_field apply to {', '.join(sorted(FIELDED))} only")
             if s.remote and self.drops is not None:
                 raise ValueError(f"source {s.name!r}: drops are local folders; a source with drops has a local glob")
         return self

@@ -1,6 +1,6 @@
 """The ore formats: one module per format, holding its reader and, beside it, a counter of the same records that
 does not use the reader. A format is one entry here (its name, as `format:` in a recipe, and its module); the
-recipe's choices are these names. Modules load when first used."""
+recipe's choices are these names (`module:FORMAT` by default). Modules load when first used."""
 
 from __future__ import annotations
 
@@ -15,9 +15,15 @@ FORMATS = {
     "csv": "refinery.ingest.formats.csv",
     "parquet": "refinery.ingest.formats.parquet",
     "text": "refinery.ingest.formats.document",
-    "html": "refinery.ingest.formats.document",
+    "html": "refinery.ingest.formats.document:HTML",
+    "warc": "refinery.ingest.formats.warc:WARC",
+    "wet": "refinery.ingest.formats.warc:WET",
 }
 
 
+FIELDED = {"jsonl", "csv", "parquet"}  # formats whose records have named fields (`id_field`, `html_field`, ...)
+
+
 def get(name: str) -> Format:
-    return importlib.import_module(FORMATS[name]).FORMAT
+    module, _, attribute = FORMATS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute or "FORMAT")

@@ -34,6 +34,7 @@ class Format:
     read: Callable[[Path, Source], Iterator[pl.DataFrame]]  # raw batches (RAW_SCHEMA), a record's line kept
     count: Callable[[Path, Source, Span | None], int]  # the records of the file (or of its byte range)
     ranges: bool = False  # large local files are read in line-aligned byte ranges, a shard each (`ranges.py`)
+    html: bool = False  # its text is HTML: the main content is extracted (`html.py`)
 
 
 def raw(**columns: list) -> pl.DataFrame:

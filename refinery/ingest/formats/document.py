@@ -31,3 +31,4 @@ def count_document(path: Path, source: Source, span: Span | None = None) -> int:
 
 
 FORMAT = Format(read_document, count_document)
+HTML = Format(read_document, count_document, html=True)
