@@ -36,6 +36,8 @@ REMOVED_SCHEMA: dict[str, pl.DataType] = {
     "value": pl.Float64(),  # the signal value that tripped a filter
     "duplicate_of": pl.String(),  # kept doc_id, for duplicates
     "similarity": pl.Float64(),
+    "lang": pl.String(),  # the language detected, for rows removed by cleaning (after language ID)
+    "lang_score": pl.Float64(),
 }
 
 

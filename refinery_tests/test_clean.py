@@ -242,3 +242,14 @@ def test_each_cleaning_step_reads_and_writes_the_columns_it_declares(rng):
         assert not undeclared, (step.key, undeclared)
         frame = after
     assert frame.filter(pl.col("reason").is_not_null()).height > 0  # the last step decided some rows
+
+
+def test_a_short_page_in_another_language_is_removed_for_its_language_which_the_removed_row_names(tmp_path, rng):
+    """Language before length: a short French page fails both `languages` and `min_words`, and is recorded under
+    its language; every row cleaning removes carries the language detected and its score."""
+    french = "Bonjour à tous, je cherche une bonne boulangerie près de la gare. Merci beaucoup pour vos conseils."
+    ingested_frame([document(rng) for _ in range(3)] + [french, "too short"]).write_parquet(tmp_path / "in.parquet")
+    result = clean(tmp_path / "in.parquet", tmp_path / "out", Clean(filters=Filters(min_words=20, languages=["en"])))
+    removed = pl.read_parquet(result.removed).sort("reason")
+    assert removed.select("reason", "lang").rows() == [("languages", "fr"), ("min_words", "en")]
+    assert removed.get_column("lang_score").min() > 0.3

@@ -119,7 +119,9 @@ def rules(config: Filters) -> list[Rule]:
         if b.english_only:
             failed = failed & (col("lang") == "en")
         found.append(Rule(b.key, b.signal, failed))
-    order = ["empty_text", "min_words", "max_words", "no_language", "languages", "min_language_score"]
+    # language before length: a short page in another language is removed for its language (but an unsure language
+    # on a short page is its shortness: the score comes after the length)
+    order = ["empty_text", "no_language", "languages", "min_words", "max_words", "min_language_score"]
     order += ["lorem_ipsum", "curly_bracket"]
     return sorted(found, key=lambda r: order.index(r.name) if r.name in order else len(order))
 
