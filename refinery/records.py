@@ -72,6 +72,7 @@ COLUMN_DOCS: dict[str, str] = {
     "duplicate_5grams": "signal: share of 5-grams that occur more than once",
     "javascript_lines": "signal: share of lines that mention javascript",
     "stripped_headers": "lines of e-mail or Usenet headers cleaning removed (clean.structure.headers)",
+    "stripped_lines": "boilerplate lines cleaning removed: cookie, policy, newsletter lines... (clean.lines)",
     "stripped_quotes": "lines quoting an earlier message cleaning removed (clean.structure.quotes)",
     "stripped_signature": "lines of signature cleaning removed (clean.structure.signature)",
     "pii_email": "e-mail addresses redacted",

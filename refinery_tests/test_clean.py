@@ -253,3 +253,36 @@ def test_a_short_page_in_another_language_is_removed_for_its_language_which_the_
     removed = pl.read_parquet(result.removed).sort("reason")
     assert removed.select("reason", "lang").rows() == [("languages", "fr"), ("min_words", "en")]
     assert removed.get_column("lang_score").min() > 0.3
+
+
+def test_boilerplate_lines_are_stripped_before_the_document_filters_and_counted(tmp_path, rng):
+    """A good page keeps its text and loses its cookie, policy and newsletter lines; each document counts its
+    stripped lines, the stage counts them per rule with examples; rules switched off strip nothing."""
+    from refinery.clean.lines import Lines
+
+    page = document(rng, 8)
+    banner = ["We use cookies to improve your experience.", "Read our Privacy Policy", "Subscribe now for weekly deals"]
+    paragraphs = page.split("\n\n")
+    noisy = "\n".join([banner[0], *paragraphs[:1], banner[1], *paragraphs[1:], banner[2]])
+    ingested_frame([noisy, page]).write_parquet(tmp_path / "in.parquet")
+    result = clean(tmp_path / "in.parquet", tmp_path / "on", Clean(filters=Filters(min_words=20)))
+    refined = pl.read_parquet(result.cleaned)
+    assert refined.get_column("stripped_lines").to_list() == [3, 0]
+    assert not any(b in refined.get_column("text")[0] for b in banner)
+    assert " ".join(refined.get_column("text")[0].split()) == " ".join(page.split())  # nothing else went
+    assert result.lines_stripped == {"cookie_lines": 1, "policy_lines": 1, "newsletter_lines": 1}
+    assert [e["line"] for e in result.line_examples] == banner
+    off = Clean(
+        filters=Filters(min_words=20), lines=Lines(cookie_lines=False, policy_lines=False, newsletter_lines=False)
+    )
+    kept = pl.read_parquet(clean(tmp_path / "in.parquet", tmp_path / "off", off).cleaned)
+    assert kept.get_column("stripped_lines").to_list() == [0, 0] and banner[0] in kept.get_column("text")[0]
+
+
+def test_navigation_lines_are_stripped_when_asked():
+    from refinery.clean.lines import Lines, strip_lines
+
+    frame = pl.DataFrame({"text": ["Home\nProducts > Tents\nThis tent kept us dry all week.\nThanks!\n\nok then"]})
+    out = strip_lines(frame, Lines(nav_lines=True))
+    assert out.get_column("text")[0] == "This tent kept us dry all week.\nThanks!\n"
+    assert out.get_column("stripped_lines")[0] == 3

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import create_model
 
+from refinery.clean.lines import Lines
 from refinery.clean.registry import BOUNDS
 from refinery.config import Flag, Strict
 
@@ -42,6 +43,7 @@ class Structure(Strict):
 class Clean(Strict):
     structure: Structure = Structure()
     normalize: Normalize = Normalize()
+    lines: Lines = Lines()
     pii: list[PiiKind] = ["email", "phone", "ip"]
     pii_tokens: dict[PiiKind, str] = {}
     filters: Filters = Filters()

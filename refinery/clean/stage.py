@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,13 +11,14 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.clean.config import Clean
-from refinery.clean.steps import INTERNAL, clean_batch, run_steps
+from refinery.clean.steps import Tally, clean_batch, internal, run_steps
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
 from refinery.runtime.shards import Where, run_sharded
 
 EXAMPLES = 3
+REVIEW_LINES = 20  # stripped lines shown in the asset's metadata
 
 
 @dataclass
@@ -31,25 +31,15 @@ class CleanResult:
     pii_counts: dict[str, int]
     changed: int  # documents whose text the cleaning changed
     examples: list[dict] = field(default_factory=list)  # before/after, truncated
+    lines_stripped: dict[str, int] = field(default_factory=dict)  # per line rule
+    line_examples: list[dict] = field(default_factory=list)  # stripped lines, with their documents
 
 
-@dataclass
-class _ShardStats:
-    """What a cleaned shard reports back: counts and examples, never rows (those are in its parts)."""
-
-    rows_in: int
-    kept: int
-    changed: int
-    rejected: Counter[str]
-    pii: Counter[str]
-    examples: list[dict]
-
-
-def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> _ShardStats:
+def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> Tally:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
     GIL): read from the records, run through the steps, and written as this shard's kept and removed parts."""
     number, start, length = shard
-    batch = run_steps(pl.scan_parquet(where.inputs[0]).slice(start, length).collect(), config, EXAMPLES)
+    batch = run_steps(pl.scan_parquet(where.inputs[0]).slice(start, length).collect(), config, REVIEW_LINES)
     bad = removed_frame(
         batch.removed.lazy(),
         stage=pl.lit("clean"),
@@ -58,7 +48,7 @@ def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> _S
     for part, name in ((batch.kept, "cleaned"), (bad, "removed")):
         with output(where.part(f"{name}-{number:06d}.parquet")) as path:
             part.write_parquet(path)
-    return _ShardStats(batch.rows_in, batch.kept.height, batch.changed, batch.rejected, batch.pii, batch.examples)
+    return batch.tally
 
 
 def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:
@@ -75,22 +65,20 @@ def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = N
     step = partial(_clean_shard, config)
     stats = run_sharded(step, shards, engine, inputs=[records], parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
-    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config).drop(*INTERNAL)  # schema, no rows
-    join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.schema))
+    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config)  # the schema, no rows
+    join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.drop(internal(empty)).schema))
     join_parts(sorted(parts.glob("removed-*.parquet")), removed_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
-    rejected: Counter[str] = Counter()
-    pii: Counter[str] = Counter()
-    for shard in stats:
-        rejected.update(shard.rejected)
-        pii.update(shard.pii)  # zero counts stay: every kind asked for is reported
+    total = sum(stats, Tally())
     return CleanResult(
         cleaned_path,
         removed_path,
-        sum(s.rows_in for s in stats),
-        sum(s.kept for s in stats),
-        dict(rejected),
-        dict(pii),
-        sum(s.changed for s in stats),
-        [e for s in stats for e in s.examples][:EXAMPLES],
+        total.rows_in,
+        total.kept,
+        dict(total.rejected),
+        dict(total.pii),  # zero counts stay: every kind asked for is reported
+        total.changed,
+        total.examples[:EXAMPLES],
+        dict(total.lines),
+        total.line_examples[:REVIEW_LINES],
     )

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from refinery.clean.config import Clean
 from refinery.clean.filters import add_signals, extra_signals, first_failure
 from refinery.clean.langid import detect
+from refinery.clean.lines import PER_RULE, strip_lines
 from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 
-INTERNAL = ("reason", "signal", "value", "_changed")  # per-batch bookkeeping, not refined columns
+INTERNAL = ("reason", "signal", "value", "_changed", "_stripped")  # per-batch bookkeeping, not refined columns
+
+
+def internal(frame: pl.DataFrame) -> list[str]:
+    """The bookkeeping columns the steps left on `frame`."""
+    return [c for c in frame.columns if c in INTERNAL or c.startswith(PER_RULE)]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,10 @@ def _normalize(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     return frame.with_columns(text=normalize_text(text, config.normalize))
 
 
+def _lines(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+    return strip_lines(frame, config.lines)
+
+
 def _pii(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
     return redact(frame, list(config.pii), dict(config.pii_tokens))
 
@@ -54,6 +64,7 @@ def _filters(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
 STEPS: tuple[Step, ...] = (
     Step("structure", ("text",), ("text", "stripped_*"), _structure),
     Step("normalize", ("text",), ("text",), _normalize),
+    Step("lines", ("text",), ("text", "stripped_lines", "_lines_*", "_stripped"), _lines),
     Step("pii", ("text",), ("text", "pii_*"), _pii),
     Step("language", ("text",), ("lang", "lang_score"), _language),
     Step("filters", ("text", "lang", "lang_score"), ("n_words", "<signals>", "reason", "signal", "value"), _filters),
@@ -69,17 +80,49 @@ def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
 
 
 @dataclass
+class Tally:
+    """What the steps counted over some rows; tallies of shards add up."""
+
+    rows_in: int = 0
+    kept: int = 0
+    changed: int = 0  # documents whose text the steps changed
+    rejected: Counter[str] = field(default_factory=Counter)  # removed rows per filter
+    pii: Counter[str] = field(default_factory=Counter)  # redactions per kind (zero counts kept: every kind asked)
+    lines: Counter[str] = field(default_factory=Counter)  # lines stripped per line rule
+    examples: list[dict] = field(default_factory=list)  # before and after, of the first changed documents
+    line_examples: list[dict] = field(default_factory=list)  # the first stripped lines
+
+    def __add__(self, other: Tally) -> Tally:
+        pii, lines = Counter(self.pii), Counter(self.lines)
+        pii.update(other.pii)
+        lines.update(other.lines)
+        return Tally(
+            self.rows_in + other.rows_in,
+            self.kept + other.kept,
+            self.changed + other.changed,
+            self.rejected + other.rejected,
+            pii,
+            lines,
+            self.examples + other.examples,
+            self.line_examples + other.line_examples,
+        )
+
+
+@dataclass
 class Batch:
     """A batch after every step: the kept rows (refined columns only), the removed ones (`reason`, `signal`,
-    `value` of the filter that removed each), and what the steps counted."""
+    `value` of the filter that removed each, the language detected), and what the steps counted."""
 
     kept: pl.DataFrame
     removed: pl.DataFrame
-    rows_in: int
-    changed: int  # documents whose text the steps changed
-    rejected: Counter[str]  # removed rows per filter
-    pii: Counter[str]  # redactions per kind
-    examples: list[dict]  # before and after, of the first changed documents
+    tally: Tally
+
+
+def _sums(frame: pl.DataFrame, prefix: str) -> Counter[str]:
+    """The totals of the count columns named `prefix<name>`, by name."""
+    return Counter(
+        {c.removeprefix(prefix): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith(prefix)}
+    )
 
 
 def run_steps(frame: pl.DataFrame, config: Clean, examples: int = 3) -> Batch:
@@ -90,14 +133,16 @@ def run_steps(frame: pl.DataFrame, config: Clean, examples: int = 3) -> Batch:
         {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
         for i in changed.arg_true().head(examples)
     ]
+    stripped = frame.select("doc_id", line="_stripped").explode("line").drop_nulls("line").head(examples)
     removed = frame.get_column("reason").is_not_null()
-    pii = {c.removeprefix("pii_"): int(frame.get_column(c).sum()) for c in frame.columns if c.startswith("pii_")}
-    return Batch(
-        frame.filter(~removed).drop(*INTERNAL),
-        frame.filter(removed),
+    tally = Tally(
         frame.height,
+        int((~removed).sum()),
         int(changed.sum()),
         Counter(frame.get_column("reason").drop_nulls().to_list()),
-        Counter(pii),
+        _sums(frame, "pii_"),
+        _sums(frame, PER_RULE),
         shown,
+        [{"doc_id": d, "line": line[:200]} for d, line in stripped.iter_rows()],
     )
+    return Batch(frame.filter(~removed).drop(internal(frame)), frame.filter(removed), tally)

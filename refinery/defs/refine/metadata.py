@@ -145,6 +145,8 @@ def clean_metadata(result: CleanResult, records: Path) -> dict:
         "documents_changed": result.changed,
         "signal_distribution": dg.MetadataValue.md(md_table(distribution)),
         "before_after": dg.MetadataValue.md(md_table(result.examples)),
+        "lines_stripped": dg.MetadataValue.json(result.lines_stripped),
+        "stripped_line_examples": dg.MetadataValue.md(md_table(result.line_examples)),
         "removed_examples": dg.MetadataValue.md(md_table(removed_examples(records, result.removed))),
         "language_score_by_source": dg.MetadataValue.md(md_table(language_by_source(result.cleaned))),
     }

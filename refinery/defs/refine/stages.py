@@ -133,7 +133,12 @@ def stage_assets(graph: Graph) -> list:
         langs = dict(
             pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
         )
-        stats = {"rejected": result.rejected_by_filter, "pii": result.pii_counts, "languages": langs}
+        stats = {
+            "rejected": result.rejected_by_filter,
+            "pii": result.pii_counts,
+            "lines_stripped": result.lines_stripped,
+            "languages": langs,
+        }
         records, removed = Staged.of(result.cleaned), Staged.of(result.removed)
         value = Cleaned(**deduplicated.then(records, removed, "clean", stats, runner.evidence()))
         return dg.Output(
