@@ -67,10 +67,16 @@ class Version:
         self.check()
         return self._files("refined")
 
-    def scan(self, check: bool = True) -> pl.LazyFrame:
-        """The refined rows. A version whose files or hashes do not add up raises VerifyError (`check()`),
-        unless `check=False`."""
-        return pl.scan_parquet([str(f) for f in (self.files if check else self._files("refined"))])
+    def scan(self, check: bool = True, split: str | None = None) -> pl.LazyFrame:
+        """The refined rows (of one split, for a version with splits). A version whose files or hashes do not add
+        up raises VerifyError (`check()`), unless `check=False`."""
+        rows = pl.scan_parquet([str(f) for f in (self.files if check else self._files("refined"))])
+        if split is None:
+            return rows
+        splits = self.manifest["counts"].get("splits") or {}
+        if split not in splits:
+            raise NotFoundError(f"{self.dataset}@{self.id} has no split {split!r} (splits: {sorted(splits) or 'none'})")
+        return rows.filter(pl.col("split") == split)
 
     @property
     def removed_files(self) -> list[Path]:

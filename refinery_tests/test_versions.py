@@ -12,7 +12,7 @@ from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.defs.refine import recipe_definitions
 from refinery.defs.refine.handles import Cleaned
-from refinery.errors import PublishError, VerifyError
+from refinery.errors import NotFoundError, PublishError, RecipeError, VerifyError
 from refinery.instance import get_instance
 from refinery.publish.gate import require_passed
 from refinery.recipe import load_recipe
@@ -266,3 +266,43 @@ def test_code_version_covers_what_changes_output_and_nothing_else(tmp_path, monk
     monkeypatch.setattr(importlib.metadata, "version", real)
     monkeypatch.setattr(hashing, "LID_MODEL", "__init__.py")  # other bytes where the model was
     assert measure() != changed
+
+
+def test_splits_by_identity_hold_across_versions(small_recipe, write_recipe, small_ore, dagster_home, rng):
+    """Every refined document gets a split from its id and the seed: the same split in the next version, counts
+    per split in the manifest (as the files hold them) and in the datacard, and `scan(split=...)` reads one."""
+    splits = {"train": 0.6, "validation": 0.2, "test": 0.2, "seed": 7}
+    recipe_path = write_recipe({**small_recipe, "splits": splits, "publish": {"max_drop": None}})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    catalog = Catalog(recipe_path.parent / "refined")
+    first = catalog.version("small")
+    with open(small_ore / "forums" / "posts.jsonl", "a") as fh:
+        fh.write(json.dumps({"post_id": "late", "body": document(rng)}) + "\n")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    second = catalog.version("small")
+    assert second.id != first.id
+    before, after = (dict(v.scan().select("doc_id", "split").collect().iter_rows()) for v in (first, second))
+    assert before.items() <= after.items()  # a document keeps its split
+    counted = second.scan().group_by("split").len().collect()
+    assert second.manifest["counts"]["splits"] == dict(sorted(counted.iter_rows()))
+    assert set(second.manifest["counts"]["splits"]) == {"train", "validation", "test"}
+    test_ids = set(second.scan(split="test").collect().get_column("doc_id"))
+    assert test_ids == {d for d, s in after.items() if s == "test"}
+    with pytest.raises(NotFoundError, match="no split 'dev'"):
+        second.scan(split="dev")
+    assert "splits by identity (seed 7): test" in (second.path / "DATACARD.md").read_text()
+    other_seed = write_recipe({**small_recipe, "output": "reseeded", "splits": {**splits, "seed": 8}}, "reseeded.yaml")
+    assert main(["run", "--recipe", str(other_seed)]) == 0
+    reseeded = dict(
+        Catalog(recipe_path.parent / "reseeded").version("small").scan().select("doc_id", "split").collect().iter_rows()
+    )
+    assert reseeded != before  # the seed, not the order of the rows, decides
+
+
+@pytest.mark.parametrize(
+    ("splits", "said"),
+    [({"train": 0.9, "test": 0.2}, "add up to"), ({"Train": 1.0}, "lowercase name"), ({"seed": 1}, "at least one")],
+)
+def test_splits_that_cannot_be_used_are_a_recipe_error(small_recipe, write_recipe, small_ore, splits, said):
+    with pytest.raises(RecipeError, match=said):
+        load_recipe(write_recipe({**small_recipe, "splits": splits}))

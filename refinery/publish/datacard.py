@@ -49,7 +49,9 @@ def render_datacard(m: dict) -> str:
             ["source", "ore file", "bytes", "sha256 (prefix)"],
         ),
         "## Counts",
-        f"{counts['read']} records read, **{counts['refined']} refined**.",
+        f"{counts['read']} records read, **{counts['refined']} refined**"
+        + (f"; splits by identity (seed {recipe['splits']['seed']}): " if counts.get("splits") else ".")
+        + ", ".join(f"{name} {n}" for name, n in (counts.get("splits") or {}).items()),
         markdown_table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
         "## Language mix",
         markdown_table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",

@@ -56,6 +56,7 @@ class Counts(Closed):
     read: int = Field(ge=0)
     refined: int = Field(ge=0)
     removed: dict[str, dict[str, int]]  # stage -> reason (and "total") -> records
+    splits: dict[str, int] | None = None  # refined records per split, when the recipe has splits
 
 
 class Manifest(Closed):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -26,7 +27,9 @@ from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.manifest import SCHEMA_VERSION, checked
 from refinery.publish.readiness import assess
+from refinery.publish.splits import split_of
 from refinery.recipe import Recipe
+from refinery.recipe.model import Splits
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
@@ -87,29 +90,43 @@ def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segm
     return plan
 
 
-def _write_part(schema: dict[str, pl.DataType], where: Where, part: tuple[int, list[Segment]]) -> dict:
+def _write_part(
+    schema: dict[str, pl.DataType], splits: Splits | None, where: Where, part: tuple[int, list[Segment]]
+) -> dict:
     """Part `number` of a version, written on a worker by streaming its segments, in row groups that depend on
-    its rows alone (so any engine writes the same bytes); its rows, bytes and checksum come back, not the rows."""
+    its rows alone (so any engine writes the same bytes), with each document's split when the recipe has splits;
+    its rows, bytes, checksum and rows per split come back, not the rows."""
     number, segments = part
+    columns = {**schema, **({"split": pl.String()} if splits else {})}
+    per_split: Counter[str] = Counter()
     with output(where.part(f"part-{number:05d}.parquet")) as path:
-        with RowGroupWriter(path, schema) as out:
+        with RowGroupWriter(path, columns) as out:
             for source, start, rows in segments:
                 for frame in (
                     pl.scan_parquet(where.inputs[source]).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS)
                 ):
-                    out.write(frame.select(pl.col(c).cast(t) for c, t in schema.items()))
+                    frame = frame.select(pl.col(c).cast(t) for c, t in schema.items())
+                    if splits:
+                        frame = frame.with_columns(split_of(frame.get_column("doc_id"), splits))
+                        per_split.update(dict(frame.get_column("split").value_counts().iter_rows()))
+                    out.write(frame)
         rows = pq.ParquetFile(path).metadata.num_rows
-        return {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        return {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_file(path), "splits": dict(per_split)}
 
 
 def _write_parts(
-    sources: list[Path], folder: Path, schema: dict[str, pl.DataType] | None = None, engine: Engine | None = None
+    sources: list[Path],
+    folder: Path,
+    schema: dict[str, pl.DataType] | None = None,
+    engine: Engine | None = None,
+    splits: Splits | None = None,
 ) -> list[dict]:
     """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, one shard of the engine per part; each
-    part's path with the rows, bytes and checksum its shard measured."""
+    part's path with the rows, bytes, checksum and rows per split its shard measured."""
     schema = schema or dict(pl.read_parquet_schema(sources[0]))
     plan = _part_plan(sources, PART_ROWS)
-    written = run_sharded(partial(_write_part, schema), plan, engine or Engine(), inputs=sources, parts=folder)
+    step = partial(_write_part, schema, splits)
+    written = run_sharded(step, plan, engine or Engine(), inputs=sources, parts=folder)
     return [
         {"path": folder / f"part-{number:05d}.parquet", **stats}
         for (number, _), stats in zip(plan, written, strict=True)
@@ -134,12 +151,17 @@ def _file_entry(path: Path, root: Path, kind: str) -> dict:
     }
 
 
-def _counts(refined: int, removed: pl.DataFrame) -> dict:
+def _counts(refined: int, removed: pl.DataFrame, parts: list[dict]) -> dict:
     by_stage: dict[str, dict[str, int]] = {}
     for stage, reason, n in removed.group_by("stage", "reason").len().sort("stage", "reason").iter_rows():
         by_stage.setdefault(stage, {"total": 0})[reason] = n
         by_stage[stage]["total"] += n
-    return {"read": refined + removed.height, "refined": refined, "removed": by_stage}
+    splits: Counter[str] = Counter()
+    for part in parts:
+        splits.update(part["splits"])
+    return {"read": refined + removed.height, "refined": refined, "removed": by_stage} | (
+        {"splits": dict(sorted(splits.items()))} if splits else {}
+    )
 
 
 def _check_volume(refined: int, parent: dict | None, recipe: Recipe) -> None:
@@ -205,7 +227,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     parent = latest(dataset_dir)
     previous = manifest_of(dataset_dir, parent)
     _check_volume(pq.ParquetFile(inp.cleaned).metadata.num_rows, previous, recipe)
-    refined_parts = _write_parts([inp.cleaned], tmp, engine=engine)
+    refined_parts = _write_parts([inp.cleaned], tmp, engine=engine, splits=recipe.splits)
     removed_parts = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA, engine)
     refined_files = [p["path"] for p in refined_parts]
     (tmp / "dedup").mkdir()
@@ -241,7 +263,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "mode": recipe.publish.mode,
         "sources": [{"name": s.name, "format": s.format, "license": s.license} for s in recipe.sources],
         "ore": inp.ore,
-        "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed),
+        "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed, refined_parts),
         "accounting": verdicts["accounting"],
         "schema": {k: str(v) for k, v in pl.read_parquet_schema(refined_files[0]).items()},
         "files": data_files,

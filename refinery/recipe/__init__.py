@@ -5,7 +5,7 @@ from refinery.clean.config import Clean, Filters, Normalize, Structure
 from refinery.dedup.config import Dedup, NearDedup
 from refinery.ingest.config import Source
 from refinery.recipe.load import load_recipe, parse_recipe
-from refinery.recipe.model import Automation, Publish, Recipe, slug
+from refinery.recipe.model import Automation, Publish, Recipe, Splits, slug
 from refinery.recipe.places import drop_paths, ore_files, source_files
 from refinery.validate.config import Expectation, Validate
 
@@ -20,6 +20,7 @@ __all__ = [
     "Publish",
     "Recipe",
     "Source",
+    "Splits",
     "Structure",
     "Validate",
     "drop_paths",

@@ -29,6 +29,34 @@ class Publish(Strict):
     shared: Flag = False  # true in every recipe that publishes this dataset to this output: they take turns at LATEST
 
 
+class Splits(Strict):
+    """Named shares of the refined documents (`splits: {train: 0.98, validation: 0.01, test: 0.01, seed: 0}`): a
+    document's split follows from its `doc_id` and the seed alone, so it keeps its split in every later version."""
+
+    shares: dict[str, float]
+    seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: object) -> object:
+        """The recipe writes the shares and the seed side by side."""
+        if isinstance(data, dict) and "shares" not in data:
+            return {"shares": {k: v for k, v in data.items() if k != "seed"}, "seed": data.get("seed", 0)}
+        return data
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, shares: dict[str, float]) -> dict[str, float]:
+        if not shares:
+            raise ValueError("name at least one split")
+        for name, share in shares.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not 0 < share <= 1:
+                raise ValueError(f"{name}: {share}: a split is a lowercase name with a share in (0, 1]")
+        if abs(sum(shares.values()) - 1) > 1e-9:
+            raise ValueError(f"the shares add up to {sum(shares.values())}, not 1")
+        return shares
+
+
 class Automation(Strict):
     schedule: str | None = None  # cron string: a Dagster schedule refines on it, running by default
     on_new_ore: Flag = False  # the ore sensor refines every change of the ore (added, edited, deleted files)
@@ -45,6 +73,7 @@ class Recipe(Strict):
     clean: Clean = Clean()
     validate_: Validate = Field(Validate(), alias="validate")
     publish: Publish = Publish()
+    splits: Splits | None = None  # train/validation/test by identity: a `split` column in every version
     ore_roots: list[str] = ["."]  # folders ore may come from, relative to the recipe's folder or absolute
     # a glob of drop folders (or files), each ingested once as a partition; source paths are then globs
     # inside each drop folder (for drop files: patterns their names must match)

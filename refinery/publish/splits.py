@@ -1,0 +1,19 @@
+"""Splits by identity: a document's split is a function of its `doc_id` and the recipe's seed (xxHash64 of the
+id, cut at the cumulative shares), so a document keeps its split in every later version, on every machine. A
+near-duplicate cluster never spans two splits: refined data holds one document of each cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import xxhash
+
+from refinery.recipe.model import Splits
+
+
+def split_of(doc_ids: pl.Series, splits: Splits) -> pl.Series:
+    names = np.array(list(splits.shares), dtype=object)
+    shares = np.cumsum(list(splits.shares.values()))[:-1]  # the last split takes the rest
+    cuts = np.array([min(int(c * 2**64), 2**64 - 1) for c in shares], dtype=np.uint64)
+    hashes = np.fromiter((xxhash.xxh64_intdigest(d.encode(), splits.seed) for d in doc_ids), np.uint64, len(doc_ids))
+    return pl.Series("split", names[np.searchsorted(cuts, hashes, side="right")], dtype=pl.String)
