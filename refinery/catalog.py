@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from refinery.errors import NotFoundError, VerifyError
 from refinery.hashing import content_hash, manifest_signature, recipe_hash, version_hash
+from refinery.loader import Loader
 from refinery.storage import arrow_paths, is_uri, root_path, sha256
 from refinery.store import layout
 from refinery.store.lock import dataset_lock
@@ -113,6 +114,13 @@ class Version:
     def iter_batches(self, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Record batches streamed from disk, in order: memory stays at one batch, for training loops."""
         yield from self._arrow_dataset().to_batches(batch_size=batch_size, columns=columns)
+
+    def loader(self, split: str | None = None, **options: object) -> Loader:
+        """Batches of one rank's rows for data-parallel training (`refinery.loader.Loader`: rank, world_size,
+        seed, epoch, batch_size, columns), resumable mid-epoch."""
+        if split is not None:
+            self.scan(split=split)  # an unknown split is an error here, not an empty loader
+        return Loader(self.files, split, **options)  # type: ignore[arg-type]
 
     def to_hf(self):
         """A Hugging Face `datasets.Dataset` built offline from the Parquet files (extra: `refinery[hf]`)."""

@@ -290,6 +290,9 @@ def test_splits_by_identity_hold_across_versions(small_recipe, write_recipe, sma
     assert test_ids == {d for d, s in after.items() if s == "test"}
     with pytest.raises(NotFoundError, match="no split 'dev'"):
         second.scan(split="dev")
+    ranks = [[d for b in second.loader("train", rank=r, world_size=2) for d in b["doc_id"]] for r in (0, 1)]
+    train = {d for d, s in after.items() if s == "train"}
+    assert len(ranks[0]) == len(ranks[1]) == len(train) // 2 and set(ranks[0] + ranks[1]) <= train
     assert "splits by identity (seed 7): test" in (second.path / "DATACARD.md").read_text()
     other_seed = write_recipe({**small_recipe, "output": "reseeded", "splits": {**splits, "seed": 8}}, "reseeded.yaml")
     assert main(["run", "--recipe", str(other_seed)]) == 0

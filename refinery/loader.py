@@ -1,0 +1,129 @@
+"""Feeding a version to data-parallel training: each rank gets exactly as many rows as every other, in an order
+that is shuffled by a seed and changes every epoch, and a loader resumes mid-epoch exactly where it stopped.
+
+The unit of reading is a row group of a refined part (10,000 rows). An epoch's order is a permutation of the
+units, each unit's rows permuted, concatenated; rank r takes the r-th of `world_size` equal contiguous ranges
+of it (the last `rows % world_size` rows of the epoch are dropped, so no rank waits), so a rank reads only its
+units. Within a rank, rows are shuffled again across a window of `window` units, so a batch mixes row groups.
+The order is a function of (seed, epoch, rank, world_size) alone: a resumed loader skips the rows already given
+without reading their units. Memory: the row positions of the split (8 bytes a row) and a window of units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class _Unit:
+    file: Path
+    group: int
+    rows: np.ndarray  # positions in the row group of the rows that belong to the split
+
+
+def _units(files: Sequence[Path], split: str | None) -> list[_Unit]:
+    units = []
+    for file in files:
+        with file.open("rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            for group in range(parquet.metadata.num_row_groups):
+                if split is None:
+                    rows = np.arange(parquet.metadata.row_group(group).num_rows)
+                else:
+                    column = pl.from_arrow(parquet.read_row_group(group, columns=["split"])).get_column("split")
+                    rows = (column == split).arg_true().to_numpy()
+                units.append(_Unit(file, group, rows))
+    return units
+
+
+class Loader:
+    """Batches (Polars frames) of one rank's rows for one epoch; `state_dict()` and `load_state_dict()` resume."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        split: str | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        epoch: int = 0,
+        batch_size: int = 1024,
+        columns: list[str] | None = None,
+        window: int = 4,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} of world_size {world_size}: 0 <= rank < world_size")
+        if batch_size < 1 or window < 1:
+            raise ValueError("batch_size and window are at least 1")
+        self.units = _units(files, split)
+        self.split, self.rank, self.world_size, self.seed = split, rank, world_size, seed
+        self.epoch, self.batch_size, self.columns, self.window = epoch, batch_size, columns, window
+        self.position = 0  # rows of this epoch already given
+
+    def __len__(self) -> int:
+        """The rows every rank gets this epoch."""
+        return sum(len(u.rows) for u in self.units) // self.world_size
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "world_size": self.world_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        if (state["seed"], state["world_size"]) != (self.seed, self.world_size):
+            raise ValueError("a state from another seed or world size gives another order")
+        self.epoch, self.position = state["epoch"], state["position"]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.position = epoch, 0
+
+    def _plan(self) -> list[tuple[_Unit, np.ndarray]]:
+        """This rank's range of the epoch's order: (unit, its rows in order), unit by unit."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = [(self.units[i], rng.permutation(self.units[i].rows)) for i in rng.permutation(len(self.units))]
+        start, end = self.rank * len(self), (self.rank + 1) * len(self)
+        plan, at = [], 0
+        for unit, rows in order:
+            low, high = max(start - at, 0), min(end - at, len(rows))
+            if low < high:
+                plan.append((unit, rows[low:high]))
+            at += len(rows)
+        return plan
+
+    def _windows(self) -> Iterator[pl.DataFrame]:
+        """The rank's rows, a window of units at a time, shuffled within the window; windows before the position
+        are skipped unread."""
+        plan, at = self._plan(), 0
+        for w in range(0, len(plan), self.window):
+            part = plan[w : w + self.window]
+            size = sum(len(rows) for _, rows in part)
+            if at + size <= self.position:
+                at += size
+                continue
+            frame = pl.concat([self._read(unit, rows) for unit, rows in part])
+            shuffled = np.random.default_rng([self.seed, self.epoch, self.rank, w]).permutation(frame.height)
+            yield frame[shuffled].slice(max(self.position - at, 0))
+            at += size
+
+    def _read(self, unit: _Unit, rows: np.ndarray) -> pl.DataFrame:
+        with unit.file.open("rb") as fh:
+            table = pq.ParquetFile(fh).read_row_group(unit.group, columns=self.columns)
+        return pl.from_arrow(table)[rows]
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        held: list[pl.DataFrame] = []
+        for frame in self._windows():
+            held.append(frame)
+            while sum(f.height for f in held) >= self.batch_size:
+                rows = pl.concat(held)
+                batch, held = rows.head(self.batch_size), [rows.slice(self.batch_size)]
+                self.position += batch.height
+                yield batch
+        rest = pl.concat(held) if held else None
+        if rest is not None and rest.height:
+            self.position += rest.height
+            yield rest
