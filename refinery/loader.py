@@ -11,7 +11,9 @@ without reading their units. Memory: the row positions of the split (8 bytes a r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,19 +97,20 @@ class Loader:
         return plan
 
     def _windows(self) -> Iterator[pl.DataFrame]:
-        """The rank's rows, a window of units at a time, shuffled within the window; windows before the position
-        are skipped unread."""
+        """The rank's rows, a window of units at a time (read by threads: decoding releases the GIL), shuffled
+        within the window; windows before the position are skipped unread."""
         plan, at = self._plan(), 0
-        for w in range(0, len(plan), self.window):
-            part = plan[w : w + self.window]
-            size = sum(len(rows) for _, rows in part)
-            if at + size <= self.position:
+        with ThreadPoolExecutor(min(self.window, os.cpu_count() or 1)) as pool:
+            for w in range(0, len(plan), self.window):
+                part = plan[w : w + self.window]
+                size = sum(len(rows) for _, rows in part)
+                if at + size <= self.position:
+                    at += size
+                    continue
+                frame = pl.concat(pool.map(lambda unit_rows: self._read(*unit_rows), part))
+                shuffled = np.random.default_rng([self.seed, self.epoch, self.rank, w]).permutation(frame.height)
+                yield frame[shuffled].slice(max(self.position - at, 0))
                 at += size
-                continue
-            frame = pl.concat([self._read(unit, rows) for unit, rows in part])
-            shuffled = np.random.default_rng([self.seed, self.epoch, self.rank, w]).permutation(frame.height)
-            yield frame[shuffled].slice(max(self.position - at, 0))
-            at += size
 
     def _read(self, unit: _Unit, rows: np.ndarray) -> pl.DataFrame:
         with unit.file.open("rb") as fh:
@@ -115,15 +118,15 @@ class Loader:
         return pl.from_arrow(table)[rows]
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
-        held: list[pl.DataFrame] = []
+        carry = None  # the rows of a window that did not fill a batch, carried into the next
         for frame in self._windows():
-            held.append(frame)
-            while sum(f.height for f in held) >= self.batch_size:
-                rows = pl.concat(held)
-                batch, held = rows.head(self.batch_size), [rows.slice(self.batch_size)]
-                self.position += batch.height
-                yield batch
-        rest = pl.concat(held) if held else None
-        if rest is not None and rest.height:
-            self.position += rest.height
-            yield rest
+            if carry is not None:
+                frame = pl.concat([carry, frame])
+            full = frame.height // self.batch_size
+            for i in range(full):  # slices: no copy
+                self.position += self.batch_size
+                yield frame.slice(i * self.batch_size, self.batch_size)
+            carry = frame.slice(full * self.batch_size)
+        if carry is not None and carry.height:
+            self.position += carry.height
+            yield carry
