@@ -3,6 +3,7 @@ accounting that fails, versions that say what changed."""
 
 import json
 import random
+import shutil
 
 import dagster as dg
 import polars as pl
@@ -309,3 +310,34 @@ def test_splits_by_identity_hold_across_versions(small_recipe, write_recipe, sma
 def test_splits_that_cannot_be_used_are_a_recipe_error(small_recipe, write_recipe, small_ore, splits, said):
     with pytest.raises(RecipeError, match=said):
         load_recipe(write_recipe({**small_recipe, "splits": splits}))
+
+
+def test_tokens_are_counted_per_document_with_the_tokenizer_the_version_keeps(small_recipe, write_recipe, dagster_home):
+    """With `publish.tokens`, every refined document has `n_tokens`; the manifest's totals (overall, by split,
+    source and language) add up to the column; the tokenizer (trained here: none named) is in the version, and
+    encoding the texts again with it gives the same counts. A named tokenizer.json is used as it is."""
+    from tokenizers import Tokenizer
+
+    splits = {"train": 0.5, "test": 0.5}
+    recipe_path = write_recipe({**small_recipe, "splits": splits, "publish": {"tokens": {"vocab_size": 512}}})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    version = Catalog(recipe_path.parent / "refined").version("small")
+    version.verify()
+    rows = version.scan().select("text", "n_tokens", "split", "source").collect()
+    tokens = version.manifest["tokens"]
+    assert tokens["total"] == rows.get_column("n_tokens").sum() > rows.height
+    assert tokens["by_split"] == dict(rows.group_by("split").agg(pl.col("n_tokens").sum()).sort("split").iter_rows())
+    assert sum(tokens["by_source"].values()) == sum(tokens["by_lang"].values()) == tokens["total"]
+    tokenizer = Tokenizer.from_file(str(version.path / "tokenizer.json"))
+    again = [len(e.ids) for e in tokenizer.encode_batch(rows.get_column("text").to_list(), add_special_tokens=False)]
+    assert again == rows.get_column("n_tokens").to_list()
+    assert tokenizer.get_vocab_size() == 512 and "trained" in tokens["tokenizer"]
+
+    shutil.copy(version.path / "tokenizer.json", recipe_path.parent / "named.json")
+    named = write_recipe(
+        {**small_recipe, "output": "named", "publish": {"tokens": {"tokenizer": "named.json"}}}, "n.yaml"
+    )
+    assert main(["run", "--recipe", str(named)]) == 0
+    other = Catalog(recipe_path.parent / "named").version("small")
+    assert other.manifest["tokens"]["tokenizer"] == "named.json"
+    assert other.manifest["tokens"]["tokenizer_sha256"] == version.manifest["tokens"]["tokenizer_sha256"]

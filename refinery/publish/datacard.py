@@ -51,7 +51,8 @@ def render_datacard(m: dict) -> str:
         "## Counts",
         f"{counts['read']} records read, **{counts['refined']} refined**"
         + (f"; splits by identity (seed {recipe['splits']['seed']}): " if counts.get("splits") else ".")
-        + ", ".join(f"{name} {n}" for name, n in (counts.get("splits") or {}).items()),
+        + ", ".join(f"{name} {n}" for name, n in (counts.get("splits") or {}).items())
+        + (f" {m['tokens']['total']:,} tokens ({m['tokens']['tokenizer']})." if m.get("tokens") else ""),
         markdown_table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
         "## Language mix",
         markdown_table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",

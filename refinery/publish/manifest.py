@@ -40,7 +40,7 @@ class FileEntry(Closed):
     """One file of the version, relative to its folder, with the checksum `verify` re-hashes."""
 
     path: str
-    kind: Literal["refined", "removed", "signatures", "datacard", "validation"]
+    kind: Literal["refined", "removed", "signatures", "datacard", "validation", "tokenizer"]
     rows: int | None = Field(ge=0)
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=HEX64)
@@ -82,6 +82,7 @@ class Manifest(Closed):
     data_unchanged: bool
     dagster_run_id: str | None
     readiness: dict[str, Any]  # the level reached and the evidence for each
+    tokens: dict[str, Any] | None = None  # tokens in total, by source, language and split; the tokenizer used
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

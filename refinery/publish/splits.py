@@ -11,6 +11,10 @@ import xxhash
 from refinery.recipe.model import Splits
 
 
+def with_split(splits: Splits, frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(split_of(frame.get_column("doc_id"), splits))
+
+
 def split_of(doc_ids: pl.Series, splits: Splits) -> pl.Series:
     names = np.array(list(splits.shares), dtype=object)
     shares = np.cumsum(list(splits.shares.values()))[:-1]  # the last split takes the rest

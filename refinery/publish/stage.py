@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -27,9 +27,9 @@ from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.manifest import SCHEMA_VERSION, checked
 from refinery.publish.readiness import assess
-from refinery.publish.splits import split_of
+from refinery.publish.splits import with_split
+from refinery.publish.tokens import token_totals, trained, with_tokens
 from refinery.recipe import Recipe
-from refinery.recipe.model import Splits
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
@@ -90,28 +90,33 @@ def _part_plan(sources: list[Path], part_rows: int) -> list[tuple[int, list[Segm
     return plan
 
 
-def _write_part(
-    schema: dict[str, pl.DataType], splits: Splits | None, where: Where, part: tuple[int, list[Segment]]
-) -> dict:
+Derive = Callable[[pl.DataFrame], pl.DataFrame]  # a column a version adds to the refined rows (split, n_tokens)
+
+
+def _write_part(schema: dict[str, pl.DataType], derive: tuple[Derive, ...], where: Where, part: tuple) -> dict:
     """Part `number` of a version, written on a worker by streaming its segments, in row groups that depend on
-    its rows alone (so any engine writes the same bytes), with each document's split when the recipe has splits;
-    its rows, bytes, checksum and rows per split come back, not the rows."""
+    its rows alone (so any engine writes the same bytes), with the derived columns added; its rows, bytes and
+    checksum come back, not the rows."""
     number, segments = part
-    columns = {**schema, **({"split": pl.String()} if splits else {})}
-    per_split: Counter[str] = Counter()
     with output(where.part(f"part-{number:05d}.parquet")) as path:
-        with RowGroupWriter(path, columns) as out:
+        with RowGroupWriter(path, _derived(schema, derive)) as out:
             for source, start, rows in segments:
                 for frame in (
                     pl.scan_parquet(where.inputs[source]).slice(start, rows).collect_batches(chunk_size=ROW_GROUP_ROWS)
                 ):
                     frame = frame.select(pl.col(c).cast(t) for c, t in schema.items())
-                    if splits:
-                        frame = frame.with_columns(split_of(frame.get_column("doc_id"), splits))
-                        per_split.update(dict(frame.get_column("split").value_counts().iter_rows()))
+                    for add in derive:
+                        frame = add(frame)
                     out.write(frame)
         rows = pq.ParquetFile(path).metadata.num_rows
-        return {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_file(path), "splits": dict(per_split)}
+        return {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _derived(schema: dict[str, pl.DataType], derive: tuple[Derive, ...]) -> dict[str, pl.DataType]:
+    empty = pl.DataFrame(schema=schema)
+    for add in derive:
+        empty = add(empty)
+    return dict(empty.schema)
 
 
 def _write_parts(
@@ -119,18 +124,32 @@ def _write_parts(
     folder: Path,
     schema: dict[str, pl.DataType] | None = None,
     engine: Engine | None = None,
-    splits: Splits | None = None,
+    derive: tuple[Derive, ...] = (),
 ) -> list[dict]:
     """Copy rows into part-NNNNN.parquet files of at most PART_ROWS rows, one shard of the engine per part; each
-    part's path with the rows, bytes, checksum and rows per split its shard measured."""
+    part's path with the rows, bytes and checksum its shard measured."""
     schema = schema or dict(pl.read_parquet_schema(sources[0]))
     plan = _part_plan(sources, PART_ROWS)
-    step = partial(_write_part, schema, splits)
+    step = partial(_write_part, schema, derive)
     written = run_sharded(step, plan, engine or Engine(), inputs=sources, parts=folder)
     return [
         {"path": folder / f"part-{number:05d}.parquet", **stats}
         for (number, _), stats in zip(plan, written, strict=True)
     ]
+
+
+def _derivations(inp: PublishInput, tmp: Path) -> tuple[Derive, ...]:
+    """The recipe's derived columns: each document's split, its tokens (the tokenizer stored in the version)."""
+    recipe, derive = inp.recipe, []
+    if recipe.splits:
+        derive.append(partial(with_split, recipe.splits))
+    if tokens := recipe.publish.tokens:
+        named = tokens.tokenizer and (recipe.base_dir / tokens.tokenizer)
+        tokenizer = named.read_text() if named else trained(inp.cleaned, tokens.vocab_size)
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / "tokenizer.json").write_text(tokenizer)
+        derive.append(partial(with_tokens, tokenizer))
+    return tuple(derive)
 
 
 def _part_entry(part: dict, root: Path, kind: str) -> dict:
@@ -151,17 +170,15 @@ def _file_entry(path: Path, root: Path, kind: str) -> dict:
     }
 
 
-def _counts(refined: int, removed: pl.DataFrame, parts: list[dict]) -> dict:
+def _counts(refined: int, removed: pl.DataFrame, parts: list[Path]) -> dict:
     by_stage: dict[str, dict[str, int]] = {}
     for stage, reason, n in removed.group_by("stage", "reason").len().sort("stage", "reason").iter_rows():
         by_stage.setdefault(stage, {"total": 0})[reason] = n
         by_stage[stage]["total"] += n
-    splits: Counter[str] = Counter()
-    for part in parts:
-        splits.update(part["splits"])
-    return {"read": refined + removed.height, "refined": refined, "removed": by_stage} | (
-        {"splits": dict(sorted(splits.items()))} if splits else {}
-    )
+    counts = {"read": refined + removed.height, "refined": refined, "removed": by_stage}
+    if "split" in pl.read_parquet_schema(parts[0]):  # read back from the parts written
+        counts["splits"] = dict(pl.scan_parquet(parts).group_by("split").len().sort("split").collect().iter_rows())
+    return counts
 
 
 def _check_volume(refined: int, parent: dict | None, recipe: Recipe) -> None:
@@ -227,7 +244,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     parent = latest(dataset_dir)
     previous = manifest_of(dataset_dir, parent)
     _check_volume(pq.ParquetFile(inp.cleaned).metadata.num_rows, previous, recipe)
-    refined_parts = _write_parts([inp.cleaned], tmp, engine=engine, splits=recipe.splits)
+    refined_parts = _write_parts([inp.cleaned], tmp, engine=engine, derive=_derivations(inp, tmp))
     removed_parts = _write_parts(inp.removed, tmp / "removed", REMOVED_SCHEMA, engine)
     refined_files = [p["path"] for p in refined_parts]
     (tmp / "dedup").mkdir()
@@ -263,7 +280,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "mode": recipe.publish.mode,
         "sources": [{"name": s.name, "format": s.format, "license": s.license} for s in recipe.sources],
         "ore": inp.ore,
-        "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed, refined_parts),
+        "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed, refined_files),
         "accounting": verdicts["accounting"],
         "schema": {k: str(v) for k, v in pl.read_parquet_schema(refined_files[0]).items()},
         "files": data_files,
@@ -275,12 +292,19 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,
     }
+    if tokens := recipe.publish.tokens:
+        manifest["tokens"] = token_totals(refined_files, recipe.splits is not None) | {
+            "tokenizer": tokens.tokenizer or f"byte-level BPE trained on this version, vocabulary {tokens.vocab_size}",
+            "tokenizer_sha256": sha256_file(tmp / "tokenizer.json"),
+        }
     claims = {"files": data_files, "recipe_hash": recipe.hash, "source_sha256": code["source_sha256"]}
     card = _write_datacard(manifest, measure_elsewhere(tmp, claims), tmp)
     manifest["files"] = [*data_files, _file_entry(card, tmp, "datacard")]
     manifest["files"] += [
         _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
     ]
+    if (tmp / "tokenizer.json").exists():
+        manifest["files"].append(_file_entry(tmp / "tokenizer.json", tmp, "tokenizer"))
     manifest = checked(manifest)
     manifest_bytes = json.dumps(manifest, indent=2).encode()
     signature = manifest_signature(manifest_bytes)

@@ -19,6 +19,13 @@ from refinery.storage import is_uri
 from refinery.validate.config import Validate
 
 
+class Tokens(Strict):
+    """Per-document token counts (`n_tokens`) with a named tokenizer, stored in the version."""
+
+    tokenizer: str | None = None  # a Hugging Face tokenizer.json, relative to the recipe; none: one trained
+    vocab_size: int = Field(16_384, ge=256, le=1 << 20)  # of the trained one
+
+
 class Publish(Strict):
     keep: int = Field(10, ge=1)
     # snapshot: a version is the refined dataset of the ore present when it ran; documents whose ore is gone leave.
@@ -27,6 +34,7 @@ class Publish(Strict):
     min_refined: int = Field(1, ge=0)  # the gate refuses a version with fewer refined documents
     max_drop: float | None = Field(0.5, ge=0, le=1)  # ... or one that lost more than this share of its parent's
     shared: Flag = False  # true in every recipe that publishes this dataset to this output: they take turns at LATEST
+    tokens: Tokens | None = None  # count tokens per document (`n_tokens`), totals in the manifest
 
 
 class Splits(Strict):
