@@ -74,14 +74,10 @@ def decorator(rng: random.Random) -> str:
 
 
 def program_output(rng: random.Random) -> str:
-    return rng.choice(
-        [
-            f"elapsed_ns={_digits(rng, 16)}",
-            f"checksum {_digits(rng, 4)} {_digits(rng, 4)} {_digits(rng, 4)} {_digits(rng, 4)}",
-            f"ts: 1{_digits(rng, 15)}",
-            f"object id {rng.randint(1, 9)}{_digits(rng, 17)}",
-        ]
-    )
+    """Long numbers a program prints: counters, checksums in groups of four, timestamps, object ids."""
+    groups = " ".join(_digits(rng, 4) for _ in range(4))
+    forms = [f"elapsed_ns={_digits(rng, 16)}", f"checksum {groups}", f"ts: 1{_digits(rng, 15)}"]
+    return rng.choice([*forms, f"object id {rng.randint(1, 9)}{_digits(rng, 17)}"])
 
 
 def email(rng: random.Random) -> str:
@@ -104,13 +100,10 @@ def ip_with_port(rng: random.Random) -> str:
 
 
 def phone(rng: random.Random) -> str:
+    """North-American and British numbers, international and local forms."""
+    area, line = rng.randint(201, 989), _digits(rng, 4)
     return rng.choice(
-        [
-            f"+1 {rng.randint(201, 989)} 555 {_digits(rng, 4)}",
-            f"+44 20 {_digits(rng, 4)} {_digits(rng, 4)}",
-            f"({rng.randint(201, 989)}) 555-{_digits(rng, 4)}",
-            f"{rng.randint(201, 989)}-555-{_digits(rng, 4)}",
-        ]
+        [f"+1 {area} 555 {line}", f"+44 20 {_digits(rng, 4)} {line}", f"({area}) 555-{line}", f"{area}-555-{line}"]
     )
 
 
