@@ -19,44 +19,43 @@ TERMINAL = r"[.!?:;\"'”’)\]]\s*$"
 @dataclass(frozen=True)
 class LineRule:
     key: str  # the recipe key under clean.lines
-    matches: pl.Expr  # over `pl.element()`: one line
     default: bool
     source: str
     why: str = ""
+    mentions: str | None = None  # a line mentioning this (a regular expression, any case) is stripped
+    line: pl.Expr | None = None  # or, over `pl.element()`, a rule that looks at the whole line
 
-
-def _mentions(pattern: str) -> pl.Expr:
-    return pl.element().str.contains(pattern)
+    @property
+    def matches(self) -> pl.Expr:
+        return pl.element().str.contains(f"(?i:{self.mentions})") if self.mentions else self.line
 
 
 RULES: list[LineRule] = [
-    LineRule("cookie_lines", _mentions(r"(?i)\bcookie(?:s| policy| settings| preferences)\b"), True, f"{C4} cookies"),
-    LineRule(
-        "policy_lines", _mentions(r"(?i)\b(?:terms of use|privacy policy|terms and conditions)\b"), True, f"{C4} them"
-    ),
+    LineRule("cookie_lines", True, f"{C4} cookies", mentions=r"\bcookie(?:s| policy| settings| preferences)\b"),
+    LineRule("policy_lines", True, f"{C4} them", mentions=r"\b(?:terms of use|privacy policy|terms and conditions)\b"),
     LineRule(
         "newsletter_lines",
-        _mentions(r"(?i)\b(?:subscribe to our newsletter|sign up for our newsletter|subscribe now)\b"),
         True,
         "Refinery: prompts C4's rules miss",
         why="10 of 1,618 refined real web pages kept such a prompt",
+        mentions=r"\b(?:subscribe to our newsletter|sign up for our newsletter|subscribe now)\b",
     ),
     LineRule(
         "javascript_lines",
-        _mentions(r"(?i)\bjavascript\b"),
         False,
         f"{C4} javascript",
         why="off: on forum posts it strips lines of technical answers (a document-level bound, max_javascript_lines, "
         "rejects pages that are mostly script notices)",
+        mentions=r"\bjavascript\b",
     ),
     LineRule(
         "nav_lines",
-        (pl.element().str.strip_chars().str.count_matches(r"\S+") <= 3)
-        & ~pl.element().str.contains(TERMINAL)
-        & (pl.element().str.strip_chars() != ""),
         False,
         "C4 (lines without terminal punctuation), narrowed to three words or fewer: menus and breadcrumbs",
         why="off: forum posts have short unpunctuated lines (greetings, names, code)",
+        line=(pl.element().str.strip_chars().str.count_matches(r"\S+") <= 3)
+        & ~pl.element().str.contains(TERMINAL)
+        & (pl.element().str.strip_chars() != ""),
     ),
 ]
 
@@ -73,10 +72,25 @@ PER_RULE = "_lines_"  # per-rule counts: bookkeeping, not refined columns (nor i
 
 def strip_lines(frame: pl.DataFrame, config: Lines) -> pl.DataFrame:
     """Lines matching an enabled rule removed from `text`; `stripped_lines` counts them; `_lines_<rule>` per rule
-    (a line counts for the first rule it matches) and `_stripped` (the lines) for the stage's report."""
+    (a line counts for the first rule it matches) and `_stripped` (the lines) for the stage's report. Only the
+    documents that mention something a rule looks for are split into lines (one scan of the text for the rest)."""
     rules = [r for r in RULES if getattr(config, r.key)]
+    none = {f"{PER_RULE}{r.key}": pl.lit(0, pl.Int32) for r in rules}
+    untouched = frame.with_columns(**none, stripped_lines=pl.lit(0, pl.Int32), _stripped=pl.lit([], pl.List(pl.String)))
     if not rules:
-        return frame.with_columns(stripped_lines=pl.lit(0, pl.Int32), _stripped=pl.lit([], pl.List(pl.String)))
+        return untouched
+    suspect = (
+        frame.get_column("text").str.contains("|".join(f"(?i:{r.mentions})" for r in rules)).fill_null(False)
+        if all(r.mentions for r in rules)
+        else pl.Series([True] * frame.height)
+    )
+    if not suspect.any():
+        return untouched
+    found = _strip(frame.filter(suspect), rules).select(untouched.columns)
+    return untouched.with_row_index("_row").update(found.with_columns(_row=suspect.arg_true()), on="_row").drop("_row")
+
+
+def _strip(frame: pl.DataFrame, rules: list[LineRule]) -> pl.DataFrame:
     lines = pl.col("text").str.split("\n")
     taken = pl.lit(False)
     counts = {}
