@@ -117,7 +117,7 @@ class Version:
 
     def loader(self, split: str | None = None, **options: object) -> Loader:
         """Batches of one rank's rows for data-parallel training (`refinery.loader.Loader`: rank, world_size,
-        seed, epoch, batch_size, columns), resumable mid-epoch."""
+        seed, epoch, batch_size, columns, licenses: only rows under these), resumable mid-epoch."""
         if split is not None:
             self.scan(split=split)  # an unknown split is an error here, not an empty loader
         return Loader(self.files, split, **options)  # type: ignore[arg-type]

@@ -29,18 +29,24 @@ class _Unit:
     rows: np.ndarray  # positions in the row group of the rows that belong to the split
 
 
-def _units(files: Sequence[Path], split: str | None) -> list[_Unit]:
+def _units(files: Sequence[Path], split: str | None, licenses: list[str] | None) -> list[_Unit]:
+    """Every row group, with the positions of its rows in the split and under the licences asked for."""
+    wanted = [*(["split"] if split is not None else []), *(["license"] if licenses is not None else [])]
     units = []
     for file in files:
         with file.open("rb") as fh:
             parquet = pq.ParquetFile(fh)
             for group in range(parquet.metadata.num_row_groups):
-                if split is None:
-                    rows = np.arange(parquet.metadata.row_group(group).num_rows)
-                else:
-                    column = pl.from_arrow(parquet.read_row_group(group, columns=["split"])).get_column("split")
-                    rows = (column == split).arg_true().to_numpy()
-                units.append(_Unit(file, group, rows))
+                if not wanted:
+                    units.append(_Unit(file, group, np.arange(parquet.metadata.row_group(group).num_rows)))
+                    continue
+                frame = pl.from_arrow(parquet.read_row_group(group, columns=wanted))
+                keep = pl.Series([True] * frame.height)
+                if split is not None:
+                    keep &= frame.get_column("split") == split
+                if licenses is not None:
+                    keep &= frame.get_column("license").is_in(licenses).fill_null(False)
+                units.append(_Unit(file, group, keep.arg_true().to_numpy()))
     return units
 
 
@@ -58,12 +64,13 @@ class Loader:
         batch_size: int = 1024,
         columns: list[str] | None = None,
         window: int = 4,
+        licenses: list[str] | None = None,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} of world_size {world_size}: 0 <= rank < world_size")
         if batch_size < 1 or window < 1:
             raise ValueError("batch_size and window are at least 1")
-        self.units = _units(files, split)
+        self.units = _units(files, split, licenses)
         self.split, self.rank, self.world_size, self.seed = split, rank, world_size, seed
         self.epoch, self.batch_size, self.columns, self.window = epoch, batch_size, columns, window
         self.position = 0  # rows of this epoch already given

@@ -295,6 +295,14 @@ def test_splits_by_identity_hold_across_versions(small_recipe, write_recipe, sma
     train = {d for d, s in after.items() if s == "train"}
     assert len(ranks[0]) == len(ranks[1]) == len(train) // 2 and set(ranks[0] + ranks[1]) <= train
     assert "splits by identity (seed 7): test" in (second.path / "DATACARD.md").read_text()
+    by_source = dict(second.scan().group_by("source").len().collect().iter_rows())  # the recipe's licences:
+    assert second.manifest["counts"]["licenses"] == {  # forums CC-BY-4.0, export proprietary-internal
+        "CC-BY-4.0": by_source["forums"],
+        "proprietary-internal": by_source["export"],
+    }
+    open_only = [d for b in second.loader(licenses=["CC-BY-4.0"]) for d in b["source"]]
+    assert set(open_only) == {"forums"} and len(open_only) == by_source["forums"]
+    assert "| proprietary-internal |" in (second.path / "DATACARD.md").read_text()
     other_seed = write_recipe({**small_recipe, "output": "reseeded", "splits": {**splits, "seed": 8}}, "reseeded.yaml")
     assert main(["run", "--recipe", str(other_seed)]) == 0
     reseeded = dict(

@@ -24,6 +24,7 @@ def readiness_markdown(readiness: dict) -> str:
 
 def render_datacard(m: dict) -> str:
     counts, recipe = m["counts"], m["recipe"]
+    licenses = counts.get("licenses") or {}
     removed_rows = [
         [stage, reason, n]
         for stage, reasons in counts["removed"].items()
@@ -53,6 +54,12 @@ def render_datacard(m: dict) -> str:
         + (f"; splits by identity (seed {recipe['splits']['seed']}): " if counts.get("splits") else ".")
         + ", ".join(f"{name} {n}" for name, n in (counts.get("splits") or {}).items())
         + (f" {m['tokens']['total']:,} tokens ({m['tokens']['tokenizer']})." if m.get("tokens") else ""),
+        markdown_table(
+            [[name, n, (m.get("tokens") or {}).get("by_license", {}).get(name, "")] for name, n in licenses.items()],
+            ["licence", "refined records", "tokens"],
+        )
+        if licenses
+        else "",
         markdown_table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
         "## Language mix",
         markdown_table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",

@@ -57,6 +57,7 @@ class Counts(Closed):
     refined: int = Field(ge=0)
     removed: dict[str, dict[str, int]]  # stage -> reason (and "total") -> records
     splits: dict[str, int] | None = None  # refined records per split, when the recipe has splits
+    licenses: dict[str, int] | None = None  # refined records per licence ("None": no licence declared)
 
 
 class Manifest(Closed):

@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 from refinery.errors import PublishError
 from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
 from refinery.publish.datacard import render_datacard
+from refinery.publish.derived import with_license, with_split
 from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.manifest import SCHEMA_VERSION, checked
 from refinery.publish.readiness import assess
-from refinery.publish.splits import with_split
 from refinery.publish.tokens import token_totals, trained, with_tokens
 from refinery.recipe import Recipe
 from refinery.records import REMOVED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter
@@ -140,7 +140,8 @@ def _write_parts(
 
 def _derivations(inp: PublishInput, tmp: Path) -> tuple[Derive, ...]:
     """The recipe's derived columns: each document's split, its tokens (the tokenizer stored in the version)."""
-    recipe, derive = inp.recipe, []
+    recipe = inp.recipe
+    derive: list[Derive] = [partial(with_license, {s.name: s.license for s in recipe.sources})]
     if recipe.splits:
         derive.append(partial(with_split, recipe.splits))
     if tokens := recipe.publish.tokens:
@@ -176,8 +177,11 @@ def _counts(refined: int, removed: pl.DataFrame, parts: list[Path]) -> dict:
         by_stage.setdefault(stage, {"total": 0})[reason] = n
         by_stage[stage]["total"] += n
     counts = {"read": refined + removed.height, "refined": refined, "removed": by_stage}
-    if "split" in pl.read_parquet_schema(parts[0]):  # read back from the parts written
-        counts["splits"] = dict(pl.scan_parquet(parts).group_by("split").len().sort("split").collect().iter_rows())
+    columns = pl.read_parquet_schema(parts[0])
+    for column, key in (("split", "splits"), ("license", "licenses")):  # read back from the parts written
+        if column in columns:
+            by = pl.scan_parquet(parts).group_by(column).len().sort(column).collect()
+            counts[key] = {str(value): n for value, n in by.iter_rows()}
     return counts
 
 

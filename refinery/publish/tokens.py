@@ -50,7 +50,7 @@ def token_totals(parts: list[Path], has_split: bool) -> dict:
     """Tokens in total and by source, language (and split), read back from the written parts."""
     scan = pl.scan_parquet(parts)
     totals = {"total": scan.select(pl.col("n_tokens").sum()).collect().item()}
-    for column in ["source", "lang", *(["split"] if has_split else [])]:
+    for column in ["source", "lang", "license", *(["split"] if has_split else [])]:
         by = scan.group_by(column).agg(pl.col("n_tokens").sum()).sort(column).collect()
         totals[f"by_{column}"] = {str(k): v for k, v in by.iter_rows()}
     return totals

@@ -1,6 +1,7 @@
-"""Splits by identity: a document's split is a function of its `doc_id` and the recipe's seed (xxHash64 of the
-id, cut at the cumulative shares), so a document keeps its split in every later version, on every machine. A
-near-duplicate cluster never spans two splits: refined data holds one document of each cluster."""
+"""Columns a version derives for trainers. Each row's licence: its source's, as the recipe declares it. Splits
+by identity: a document's split is a function of its `doc_id` and the recipe's seed (xxHash64 of the id, cut at
+the cumulative shares), so a document keeps its split in every later version, on every machine. A near-duplicate
+cluster never spans two splits: refined data holds one document of each cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import polars as pl
 import xxhash
 
 from refinery.recipe.model import Splits
+
+
+def with_license(licenses: dict[str, str | None], frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's licence: its source's, as the recipe declares it (null: none declared)."""
+    return frame.with_columns(license=pl.col("source").replace_strict(licenses, default=None, return_dtype=pl.String))
 
 
 def with_split(splits: Splits, frame: pl.DataFrame) -> pl.DataFrame:
