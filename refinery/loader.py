@@ -90,6 +90,17 @@ class Loader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self.position = epoch, 0
 
+    def to_hf(self):
+        """This rank's rows for this epoch as a Hugging Face `datasets.IterableDataset` (extra: `refinery[hf]`): the
+        same rows in the same order, from where the loader stands."""
+        from datasets import IterableDataset
+
+        def rows() -> Iterator[dict]:
+            for batch in self:
+                yield from batch.iter_rows(named=True)
+
+        return IterableDataset.from_generator(rows)
+
     def _plan(self) -> list[tuple[_Unit, np.ndarray]]:
         """This rank's range of the epoch's order: (unit, its rows in order), unit by unit."""
         rng = np.random.default_rng([self.seed, self.epoch])

@@ -61,3 +61,9 @@ def test_a_resumed_loader_yields_exactly_the_rest_of_the_epoch(files):
     assert taken + _ids(resumed) == whole
     with pytest.raises(ValueError, match="another seed"):
         Loader(files, None, seed=5, world_size=2, rank=1).load_state_dict(state)
+
+
+def test_the_hf_adapter_yields_the_same_rows_in_the_same_order(files):
+    loader = Loader(files, "train", rank=1, world_size=2, seed=2, batch_size=6)
+    expected = _ids(Loader(files, "train", rank=1, world_size=2, seed=2, batch_size=6))
+    assert [row["doc_id"] for row in loader.to_hf()] == expected
