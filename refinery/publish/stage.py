@@ -177,11 +177,10 @@ def _counts(refined: int, removed: pl.DataFrame, parts: list[Path]) -> dict:
         by_stage.setdefault(stage, {"total": 0})[reason] = n
         by_stage[stage]["total"] += n
     counts = {"read": refined + removed.height, "refined": refined, "removed": by_stage}
-    columns = pl.read_parquet_schema(parts[0])
-    for column, key in (("split", "splits"), ("license", "licenses")):  # read back from the parts written
-        if column in columns:
-            by = pl.scan_parquet(parts).group_by(column).len().sort(column).collect()
-            counts[key] = {str(value): n for value, n in by.iter_rows()}
+    derived = {c: k for c, k in (("split", "splits"), ("license", "licenses")) if c in pl.read_parquet_schema(parts[0])}
+    rows = pl.scan_parquet(parts).select(list(derived)).collect()  # read back from the parts written, once
+    for column, key in derived.items():
+        counts[key] = {str(value): n for value, n in rows.group_by(column).len().sort(column).iter_rows()}
     return counts
 
 

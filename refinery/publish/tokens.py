@@ -48,9 +48,10 @@ def with_tokens(tokenizer_json: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 def token_totals(parts: list[Path], has_split: bool) -> dict:
     """Tokens in total and by source, language (and split), read back from the written parts."""
-    scan = pl.scan_parquet(parts)
-    totals = {"total": scan.select(pl.col("n_tokens").sum()).collect().item()}
-    for column in ["source", "lang", "license", *(["split"] if has_split else [])]:
-        by = scan.group_by(column).agg(pl.col("n_tokens").sum()).sort(column).collect()
+    columns = ["source", "lang", "license", *(["split"] if has_split else [])]
+    rows = pl.scan_parquet(parts).select("n_tokens", *columns).collect()  # one read: small columns
+    totals = {"total": rows.get_column("n_tokens").sum()}
+    for column in columns:
+        by = rows.group_by(column).agg(pl.col("n_tokens").sum()).sort(column)
         totals[f"by_{column}"] = {str(k): v for k, v in by.iter_rows()}
     return totals

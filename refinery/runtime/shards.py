@@ -55,20 +55,19 @@ def run_sharded(
 ) -> list[R]:
     """`step(where, shard)` for every shard, on `engine` (its processes when the step holds the GIL), results in
     shard order. `inputs` are shared with the shards (`where.inputs`); `reads` are files the shards fetch
-    themselves (ore). `small` work (default: a single shard) runs in this process on the local engine. With
+    themselves (ore). `small` work (by default, when `shards` is a sequence: a single shard to run) runs in this
+    process on the local engine; an iterator of shards (batches read as they go) says `small` itself. With
     `resumable`, shards (then a sequence of small, picklable values) that completed before over the same `parts`
     folder are not run again."""
     markers = _Markers(parts, step, [*inputs, *reads]) if resumable and parts is not None else None
-    shards = list(shards) if markers else shards
     done = markers.load(shards) if markers else {}
+    if small is None:
+        small = len(shards) - len(done) < 2  # type: ignore[arg-type]
     with engine.exchange() as exchange:
         where = Where(tuple(exchange.share(p) for p in inputs), exchange.parts(parts) if parts else "")
-        todo = [(i, s) for i, s in enumerate(shards) if i not in done] if markers else None
-        small = len(todo if todo is not None else shards) < 2 if small is None else small
-        run = _Numbered(step, where)
-        items = todo if todo is not None else enumerate(shards)
+        items = ((i, s) for i, s in enumerate(shards) if i not in done)
         results = {}
-        for i, result in engine.map(run, items, processes=processes, small=small):
+        for i, result in engine.map(_Numbered(step, where), items, processes=processes, small=small):
             results[i] = result
             if markers and not exchange.folder:  # the part is in place already: mark it at once
                 markers.mark(shards[i], i, result)
