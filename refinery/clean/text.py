@@ -5,17 +5,9 @@ from __future__ import annotations
 import polars as pl
 
 from refinery.clean.config import Normalize
+from refinery.mojibake import MOJIBAKE_HINT, fix_mojibake
 
-# Byte sequences that UTF-8 text decoded as Latin-1/cp1252 leaves behind ("Ã©", "â€™", "Â "), and HTML entities.
-# ftfy runs only on documents that show one, which keeps the per-document library call off clean text.
-MOJIBAKE_HINT = r"[ÂÃÅÄâÐÑð][\u0080-\u00BF\u0152\u0153\u0160\u0161\u0178\u017D\u017E\u0192\u02C6\u02DC\u2013-\u203A\u20AC\u2122]|&(?:amp|lt|gt|quot|nbsp|#\d{2,5});"
 CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\u200B\uFEFF]"
-
-
-def _fix(text: str) -> str:
-    import ftfy
-
-    return ftfy.fix_text(text, uncurl_quotes=False, fix_latin_ligatures=False, normalization=None)
 
 
 def repair_text(text: pl.Series) -> pl.Series:
@@ -23,7 +15,7 @@ def repair_text(text: pl.Series) -> pl.Series:
     suspect = text.str.contains(MOJIBAKE_HINT).fill_null(False)
     if not suspect.any():
         return text
-    fixed = pl.Series([_fix(t) for t in text.filter(suspect)], dtype=pl.String)
+    fixed = pl.Series([fix_mojibake(t) for t in text.filter(suspect)], dtype=pl.String)
     return text.scatter(suspect.arg_true(), fixed)
 
 

@@ -14,6 +14,18 @@ from refinery.storage import is_uri
 Format = Literal[tuple(FORMATS)]  # the registered formats (`refinery/ingest/formats/`)
 
 
+class Extraction(Strict):
+    """How the main content of a page is found. The defaults were chosen on WCXB's development split and measured on
+    its held-out test split (`benchmarks/extract_bench.py`): trafilatura favouring precision keeps boilerplate out
+    but finds too little on forums, listings and service pages, so a page on which it finds less than
+    `fallback_below` characters is extracted again in trafilatura's balanced mode and the longer text is kept.
+    `engine: resiliparse` is an order of magnitude faster and finds less."""
+
+    engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
+    favor: Literal["precision", "balanced", "recall"] = "precision"
+    fallback_below: int = Field(2000, ge=0)  # characters; 0: no second extraction
+
+
 class Source(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)
     format: Format
@@ -21,6 +33,7 @@ class Source(Strict):
     text_field: str = "text"
     id_field: str | None = None
     html_field: str | None = None  # records whose text is HTML: main content is extracted
+    extraction: Extraction = Extraction()  # for HTML ore, WARC responses and `html_field` records
     title_field: str | None = None
     url_field: str | None = None
     license: str | None = None

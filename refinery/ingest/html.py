@@ -1,6 +1,18 @@
-"""Main-content extraction from HTML with trafilatura (boilerplate, menus and footers removed, not tag stripping)."""
+"""Main-content extraction from HTML (boilerplate, menus and footers removed, not tag stripping): trafilatura, with
+a second, fuller pass where precision finds little, or resiliparse for speed."""
 
+from __future__ import annotations
+
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from refinery.mojibake import MOJIBAKE, fix_mojibake
+
+if TYPE_CHECKING:
+    from refinery.ingest.config import Extraction
+
+_MOJIBAKE = re.compile(MOJIBAKE)
 
 
 @dataclass(frozen=True)
@@ -9,12 +21,49 @@ class Page:
     title: str | None
     url: str | None
 
+    @property
+    def length(self) -> int:
+        return len(self.text or "")
 
-def extract_page(html: str) -> Page:
-    """Main text, title and canonical URL of one page; `text` is None when no main content is found."""
+
+def extract_page(html: str, how: Extraction) -> Page:
+    """Main text, title and canonical URL of one page; `text` is None when no main content is found.
+
+    Mojibake is repaired first: the extractor drops the C1 control characters ftfy needs to undo it afterwards."""
+    if _MOJIBAKE.search(html):
+        html = fix_mojibake(html)
+    if how.engine == "resiliparse":
+        return _resiliparse(html)
+    page = _trafilatura(html, how.favor)
+    if how.favor == "precision" and page.length < how.fallback_below:
+        fuller = _trafilatura(html, "balanced")
+        if fuller.length > page.length:
+            return fuller
+    return page
+
+
+def _trafilatura(html: str, favor: str) -> Page:
     import trafilatura  # imported lazily: it pulls in lxml and friends
 
-    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True)
+    doc = trafilatura.bare_extraction(
+        html,
+        with_metadata=True,
+        include_comments=False,
+        favor_precision=favor == "precision",
+        favor_recall=favor == "recall",
+    )
     if doc is None or not (doc.text or "").strip():
         return Page(None, None, None)
     return Page(doc.text, doc.title or None, doc.url or None)
+
+
+def _resiliparse(html: str) -> Page:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    text = extract_plain_text(tree, main_content=True, list_bullets=False, alt_texts=False)
+    if not text.strip():
+        return Page(None, None, None)
+    canonical = tree.document.query_selector('link[rel="canonical"]') if tree.document else None
+    return Page(text, tree.title or None, (canonical.getattr("href") if canonical else None) or None)

@@ -21,7 +21,7 @@ from refinery.errors import IngestError
 from refinery.hashing import sha256_file, stable_id
 from refinery.identity import key_id, usable_id
 from refinery.ingest import formats
-from refinery.ingest.config import Source
+from refinery.ingest.config import Extraction, Source
 from refinery.ingest.count import count_records
 from refinery.ingest.encoding import BROKEN
 from refinery.ingest.formats.base import raw
@@ -66,9 +66,9 @@ def _unreadable(err: Exception) -> pl.DataFrame:
     return raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
 
 
-def _page(html: str) -> Page | Exception:
+def _page(html: str, how: Extraction) -> Page | Exception:
     try:
-        return extract_page(html)
+        return extract_page(html, how)
     except (ValueError, TypeError, LookupError, RecursionError) as err:  # lxml and trafilatura on hostile markup
         return err
 
@@ -83,10 +83,10 @@ def _unusable(page: Page | Exception | None) -> tuple[str, str] | None:
     return None
 
 
-def _extract_html(frame: pl.DataFrame) -> pl.DataFrame:
+def _extract_html(frame: pl.DataFrame, how: Extraction) -> pl.DataFrame:
     """Replace HTML in `text` by its main content; pages with none are quarantined as `no_content`, pages on which
     the extractor raised as `extraction_failed` with the error (counted: see `ingest_source`)."""
-    pages = [_page(h) if h is not None else None for h in frame.get_column("text")]
+    pages = [_page(h, how) if h is not None else None for h in frame.get_column("text")]
     good = [p if isinstance(p, Page) else None for p in pages]
     why = [_unusable(p) for p in pages]
     unusable = pl.col("reason").is_null() & pl.Series([w is not None for w in why])
@@ -183,7 +183,7 @@ def _ingest_shard(source: Source, base_dir: Path, where: Where, item: tuple[int,
         ):
             for raw in batches:
                 if formats.get(source.format).html or source.html_field:
-                    raw = _extract_html(raw)
+                    raw = _extract_html(raw, source.extraction)
                 good, bad = _split(raw, source, uri)
                 good_out.write(good)
                 bad_out.write(bad)

@@ -1,0 +1,20 @@
+"""Mojibake: UTF-8 text that was decoded as Latin-1 or cp1252 somewhere upstream ("Ã©", "â€™", "Â "), repaired by
+ftfy. Shared by ingest, which repairs HTML before extraction (the extractor drops the C1 control characters that
+ftfy needs to undo it), and cleaning, which repairs the text of every other format.
+"""
+
+from __future__ import annotations
+
+# Byte sequences that mis-decoded UTF-8 leaves behind: ftfy runs only on text that shows one (or, in extracted text,
+# an HTML entity), which keeps the per-document library call off clean text.
+MOJIBAKE = (
+    r"[ÂÃÅÄâÐÑð][\u0080-\u00BF\u0152\u0153\u0160\u0161\u0178\u017D\u017E\u0192\u02C6\u02DC\u2013-\u203A\u20AC\u2122]"
+)
+MOJIBAKE_HINT = MOJIBAKE + r"|&(?:amp|lt|gt|quot|nbsp|#\d{2,5});"
+
+
+def fix_mojibake(text: str) -> str:
+    """ftfy's repair of one text: encodings and entities only (quotes, ligatures and Unicode form left alone)."""
+    import ftfy  # imported lazily: its tables take a moment to load
+
+    return ftfy.fix_text(text, uncurl_quotes=False, fix_latin_ligatures=False, normalization=None)

@@ -1,0 +1,93 @@
+"""The real web sample (`data/recipes/web-en.yaml`: 24 WCXB pages of seven kinds) refined end to end, and judged
+against the benchmark's own human-reviewed snippets, not against what refinery computed."""
+
+import gzip
+import json
+import re
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from refinery.catalog import Catalog
+from refinery.cli import main
+from refinery.ingest.config import Extraction
+from refinery.ingest.html import extract_page
+from refinery.mojibake import MOJIBAKE
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+TRUTH = {t["file"]: t for t in map(json.loads, (Path(__file__).parent / "data" / "web-truth.jsonl").open())}
+
+
+def _squeeze(text: str) -> str:
+    return " ".join(text.lower().translate(QUOTES).split())
+
+
+QUOTES = str.maketrans("‘’“”", "''\"\"")
+
+
+def _found(text: str, snippets: list[str]) -> list[bool]:
+    return [_squeeze(s) in _squeeze(text) for s in snippets]
+
+
+@pytest.fixture(scope="module")
+def web_version(tmp_path_factory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sample refined once for the module: (refined rows, removed rows) by page file name."""
+    root = tmp_path_factory.mktemp("web")
+    shutil.copytree(DATA / "ore" / "web", root / "ore" / "web")
+    shutil.copy(DATA / "recipes" / "web-en.yaml", root / "web-en.yaml")
+    (root / "web-en.yaml").write_text((root / "web-en.yaml").read_text().replace("../", ""))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        assert main(["run", "--recipe", str(root / "web-en.yaml")]) == 0
+    version = Catalog(root / "refined").version("web-en")
+    version.verify()
+    page = pl.col("source_uri").str.extract(r"([^/]+)$")
+    return version.scan().with_columns(page=page).collect(), version.removed().with_columns(page=page).collect()
+
+
+def test_every_page_ends_in_exactly_one_place(web_version):
+    refined, removed = web_version
+    assert sorted(refined.get_column("page").to_list() + removed.get_column("page").to_list()) == sorted(TRUTH)
+
+
+def test_refined_pages_hold_the_benchmarks_main_content_and_little_boilerplate(web_version):
+    refined, _ = web_version
+    found, leaked = [], []
+    for page, text in refined.select("page", "text").iter_rows():
+        found += _found(text, TRUTH[page]["with"])
+        leaked += _found(text, TRUTH[page]["without"])
+    assert len(found) > 60
+    assert sum(found) / len(found) >= 0.85
+    assert sum(leaked) / len(leaked) <= 0.10
+
+
+@pytest.mark.parametrize("page", ["wcxb-4042.html.gz", "wcxb-4584.html.gz"])
+def test_a_page_where_precision_finds_little_is_extracted_again(web_version, page):
+    """trafilatura's precision mode finds 20 and 400 characters on these two articles; the balanced pass finds
+    them whole."""
+    refined, _ = web_version
+    (text,) = refined.filter(pl.col("page") == page).get_column("text")
+    assert sum(_found(text, TRUTH[page]["with"])) >= 4
+
+
+def test_mojibake_is_repaired_before_extraction(web_version):
+    """The GNU manual's UTF-8 was decoded as Latin-1 before it was saved. Extraction drops the C1 control
+    characters that ftfy needs, so repairing afterwards (cleaning's `fix_text`) left 'â¨bug-grep@gnu.orgâ©'."""
+    refined, _ = web_version
+    assert refined.filter(pl.col("text").str.contains(MOJIBAKE)).height == 0
+    (text,) = refined.filter(pl.col("page") == "wcxb-0688.html.gz").get_column("text")
+    assert "⟨<EMAIL>⟩" in text  # the address itself is redacted as PII
+
+
+def test_extraction_settings_choose_the_pass():
+    """Precision alone finds almost nothing on the coffee article; no fallback keeps that, the fallback does not."""
+    html = gzip.decompress((DATA / "ore" / "web" / "wcxb-4042.html.gz").read_bytes()).decode()
+    precise = extract_page(html, Extraction(fallback_below=0))
+    fallback = extract_page(html, Extraction())
+    assert precise.length < 100 < 2000 < fallback.length
+    assert extract_page(html, Extraction(favor="balanced")).text == fallback.text
+    fast = extract_page(html, Extraction(engine="resiliparse"))
+    assert sum(_found(fast.text, TRUTH["wcxb-4042.html.gz"]["with"])) >= 3
+    assert re.search(r"coffee", fallback.title or "", re.I)
