@@ -99,6 +99,10 @@ def _extract_html(frame: pl.DataFrame, how: Extraction) -> pl.DataFrame:
     )
 
 
+def _extracts_html(source: Source) -> bool:
+    return formats.get(source.format).html or source.html_field is not None
+
+
 MAX_FAILED_EXTRACTIONS = 0.5  # a larger share of a source's pages raising is a broken extractor, not bad pages
 
 
@@ -182,7 +186,7 @@ def _ingest_shard(source: Source, base_dir: Path, where: Where, item: tuple[int,
             RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
         ):
             for raw in batches:
-                if formats.get(source.format).html or source.html_field:
+                if _extracts_html(source):
                     raw = _extract_html(raw, source.extraction)
                 good, bad = _split(raw, source, uri)
                 good_out.write(good)
@@ -214,7 +218,9 @@ def ingest_source(
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or Engine()
     shards = _shards(source, files, engine.sizes.range_bytes) if engine.workers > 1 else [(p, None) for p in files]
-    small = len(shards) < 2 or sum(map(size, files)) < engine.sizes.sharded_bytes
+    html = _extracts_html(source)
+    enough = engine.sizes.extracted_bytes if html else engine.sizes.sharded_bytes
+    small = len(shards) < 2 or sum(map(size, files)) < enough
     parts = out_dir / "parts"
     read = partial(_ingest_shard, source, base_dir)
     local = not any(map(is_uri, files))  # objects may change under the same name: never resumed
@@ -225,7 +231,7 @@ def ingest_source(
     join_parts(sorted(parts.glob("records-*.parquet")), records_path, INGESTED_SCHEMA)
     join_parts(sorted(parts.glob("quarantine-*.parquet")), quarantine_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
-    if formats.get(source.format).html or source.html_field:
+    if html:
         _check_extraction(source, quarantine_path, sum(c.rows for c in counts))
     ore = {c.ore["path"]: c.ore for c in counts if c.ore}
     for path in {path for path, span in shards if span}:  # a file read by byte ranges: hashed here (it is local)
