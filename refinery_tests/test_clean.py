@@ -120,6 +120,22 @@ def test_filters_reject_with_name_and_value(rng):
     assert reasons[5] == "curly_bracket"
 
 
+def test_repetition_and_sentences_are_measured_on_prose_not_code_tables_or_menus(rng):
+    """Braces and `return` lines of a program, the repeated labels of a data table and an article that the extractor
+    put on one line are not low-quality writing; a product grid and a menu end no sentence."""
+    article = document(rng, 6)
+    code = "\n".join(["function f(x) {", "  return x;", "}"] * 8)
+    table = "\n".join(["| Week | Monday | Tuesday | Wednesday | Thursday |", "|---|---|---|---|---|"])
+    table += "\n" + "\n".join(f"| {w} | Rest | Easy run 3 miles | Rest | Easy run 4 miles |" for w in range(12))
+    grid = "\n".join(f"Ridge Tent {i} $199.00 Capacity: 6-person Weight: 9 lbs Rating 4.{i}" for i in range(10))
+    menu = "\n".join(["Home", "Shop", "Tents", "Deals", "Sign in", "Cart"] * 4) + "\n" + grid
+    after = "The function returns its argument unchanged, which is all the tests need from it at this point."
+    texts = [f"{article}\n{code}\n{after}", f"{article}\n{table}", " ".join(article.split()), grid, menu]
+    out = clean_batch(ingested_frame(texts), Clean(filters=Filters(min_words=20)))
+    assert out.get_column("reason").to_list() == [None, None, None, "min_sentence_ends", "min_sentence_ends"]
+    assert out.get_column("duplicate_lines")[0] == 0 and out.get_column("duplicate_5grams")[1] == 0
+
+
 def test_a_registered_filter_computes_its_signal_and_rejects_only_when_switched_on():
     """`max_short_lines` (one module and a registry line): a menu of short lines is rejected with its share;
     off (the default), its signal is not even computed, so refined files are as before."""
@@ -273,13 +289,28 @@ def test_boilerplate_lines_are_stripped_before_the_document_filters_and_counted(
     assert refined.get_column("stripped_lines").to_list() == [3, 0]
     assert not any(b in refined.get_column("text")[0] for b in banner)
     assert " ".join(refined.get_column("text")[0].split()) == " ".join(page.split())  # nothing else went
-    assert result.lines_stripped == {"cookie_lines": 1, "policy_lines": 1, "newsletter_lines": 1}
+    assert result.lines_stripped == {"cookie_lines": 1, "policy_lines": 1, "newsletter_lines": 1, "repeated_lines": 0}
     assert [e["line"] for e in result.line_examples] == banner
     off = Clean(
         filters=Filters(min_words=20), lines=Lines(cookie_lines=False, policy_lines=False, newsletter_lines=False)
     )
     kept = pl.read_parquet(clean(tmp_path / "in.parquet", tmp_path / "off", off).cleaned)
     assert kept.get_column("stripped_lines").to_list() == [0, 0] and banner[0] in kept.get_column("text")[0]
+
+
+def test_a_line_the_document_already_holds_is_stripped_and_the_first_copy_kept():
+    """A forum reply quoting the question (or a page extracted twice) holds its long lines twice: the copies go,
+    the first stays, so the repetition filters judge the writing, not the quoting. Short lines (a program's
+    braces, a table's headings) may repeat."""
+    from refinery.clean.lines import Lines, strip_lines
+
+    question = "Which tent kept you dry on the long walk through the valley last spring?"
+    answer = "Mine leaked at the seams after two days, so I sealed them again with the kit."
+    text = "\n".join([question, "}", answer, "Re:", question, "}", answer])
+    out = strip_lines(pl.DataFrame({"text": [text]}), Lines())
+    assert out.get_column("text")[0] == "\n".join([question, "}", answer, "Re:", "}"])
+    assert out.get_column("stripped_lines")[0] == 2
+    assert strip_lines(pl.DataFrame({"text": [text]}), Lines(repeated_lines=False)).get_column("text")[0] == text
 
 
 def test_navigation_lines_are_stripped_when_asked():

@@ -72,6 +72,16 @@ def test_a_page_where_precision_finds_little_is_extracted_again(web_version, pag
     assert sum(_found(text, TRUTH[page]["with"])) >= 4
 
 
+def test_the_filters_read_prose_not_code_tables_or_menus(web_version):
+    """A git tutorial whose commands fill half its lines and a Q&A whose program prints 0, 1, 2 twice were removed
+    by FineWeb's line punctuation and Gopher's repeated lines; a job board's titles and a supplier directory's menus
+    end no sentence and go."""
+    refined, removed = web_version
+    assert {"wcxb-0437.html.gz", "wcxb-4309.html.gz"} <= set(refined.get_column("page"))
+    reasons = dict(removed.select("page", "reason").iter_rows())
+    assert reasons["wcxb-2911.html.gz"] == reasons["wcxb-4532.html.gz"] == "min_sentence_ends"
+
+
 def test_mojibake_is_repaired_before_extraction(web_version):
     """The GNU manual's UTF-8 was decoded as Latin-1 before it was saved. Extraction drops the C1 control
     characters that ftfy needs, so repairing afterwards (cleaning's `fix_text`) left 'â¨bug-grep@gnu.orgâ©'."""

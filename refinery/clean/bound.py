@@ -31,6 +31,30 @@ def lines() -> pl.Expr:
     return pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
 
 
+SENTENCE_END = r"[.!?…][\"'”’)\]]*(?:\s|$)"  # a sentence's last mark, then a quote or bracket, then a space
+PROSE_WORDS = 5  # words with a letter: a line with fewer is a heading, a label, a menu entry or figures
+
+
+def prose() -> pl.Expr:
+    """Over `pl.element()` (a line): whether it is prose, not a line of code, a heading, a menu entry or a row of
+    figures. Trafilatura keeps a program's lines, whose braces and keywords repeat by design, and writes tables as
+    `| ... |` rows: a row of a data table ends no sentence, while pages laid out in tables hold paragraphs in cells."""
+    return written() & (pl.element().str.count_matches(r"\p{L}\S*") >= PROSE_WORDS)
+
+
+def written() -> pl.Expr:
+    """Over `pl.element()` (a line): whether it is writing of any length (menus included), not code or figures."""
+    code = pl.element().str.strip_chars().str.contains(r"[{};]$|^(?:[{}]|</?[A-Za-z]|//|/\*|\*/|>>>|\$ |#[ !])")
+    return ~code & ~data_row()
+
+
+def data_row() -> pl.Expr:
+    """Over `pl.element()` (a line): whether it is a row of a data table (`| ... |`, as trafilatura writes tables)
+    that ends no sentence: figures and labels, where a page laid out in a table holds paragraphs in its cells."""
+    line = pl.element().str.strip_chars()
+    return line.str.starts_with("|") & ~line.str.contains(rf"\p{{L}}{SENTENCE_END}")
+
+
 def share(items: pl.Expr, condition: pl.Expr) -> pl.Expr:
     """The share of `items` (a list expression) for which `condition` holds; 0 for none."""
     return items.list.eval(condition.cast(pl.Float64).mean()).list.first().fill_null(0.0)

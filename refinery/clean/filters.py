@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from refinery.clean.bound import lines, share
+from refinery.clean.bound import SENTENCE_END, lines, prose, share, written
 from refinery.clean.config import Filters
 from refinery.clean.registry import BOUNDS
 
@@ -34,27 +34,39 @@ def _gram_counts(tokens: pl.DataFrame, n: int) -> pl.DataFrame:
     return runs.select(row=(pl.col("value") // (1 << 40)).cast(pl.UInt32), len=pl.col("len"))
 
 
-def token_signals(text: pl.Series) -> pl.DataFrame:
-    """Word-level signals, one row per text (at most 2**24 per call), from exploded (row, token) tables:
-    vectorized counts rather than per-row list evaluation."""
-    rows = pl.DataFrame({"text": text}).with_row_index("row")
-    spaced = pl.col("text").str.replace_all(r"[\t\n\r\x0B\x0C]", " ")
-    words = rows.select("row", w=spaced.str.split(" ")).explode("w").filter(pl.col("w").str.len_bytes() > 0)
-    per_row = words.group_by("row").agg(
-        n_words=pl.len().cast(pl.Int64),
-        mean_word_length=pl.col("w").str.len_chars().mean(),
-        alpha_words=pl.col("w").str.contains(r"\p{L}").mean(),
-    )
+def _tokens(rows: pl.DataFrame) -> pl.DataFrame:
+    """(row, t, h): the lower-cased `\\w+` tokens of each row's text and their hashes, in order."""
     tokens = rows.select("row", t=pl.col("text").str.to_lowercase().str.extract_all(r"\w+")).explode("t")
-    tokens = tokens.drop_nulls("t").with_columns(h=pl.col("t").hash(seed=0))
-    top = _gram_counts(tokens, 2).group_by("row").agg(top_2gram=pl.col("len").max() / pl.col("len").sum())
-    repeated = (
-        _gram_counts(tokens, 5)
+    return tokens.drop_nulls("t").with_columns(h=pl.col("t").hash(seed=0))
+
+
+def _words(text: pl.Series) -> pl.DataFrame:
+    """(row, w): the whitespace-separated words of each text."""
+    spaced = pl.col("text").str.replace_all(r"[\t\n\r\x0B\x0C]", " ")
+    rows = pl.DataFrame({"text": text}).with_row_index("row")
+    return rows.select("row", w=spaced.str.split(" ")).explode("w").filter(pl.col("w").str.len_bytes() > 0)
+
+
+def token_signals(text: pl.Series, prose_text: pl.Series, written_text: pl.Series) -> pl.DataFrame:
+    """Word-level signals, one row per text (at most 2**24 per call), from exploded (row, token) tables:
+    vectorized counts rather than per-row list evaluation. Repeated 5-grams are counted in `prose_text`, the text's
+    prose lines (`bound.prose`): a table's column headers or a program's braces are not repetitive writing; the
+    share of words with a letter in `written_text`, the text less code and data tables (`bound.written`)."""
+    rows = pl.DataFrame({"text": text}).with_row_index("row")
+    per_row = (
+        _words(text)
         .group_by("row")
-        .agg(duplicate_5grams=pl.col("len").filter(pl.col("len") > 1).sum() / pl.col("len").sum())
+        .agg(n_words=pl.len().cast(pl.Int64), mean_word_length=pl.col("w").str.len_chars().mean())
+    )
+    alpha = _words(written_text).group_by("row").agg(alpha_words=pl.col("w").str.contains(r"\p{L}").mean())
+    top = _gram_counts(_tokens(rows), 2).group_by("row").agg(top_2gram=pl.col("len").max() / pl.col("len").sum())
+    repeated = (
+        _gram_counts(_tokens(pl.DataFrame({"text": prose_text}).with_row_index("row")), 5)
+        .group_by("row")
+        .agg(duplicate_5grams=(pl.col("len") - 1).sum() / pl.col("len").sum())
     )
     out = rows.select("row")
-    for part in (per_row, top, repeated):
+    for part in (per_row, alpha, top, repeated):
         out = out.join(part, on="row", how="left", maintain_order="left")
     return out.drop("row").with_columns(
         pl.col("n_words").fill_null(0),
@@ -64,21 +76,28 @@ def token_signals(text: pl.Series) -> pl.DataFrame:
 
 def add_signals(frame: pl.DataFrame) -> pl.DataFrame:
     """Signal columns, kept on refined rows so trainers can re-filter without re-running."""
-    per_line = lines()
+    per_line, prose_lines = lines(), lines().list.eval(pl.element().filter(prose()))
     paragraphs = (
         pl.col("text")
         .str.split("\n\n")
         .list.eval(pl.element().str.strip_chars())
         .list.eval(pl.element().filter(pl.element() != ""))
     )
-    frame = pl.concat([frame, token_signals(frame.get_column("text"))], how="horizontal")
+    prose_text = frame.select(prose_lines.list.join("\n")).to_series()
+    written_text = frame.select(lines().list.eval(pl.element().filter(written())).list.join("\n")).to_series()
+    signals = token_signals(frame.get_column("text"), prose_text, written_text)
+    frame = pl.concat([frame, signals], how="horizontal")
+    punctuated = pl.element().str.contains(r"[.!?\"'”’)]\s*$")
     return frame.with_columns(
         (pl.col("text").str.count_matches(r"#|\.\.\.|…") / pl.col("n_words")).fill_nan(0).alias("symbol_word_ratio"),
-        share(per_line, pl.element().str.contains(BULLET)).alias("bullet_lines"),
+        share(per_line, pl.element().str.contains(BULLET) & ~punctuated).alias("bullet_lines"),
         share(per_line, pl.element().str.contains(r"(?:\.\.\.|…)\s*$")).alias("ellipsis_lines"),
-        share(per_line, pl.element().str.contains(r"[.!?\"'”’)]\s*$")).alias("punctuated_lines"),
+        share(per_line, punctuated).alias("punctuated_lines"),
+        (prose_text.str.count_matches(rf"\p{{L}}{SENTENCE_END}") / written_text.str.count_matches(r"\S+"))
+        .fill_nan(0)
+        .alias("sentence_ends"),
         pl.col("text").str.count_matches(STOP_WORDS).cast(pl.Int64).alias("stop_words"),
-        share(per_line, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias("duplicate_lines"),
+        share(prose_lines, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias("duplicate_lines"),
         share(paragraphs, pl.element().is_duplicated() & ~pl.element().is_first_distinct()).alias(
             "duplicate_paragraphs"
         ),

@@ -14,6 +14,7 @@ from refinery.config import Flag, Strict
 
 C4 = "C4 (Raffel et al. 2020, section 2.2): lines mentioning"
 TERMINAL = r"[.!?:;\"'”’)\]]\s*$"
+REPEATED_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ RULES: list[LineRule] = [
         "Refinery: prompts C4's rules miss",
         why="10 of 1,618 refined real web pages kept such a prompt",
         mentions=r"\b(?:subscribe to our newsletter|sign up for our newsletter|subscribe now)\b",
+    ),
+    LineRule(
+        "repeated_lines",
+        True,
+        "Refinery: CCNet's paragraph deduplication (Wenzek et al. 2020), within one document",
+        why=f"a line of {REPEATED_WORDS}+ words that the document already holds: forum replies quoting the post, pages "
+        "extracted twice; the first copy stays, and the repetition filters judge what remains",
+        line=(pl.element().str.count_matches(r"\S+") >= REPEATED_WORDS) & ~pl.element().is_first_distinct(),
     ),
     LineRule(
         "javascript_lines",
@@ -82,7 +91,7 @@ def strip_lines(frame: pl.DataFrame, config: Lines) -> pl.DataFrame:
     suspect = (
         frame.get_column("text").str.contains("|".join(f"(?i:{r.mentions})" for r in rules)).fill_null(False)
         if all(r.mentions for r in rules)
-        else pl.Series([True] * frame.height)
+        else pl.Series([True] * frame.height, dtype=pl.Boolean)
     )
     if not suspect.any():
         return untouched
