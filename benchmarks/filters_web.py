@@ -22,7 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from refinery.clean.steps import clean_batch
+from refinery.clean.lines import common_lines
+from refinery.clean.steps import Corpus, clean_batch
 from refinery.recipe import Clean, load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -81,12 +82,15 @@ def main() -> None:
         sys.exit(f"no WCXB checkout at {args.wcxb}")
     pages = load(args.wcxb, args.split, None)
     texts, _ = through_the_pipeline(pages, workers=2)
-    frame = pl.DataFrame({"doc_id": [p.id for p in pages], "text": texts}).filter(pl.col("text") != "")
+    frame = pl.DataFrame({"doc_id": [p.id for p in pages], "text": texts, "source": "wcxb"}).filter(
+        pl.col("text") != ""
+    )
     labels = labelled(args.split)
     print(f"WCXB {args.split}: {len(pages)} pages, {frame.height} with text; {len(labels)} labelled")
     clean = load_recipe(RECIPE).clean
     for name, config in (("as their sources set them", sources_settings(clean)), ("refinery defaults", clean)):
-        decided = clean_batch(frame, config).select(
+        corpus = Corpus(common_lines=common_lines(frame.lazy()) if config.lines.common_lines else None)
+        decided = clean_batch(frame, config, corpus).select(
             "doc_id", "reason", label=pl.col("doc_id").replace_strict(labels, default=None)
         )
         report(name, decided)

@@ -64,7 +64,7 @@ COLUMN_DOCS: dict[str, str] = {
     "bullet_lines": "signal: share of lines that start with a bullet and do not end a sentence",
     "ellipsis_lines": "signal: share of lines that end in an ellipsis",
     "punctuated_lines": "signal: share of lines that end in punctuation",
-    "sentence_ends": "signal: sentence ends (a letter, then . ! ? or …) in prose lines, per word outside code and data tables",
+    "sentence_ends": "signal: sentence ends (a letter, then . ! ? …) in prose lines, per word outside code and tables",
     "alpha_words": "signal: share of words with a letter, outside code and data tables",
     "stop_words": "signal: English stop words (the, be, to, of, and, that, have, with)",
     "duplicate_lines": "signal: share of prose lines (5+ words, not table rows or code) that repeat an earlier one",

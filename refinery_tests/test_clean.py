@@ -15,7 +15,7 @@ from refinery.records import COLUMN_DOCS
 from refinery.runtime.engine import Engine
 from refinery.runtime.tuning import Sizes
 from refinery_tests.conftest import ingested_frame
-from refinery_tests.synth import document, mojibake
+from refinery_tests.synth import document, mojibake, sentence
 
 ALL_PII = ["email", "phone", "ip", "card", "national_id"]
 
@@ -245,13 +245,13 @@ def test_a_text_with_nothing_left_after_cleaning_is_removed_as_empty_text(tmp_pa
 def test_each_cleaning_step_reads_and_writes_the_columns_it_declares(rng):
     """The registry's column contracts hold: a step finds the columns it reads, and adds or changes only the
     columns it declares (`pii_*`: one per kind asked for; `<signals>`: the filters' signal columns)."""
-    from refinery.clean.steps import STEPS
+    from refinery.clean.steps import STEPS, Corpus
 
     frame = ingested_frame([document(rng) for _ in range(5)] + ["Mail jane@example.com or call 555-123-4567."])
     config = Clean(pii=ALL_PII, filters=Filters(min_words=20, max_short_lines=0.5))
     for step in STEPS:
         assert set(step.reads) <= set(frame.columns), step.key
-        after = step.apply(frame, config)
+        after = step.apply(frame, config, Corpus())
         touched = {c for c in after.columns if c not in frame.columns or not after[c].equals(frame[c])}
         declared = {c for c in step.writes if not c.endswith("*") and not c.startswith("<")}
         patterns = [c.rstrip("*") for c in step.writes if c.endswith("*")]
@@ -311,6 +311,38 @@ def test_a_line_the_document_already_holds_is_stripped_and_the_first_copy_kept()
     assert out.get_column("text")[0] == "\n".join([question, "}", answer, "Re:", "}"])
     assert out.get_column("stripped_lines")[0] == 2
     assert strip_lines(pl.DataFrame({"text": [text]}), Lines(repeated_lines=False)).get_column("text")[0] == text
+
+
+def test_lines_common_across_a_source_are_stripped_when_asked(tmp_path, rng):
+    """A site's menu and footer, found on every page of the `web` source, go from each page (one pass over the
+    whole input finds them, before the shards run); the same footer quoted once in a forum post stays, and a line
+    on only a few pages stays. Off by default."""
+    from refinery.clean.lines import Lines
+
+    nav, footer = "Skip to main content", "Copyright 2026 Example News. All rights reserved."
+    rare = "Read the earlier report on the ferry timetable for the winter."
+    prose = [" ".join(sentence(rng) for _ in range(8)) for _ in range(31)]  # no line of it in ten documents
+    pages = [f"{nav}\n{prose[i]}\n{rare if i < 3 else ''}\n{footer}" for i in range(30)]
+    frame = pl.concat(
+        [
+            ingested_frame(pages, "w").with_columns(source=pl.lit("web")),
+            ingested_frame([f"{prose[30]}\n{footer}"], "f"),
+        ]
+    )
+    frame.write_parquet(tmp_path / "in.parquet")
+    on = Clean(filters=Filters(min_words=20), lines=Lines(common_lines=True))
+    result = clean(tmp_path / "in.parquet", tmp_path / "on", on, Engine(workers=2, sizes=Sizes(clean_rows=7)))
+    refined = pl.read_parquet(result.cleaned).sort("doc_id")
+    web, forum = refined.filter(pl.col("source") == "web"), refined.filter(pl.col("source") != "web")
+    assert web.height == 30 and not web.get_column("text").str.contains(f"{nav}|{footer}").any()
+    assert web.get_column("text").str.contains(rare).sum() == 3
+    assert web.get_column("stripped_lines").to_list() == [2] * 30
+    assert forum.get_column("text").str.contains(footer).all() and forum.get_column("stripped_lines").sum() == 0
+    assert result.lines_stripped["common_lines"] == 60
+    off = pl.read_parquet(
+        clean(tmp_path / "in.parquet", tmp_path / "off", Clean(filters=Filters(min_words=20))).cleaned
+    )
+    assert off.get_column("text").str.contains(footer).all()
 
 
 def test_navigation_lines_are_stripped_when_asked():

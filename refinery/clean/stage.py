@@ -11,7 +11,8 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.clean.config import Clean
-from refinery.clean.steps import Tally, clean_batch, internal, run_steps
+from refinery.clean.lines import common_lines
+from refinery.clean.steps import Corpus, Tally, clean_batch, internal, run_steps
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
@@ -39,7 +40,10 @@ def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> Ta
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
     GIL): read from the records, run through the steps, and written as this shard's kept and removed parts."""
     number, start, length = shard
-    batch = run_steps(pl.scan_parquet(where.inputs[0]).slice(start, length).collect(), config, REVIEW_LINES)
+    records, *common = where.inputs
+    corpus = Corpus(common_lines=pl.read_parquet(common[0]) if common else None)
+    frame = pl.scan_parquet(records).slice(start, length).collect()
+    batch = run_steps(frame, config, REVIEW_LINES, corpus)
     bad = removed_frame(
         batch.removed.lazy(),
         stage=pl.lit("clean"),
@@ -62,8 +66,12 @@ def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = N
     engine = engine or Engine()
     batch = engine.sizes.clean_rows
     shards = [(number, start, batch) for number, start in enumerate(range(0, rows, batch))]
+    inputs = [records]
+    if config.lines.common_lines:  # one pass over the whole input first: the lines common across each source
+        inputs.append(out_dir / "common_lines.parquet")
+        common_lines(pl.scan_parquet(records)).write_parquet(inputs[-1])
     step = partial(_clean_shard, config)
-    stats = run_sharded(step, shards, engine, inputs=[records], parts=parts, processes=True, resumable=True)
+    stats = run_sharded(step, shards, engine, inputs=inputs, parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config)  # the schema, no rows
     join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.drop(internal(empty)).schema))

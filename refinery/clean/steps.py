@@ -28,35 +28,42 @@ def internal(frame: pl.DataFrame) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Corpus:
+    """What a batch's steps know about the whole input, found by one pass over it before the shards run."""
+
+    common_lines: pl.DataFrame | None = None  # (source, key) of the lines common across a source's documents
+
+
+@dataclass(frozen=True)
 class Step:
     key: str  # the recipe section under `clean:` it reads
     reads: tuple[str, ...]
     writes: tuple[str, ...]  # `pii_*`: a column per kind of personal data asked for
-    apply: Callable[[pl.DataFrame, Clean], pl.DataFrame]
+    apply: Callable[[pl.DataFrame, Clean, Corpus], pl.DataFrame]
 
 
-def _structure(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+def _structure(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
     return strip_structure(frame, config.structure)
 
 
-def _normalize(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+def _normalize(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
     text = repair_text(frame.get_column("text")) if config.normalize.fix_text else frame.get_column("text")
     return frame.with_columns(text=normalize_text(text, config.normalize))
 
 
-def _lines(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
-    return strip_lines(frame, config.lines)
+def _lines(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
+    return strip_lines(frame, config.lines, corpus.common_lines)
 
 
-def _pii(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+def _pii(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
     return redact(frame, list(config.pii), dict(config.pii_tokens))
 
 
-def _language(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+def _language(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
     return pl.concat([frame, detect(frame.get_column("text"))], how="horizontal")
 
 
-def _filters(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+def _filters(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
     """Every signal a filter asks for, then the first filter a row fails: `reason`, `signal`, `value`."""
     return extra_signals(add_signals(frame), config.filters).with_columns(**first_failure(config.filters))
 
@@ -64,18 +71,19 @@ def _filters(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
 STEPS: tuple[Step, ...] = (
     Step("structure", ("text",), ("text", "stripped_*"), _structure),
     Step("normalize", ("text",), ("text",), _normalize),
-    Step("lines", ("text",), ("text", "stripped_lines", "_lines_*", "_stripped"), _lines),
+    Step("lines", ("text", "source"), ("text", "stripped_lines", "_lines_*", "_stripped"), _lines),
     Step("pii", ("text",), ("text", "pii_*"), _pii),
     Step("language", ("text",), ("lang", "lang_score"), _language),
     Step("filters", ("text", "lang", "lang_score"), ("n_words", "<signals>", "reason", "signal", "value"), _filters),
 )
 
 
-def clean_batch(frame: pl.DataFrame, config: Clean) -> pl.DataFrame:
+def clean_batch(frame: pl.DataFrame, config: Clean, corpus: Corpus | None = None) -> pl.DataFrame:
     """Ingested rows in, the same rows out with cleaned text, signals, and `reason`/`value` of a failed filter."""
     original = frame.get_column("text")
+    corpus = corpus or Corpus()
     for step in STEPS:
-        frame = step.apply(frame, config)
+        frame = step.apply(frame, config, corpus)
     return frame.with_columns(_changed=pl.col("text") != original)
 
 
@@ -125,9 +133,9 @@ def _sums(frame: pl.DataFrame, prefix: str) -> Counter[str]:
     )
 
 
-def run_steps(frame: pl.DataFrame, config: Clean, examples: int = 3) -> Batch:
+def run_steps(frame: pl.DataFrame, config: Clean, examples: int = 3, corpus: Corpus | None = None) -> Batch:
     before = frame.get_column("text")
-    frame = clean_batch(frame, config)
+    frame = clean_batch(frame, config, corpus)
     changed = frame.get_column("_changed")
     shown = [
         {"doc_id": frame[i, "doc_id"], "before": before[i][:200], "after": frame[i, "text"][:200]}
