@@ -64,6 +64,31 @@ PY_BULLET = re.compile(r"^\s*(?:[-*•‣●▪◦]|\d+[.)])\s")
 PY_PUNCT_END = re.compile(r"[.!?\"'”’)]\s*$")
 PY_ELLIPSIS_END = re.compile(r"(?:\.\.\.|…)\s*$")
 PY_ALPHA_WORD = re.compile(r"\S*[^\W\d_]\S*")
+PY_LETTER_WORD = re.compile(r"[^\W\d_]\S*")
+PY_SENTENCE_END = re.compile(r"[^\W\d_][.!?…][\"'”’)\]]*(?:\s|$)")
+PY_CODE = re.compile(r"[{};]$|^(?:[{}]|</?[A-Za-z]|//|/\*|\*/|>>>|\$ |#[ !])")
+
+
+def written(line: str) -> bool:
+    """Not code, not a row of a data table (refinery/clean/bound.py)."""
+    line = line.strip()
+    return not PY_CODE.search(line) and not (line.startswith("|") and not PY_SENTENCE_END.search(line))
+
+
+def prose(line: str) -> bool:
+    return written(line) and len(PY_LETTER_WORD.findall(line)) >= 5
+
+
+def without_repeats(text: str) -> str:
+    """The `repeated_lines` rule: a line of 8+ words the document already holds goes."""
+    seen: set[str] = set()
+    kept = []
+    for line in text.split("\n"):
+        if len(line.split()) >= 8 and line in seen:
+            continue
+        seen.add(line)
+        kept.append(line)
+    return "\n".join(kept)
 
 
 @cache
@@ -82,7 +107,7 @@ def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
     text = re.sub(r"\r\n?", "\n", text)
     text = re.sub(r"[ \t\u00A0\u2000-\u200A\u3000]+", " ", text)
     text = re.sub(r" ?\n ?", "\n", text)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = without_repeats(re.sub(r"\n{3,}", "\n\n", text).strip())
     for kind in config.pii:
         if kind == "card":
             text = re.sub(CARD_CANDIDATE, lambda m: TOKENS["card"] if luhn_valid(m.group()) else m.group(), text)
@@ -93,14 +118,18 @@ def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
     words = text.split()
     n = len(words) or 1
     lines = [line for line in text.split("\n") if line.strip()]
+    prose_lines = [line for line in lines if prose(line)]
+    written_words = " ".join(line for line in lines if written(line)).split()
     tokens = re.findall(r"\w+", text.lower())
+    prose_tokens = re.findall(r"\w+", "\n".join(prose_lines).lower())
     bigrams = [" ".join(tokens[i : i + 2]) for i in range(len(tokens) - 1)]
-    fivegrams = Counter(" ".join(tokens[i : i + 5]) for i in range(len(tokens) - 4))
+    fivegrams = Counter(" ".join(prose_tokens[i : i + 5]) for i in range(len(prose_tokens) - 4))
     seen: set[str] = set()
     dup_lines = 0
-    for line in lines:
+    for line in prose_lines:
         dup_lines += line in seen
         seen.add(line)
+    sentence_ends = sum(len(PY_SENTENCE_END.findall(line)) for line in prose_lines) / (len(written_words) or 1)
     f = config.filters
 
     def above(name: str, value: float) -> bool:  # the recipe's bound, as the stage reads it; off when null
@@ -128,7 +157,13 @@ def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
             "max_symbol_word_ratio",
             above("max_symbol_word_ratio", (text.count("#") + text.count("...") + text.count("…")) / n),
         ),
-        ("max_bullet_lines", above("max_bullet_lines", sum(bool(PY_BULLET.match(ln)) for ln in lines) / lined)),
+        (
+            "max_bullet_lines",
+            above(
+                "max_bullet_lines",
+                sum(bool(PY_BULLET.match(ln) and not PY_PUNCT_END.search(ln)) for ln in lines) / lined,
+            ),
+        ),
         (
             "max_ellipsis_lines",
             above("max_ellipsis_lines", sum(bool(PY_ELLIPSIS_END.search(ln)) for ln in lines) / lined),
@@ -137,15 +172,22 @@ def clean_record(text: str, config: Clean) -> tuple[str, str | None]:
             "min_punctuated_lines",
             above("min_punctuated_lines", sum(bool(PY_PUNCT_END.search(ln)) for ln in lines) / lined),
         ),
-        ("min_alpha_words", above("min_alpha_words", len(PY_ALPHA_WORD.findall(text)) / n)),
+        ("min_sentence_ends", above("min_sentence_ends", sentence_ends)),
+        (
+            "min_alpha_words",
+            above(
+                "min_alpha_words",
+                sum(bool(PY_ALPHA_WORD.fullmatch(w)) for w in written_words) / (len(written_words) or 1),
+            ),
+        ),
         ("min_stop_words", lang == "en" and above("min_stop_words", len(PY_STOP.findall(text)))),
-        ("max_duplicate_lines", above("max_duplicate_lines", dup_lines / lined)),
+        ("max_duplicate_lines", above("max_duplicate_lines", dup_lines / max(len(prose_lines), 1))),
         ("max_duplicate_paragraphs", above("max_duplicate_paragraphs", dup_paragraphs / max(len(paragraphs), 1))),
         ("max_top_2gram", bool(bigrams) and above("max_top_2gram", max(Counter(bigrams).values()) / len(bigrams))),
         (
             "max_duplicate_5grams",
             bool(fivegrams)
-            and above("max_duplicate_5grams", sum(c for c in fivegrams.values() if c > 1) / sum(fivegrams.values())),
+            and above("max_duplicate_5grams", sum(c - 1 for c in fivegrams.values()) / sum(fivegrams.values())),
         ),
         (
             "max_javascript_lines",
