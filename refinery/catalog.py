@@ -91,6 +91,27 @@ class Version:
     def signatures(self) -> Path:
         return self._files("signatures")[0]
 
+    def packed(self, split: str = "all") -> Path:
+        """The packed token shard of `split` (`publish.tokenized`; "all" without splits), once `check()` passed:
+        `<path>` is nanotron's `.ds` file, read with datatrove's `DatatroveFolderDataset(path.parent,
+        seq_len, filename_pattern=path.name, token_size=manifest['tokenized']['shards'][split]['token_size'])`."""
+        self.check()
+        shards = (self.manifest.get("tokenized") or {}).get("shards", {})
+        if split not in shards:
+            raise NotFoundError(
+                f"{self.dataset}@{self.id} has no packed tokens of {split!r} (shards: {sorted(shards)})"
+            )
+        return self.path / "tokenized" / f"000_{split}.ds"
+
+    def token_origin(self, split: str, position: int) -> dict:
+        """The document whose tokens hold `position` of `split`'s packed shard: doc_id, ore file and line, and its
+        start and end in tokens."""
+        docs = self.packed(split).with_suffix(".docs.parquet")
+        found = pl.scan_parquet(docs).filter((pl.col("start") <= position) & (pl.col("end") > position)).collect()
+        if found.height != 1:
+            raise NotFoundError(f"token {position} is not in {self.dataset}@{self.id}'s packed {split!r} shard")
+        return found.row(0, named=True)
+
     def to_arrow(self) -> pa.Table:
         return self._arrow_dataset().to_table()
 

@@ -16,10 +16,14 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from torch.utils.data import IterableDataset
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Loader:
         self.split, self.rank, self.world_size, self.seed = split, rank, world_size, seed
         self.epoch, self.batch_size, self.columns, self.window = epoch, batch_size, columns, window
         self.position = 0  # rows of this epoch already given
+        self.part = (0, 1)  # (k, n): every n-th unit of the rank's plan from the k-th (a PyTorch worker's share)
 
     def __len__(self) -> int:
         """The rows every rank gets this epoch."""
@@ -101,6 +106,16 @@ class Loader:
 
         return IterableDataset.from_generator(rows)
 
+    def to_torch(self) -> IterableDataset:
+        """This rank's rows as a PyTorch `IterableDataset` of batches (a dict of column lists each). Under
+        `DataLoader(dataset, batch_size=None, num_workers=W, multiprocessing_context="spawn")`, worker k reads
+        every W-th unit (row group) of the rank's plan from the k-th, so the workers' batches hold the rank's rows,
+        each once, read once. Spawn, not fork: Polars' thread pools do not survive a fork. Exact resume
+        (`state_dict`) holds without workers: with them, an epoch restarts."""
+        from refinery.torch_dataset import LoaderDataset  # imported here: torch takes seconds to import
+
+        return LoaderDataset(self)
+
     def _plan(self) -> list[tuple[_Unit, np.ndarray]]:
         """This rank's range of the epoch's order: (unit, its rows in order), unit by unit."""
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -112,7 +127,8 @@ class Loader:
             if low < high:
                 plan.append((unit, rows[low:high]))
             at += len(rows)
-        return plan
+        k, n = self.part
+        return plan[k::n]
 
     def _windows(self) -> Iterator[pl.DataFrame]:
         """The rank's rows, a window of units at a time (read by threads: decoding releases the GIL), shuffled

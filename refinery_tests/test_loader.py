@@ -67,3 +67,23 @@ def test_the_hf_adapter_yields_the_same_rows_in_the_same_order(files):
     loader = Loader(files, "train", rank=1, world_size=2, seed=2, batch_size=6)
     expected = _ids(Loader(files, "train", rank=1, world_size=2, seed=2, batch_size=6))
     assert [row["doc_id"] for row in loader.to_hf()] == expected
+
+
+def test_the_torch_adapter_with_two_ranks_of_two_workers_gives_each_row_of_the_split_once(files):
+    """Under PyTorch's DataLoader (2 ranks x 2 worker processes), the union is the split less the remainder, no row
+    comes twice, every rank gets as many rows as the other, and each rank's rows are its loader's rows."""
+    torch = pytest.importorskip("torch")
+    split = {d for f in files for d, s in pl.read_parquet(f).select("doc_id", "split").iter_rows() if s == "train"}
+    per_rank = []
+    for rank in range(2):
+        loader = Loader(files, "train", rank=rank, world_size=2, seed=4, batch_size=5, columns=["doc_id"])
+        workers = torch.utils.data.DataLoader(
+            loader.to_torch(), batch_size=None, num_workers=2, multiprocessing_context="spawn"
+        )
+        batches = list(workers)
+        assert all(set(b) == {"doc_id"} and 0 < len(b["doc_id"]) <= 5 for b in batches)
+        per_rank.append([d for b in batches for d in b["doc_id"]])
+        assert sorted(per_rank[-1]) == sorted(_ids(Loader(files, "train", rank=rank, world_size=2, seed=4)))
+    assert len(per_rank[0]) == len(per_rank[1]) == len(split) // 2
+    both = per_rank[0] + per_rank[1]
+    assert len(set(both)) == len(both) and set(both) <= split and len(split) - len(both) == len(split) % 2

@@ -6,6 +6,7 @@ import random
 import shutil
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 
@@ -349,3 +350,52 @@ def test_tokens_are_counted_per_document_with_the_tokenizer_the_version_keeps(sm
     other = Catalog(recipe_path.parent / "named").version("small")
     assert other.manifest["tokens"]["tokenizer"] == "named.json"
     assert other.manifest["tokens"]["tokenizer_sha256"] == version.manifest["tokens"]["tokenizer_sha256"]
+
+
+def test_packed_token_shards_are_read_by_datatrove_and_trace_back_to_their_ore(
+    small_recipe, write_recipe, dagster_home
+):
+    """`publish.tokenized` packs each split's documents, shuffled, an end-of-document token after each, in the
+    format nanotron trains from. Read with datatrove's own `DatatroveFolderDataset`: its windows are the shard's
+    tokens, its positions restart where our index says documents end, and every document's token range decodes
+    to its refined text and leads back to its ore line."""
+    pytest.importorskip("torch")
+    from datatrove.utils.dataset import DatatroveFolderDataset
+    from tokenizers import Tokenizer
+
+    publish = {"tokens": {"vocab_size": 512}, "tokenized": {"seed": 7}}
+    recipe_path = write_recipe({**small_recipe, "splits": {"train": 0.8, "test": 0.2}, "publish": publish})
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    version = Catalog(recipe_path.parent / "refined").version("small")
+    version.verify()
+    shard = version.packed("train")
+    info = version.manifest["tokenized"]["shards"]["train"]
+    seq_len = 63
+    dataset = DatatroveFolderDataset(
+        str(shard.parent), seq_len, filename_pattern=shard.name, token_size=info["token_size"], return_positions=True
+    )
+    assert len(dataset) == info["tokens"] // (seq_len + 1) > 10
+    windows = [dataset[i] for i in range(len(dataset))]
+    tokens = np.fromfile(shard, dtype=np.uint16)
+    assert np.array_equal(np.concatenate([w["input_ids"].numpy() for w in windows]), tokens[: len(windows) * 64])
+
+    docs = pl.read_parquet(shard.with_suffix(".docs.parquet"))
+    ends = set(docs.get_column("end").to_list())
+    for i, window in enumerate(windows):  # datatrove's positions restart exactly at our documents' ends
+        starts = {i * 64 + k for k, p in enumerate(window["positions"].tolist()) if p == 0 and k > 0}
+        assert starts <= ends and {e for e in ends if i * 64 < e < (i + 1) * 64} <= starts
+
+    tokenizer = Tokenizer.from_file(str(version.path / "tokenizer.json"))
+    eos = tokenizer.token_to_id("<|endoftext|>")
+    refined = version.scan(split="train").select("doc_id", "text", "source_uri", "line").collect()
+    assert sorted(docs.get_column("doc_id")) == sorted(refined.get_column("doc_id"))
+    assert docs.get_column("doc_id").to_list() != refined.get_column("doc_id").to_list()  # shuffled
+    texts = dict(refined.select("doc_id", "text").iter_rows())
+    for doc in docs.iter_rows(named=True):
+        ids = tokens[doc["start"] : doc["end"]].tolist()
+        assert ids[-1] == eos and eos not in ids[:-1]
+        assert tokenizer.decode(ids[:-1], skip_special_tokens=False) == texts[doc["doc_id"]]
+    middle = docs.row(docs.height // 2, named=True)
+    origin = version.token_origin("train", (middle["start"] + middle["end"]) // 2)
+    row = refined.filter(pl.col("doc_id") == middle["doc_id"]).row(0, named=True)
+    assert (origin["doc_id"], origin["source_uri"], origin["line"]) == (row["doc_id"], row["source_uri"], row["line"])

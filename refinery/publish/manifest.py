@@ -40,7 +40,7 @@ class FileEntry(Closed):
     """One file of the version, relative to its folder, with the checksum `verify` re-hashes."""
 
     path: str
-    kind: Literal["refined", "removed", "signatures", "datacard", "validation", "tokenizer"]
+    kind: Literal["refined", "removed", "signatures", "datacard", "validation", "tokenizer", "tokenized"]
     rows: int | None = Field(ge=0)
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=HEX64)
@@ -84,6 +84,7 @@ class Manifest(Closed):
     dagster_run_id: str | None
     readiness: dict[str, Any]  # the level reached and the evidence for each
     tokens: dict[str, Any] | None = None  # tokens in total, by source, language and split; the tokenizer used
+    tokenized: dict[str, Any] | None = None  # packed token shards per split (publish.tokenized): format, seed, sizes
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -27,6 +27,7 @@ from refinery.publish.derived import with_license, with_split
 from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
 from refinery.publish.manifest import SCHEMA_VERSION, checked
+from refinery.publish.packed import pack
 from refinery.publish.readiness import assess
 from refinery.publish.tokens import token_totals, trained, with_tokens
 from refinery.recipe import Recipe
@@ -308,6 +309,13 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     ]
     if (tmp / "tokenizer.json").exists():
         manifest["files"].append(_file_entry(tmp / "tokenizer.json", tmp, "tokenizer"))
+    if packing := recipe.publish.tokenized:
+        manifest["tokenized"] = _packed(
+            refined_files, tmp, packing.seed, list(recipe.splits.shares) if recipe.splits else []
+        )
+        manifest["tokenized"]["format"] = packing.format
+        shards = sorted((tmp / "tokenized").iterdir())
+        manifest["files"] += [_file_entry(p, tmp, "tokenized") for p in shards]
     manifest = checked(manifest)
     manifest_bytes = json.dumps(manifest, indent=2).encode()
     signature = manifest_signature(manifest_bytes)
@@ -317,6 +325,16 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     final = move_into_place(tmp, dataset_dir, version)
     set_latest(dataset_dir, version)
     return PublishOutcome(final, version, manifest, created=True)
+
+
+def _packed(refined: list[Path], tmp: Path, seed: int, splits: list[str]) -> dict:
+    """One packed token shard per split (or one of every document), tokenized with the version's tokenizer."""
+    tokenizer = (tmp / "tokenizer.json").read_text()
+    shards = {
+        split or "all": pack(refined, tokenizer, tmp / "tokenized", f"000_{split or 'all'}", seed, split)
+        for split in splits or [None]
+    }
+    return {"seed": seed, "shards": shards}
 
 
 def _write_datacard(manifest: dict, measured: dict, folder: Path) -> Path:

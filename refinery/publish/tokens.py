@@ -12,18 +12,21 @@ import polars as pl
 
 from refinery.records import ROW_GROUP_ROWS, parquet_batches
 
+EOS = "<|endoftext|>"  # the end-of-document token, for packed shards (publish/packed.py)
 TRAIN_DOCUMENTS = 200_000  # a trained tokenizer sees at most this many documents, spread over the version
 
 
 def trained(refined: Path, vocab_size: int) -> str:
-    """A byte-level BPE (as GPT-2's) trained on the refined text; its JSON."""
+    """A byte-level BPE (as GPT-2's) trained on the refined text, with GPT-2's end-of-document token; its JSON."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=alphabet, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=alphabet, special_tokens=[EOS], show_progress=False
+    )
     tokenizer.train_from_iterator(_sample(refined), trainer)
     return tokenizer.to_str()
 

@@ -26,6 +26,14 @@ class Tokens(Strict):
     vocab_size: int = Field(16_384, ge=256, le=1 << 20)  # of the trained one
 
 
+class Tokenized(Strict):
+    """Packed, shuffled token shards per split (`refinery/publish/packed.py`), tokenized with `publish.tokens`'s
+    tokenizer, which must hold the end-of-document token `<|endoftext|>` (a trained one does)."""
+
+    format: Literal["nanotron"] = "nanotron"  # datatrove's .ds shards, which nanotron trains from
+    seed: int = 0  # the shuffle of the documents
+
+
 class Publish(Strict):
     keep: int = Field(10, ge=1)
     # snapshot: a version is the refined dataset of the ore present when it ran; documents whose ore is gone leave.
@@ -35,6 +43,13 @@ class Publish(Strict):
     max_drop: float | None = Field(0.5, ge=0, le=1)  # ... or one that lost more than this share of its parent's
     shared: Flag = False  # true in every recipe that publishes this dataset to this output: they take turns at LATEST
     tokens: Tokens | None = None  # count tokens per document (`n_tokens`), totals in the manifest
+    tokenized: Tokenized | None = None  # packed token shards per split in the version (needs `tokens`)
+
+    @model_validator(mode="after")
+    def _tokenized_needs_a_tokenizer(self) -> Publish:
+        if self.tokenized and not self.tokens:
+            raise ValueError("publish.tokenized packs tokens with publish.tokens' tokenizer: set publish.tokens too")
+        return self
 
 
 class Splits(Strict):

@@ -1,0 +1,73 @@
+"""Tokenized fuel for trainers: each split's documents tokenized, shuffled and packed end to end, an end-of-document
+token after each, in the format datatrove's `DocumentTokenizer` writes and nanotron trains from (read with
+datatrove's `DatatroveFolderDataset`): `<name>.ds` (the token ids, little-endian uint16, or uint32 for vocabularies
+over 65,535), `<name>.ds.index` (each document's end, uint64) and `<name>.ds.metadata`. Beside them,
+`<name>.docs.parquet` says which document each token range is: `doc_id`, its ore `source_uri` and `line`, and
+`start`/`end` in tokens, so any window a trainer reads traces back to its ore.
+
+Memory: the tokens are written once in the version's order and then copied in the shuffled order through a
+memory map, so a split costs its document count in 8-byte offsets, not its text.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from refinery.publish.tokens import EOS  # the end-of-document token: in a trained tokenizer, required of a named one
+from refinery.records import ROW_GROUP_ROWS, parquet_batches
+
+COLUMNS = ["doc_id", "text", "source_uri", "line"]
+
+
+def end_of_document(tokenizer_json: str) -> int:
+    from tokenizers import Tokenizer
+
+    eos = Tokenizer.from_str(tokenizer_json).token_to_id(EOS)
+    if eos is None:
+        raise ValueError(f"publish.tokenized needs a tokenizer with the end-of-document token {EOS!r}")
+    return eos
+
+
+def pack(parts: list[Path], tokenizer_json: str, folder: Path, name: str, seed: int, split: str | None) -> dict:
+    """`folder/<name>.ds` (+ index, metadata, docs) from the documents of `parts` (of `split`, when given), in an
+    order shuffled by `seed`. Returns the shard's entry for the manifest: documents, tokens, token size."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    eos, vocab = end_of_document(tokenizer_json), tokenizer.get_vocab_size()
+    dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max else np.uint32
+    folder.mkdir(parents=True, exist_ok=True)
+    ordered, docs = folder / f"{name}.unshuffled", []
+    with ordered.open("wb") as out:
+        for batch in parquet_batches(parts, ROW_GROUP_ROWS, COLUMNS + (["split"] if split else [])):
+            if split:
+                batch = batch.filter(pl.col("split") == split)
+            encoded = tokenizer.encode_batch(batch.get_column("text").to_list(), add_special_tokens=False)
+            lengths = [len(e.ids) + 1 for e in encoded]
+            out.write(np.fromiter((t for e in encoded for t in (*e.ids, eos)), dtype=dtype).tobytes())
+            docs.append(batch.select(COLUMNS[0], *COLUMNS[2:]).with_columns(length=pl.Series(lengths, dtype=pl.Int64)))
+    table = pl.concat(docs) if docs else pl.DataFrame(schema={"doc_id": pl.String, "length": pl.Int64})
+    return _shuffled(ordered, table, np.random.default_rng(seed).permutation(table.height), folder / name, dtype, vocab)
+
+
+def _shuffled(ordered: Path, docs: pl.DataFrame, order: np.ndarray, base: Path, dtype: type, vocab: int) -> dict:
+    """The documents of `ordered` copied in `order` to `<base>.ds`, with the index, metadata and docs table."""
+    lengths = docs.get_column("length").to_numpy()
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    tokens = np.memmap(ordered, dtype=dtype, mode="r") if lengths.sum() else np.zeros(0, dtype=dtype)
+    with open(f"{base}.ds", "wb") as out:
+        for i in order:
+            out.write(tokens[starts[i] : starts[i] + lengths[i]].tobytes())
+    del tokens
+    ordered.unlink()
+    ends = np.cumsum(lengths[order]).astype(np.uint64)
+    Path(f"{base}.ds.index").write_bytes(struct.pack(f"<{len(ends)}Q", *ends.tolist()))
+    total, size = int(ends[-1]) if len(ends) else 0, np.dtype(dtype).itemsize
+    Path(f"{base}.ds.metadata").write_text(f"refinery|{vocab}|{size}\n{total}\n{total} tokens")
+    table = docs.select(pl.all().gather(order)).with_columns(end=pl.Series(ends.astype(np.int64)))
+    table.with_columns(start=pl.col("end") - pl.col("length")).drop("length").write_parquet(f"{base}.docs.parquet")
+    return {"documents": len(ends), "tokens": total, "token_size": size}
