@@ -71,3 +71,27 @@ def test_the_shipped_manifest_schema_is_the_models_and_refuses_a_broken_manifest
         {**manifest, "surprise": 1},
     ):
         assert list(validator.iter_errors(broken)), broken.keys()
+
+
+def test_the_datacard_snippet_runs_from_where_the_datacard_says(small_recipe, write_recipe, dagster_home, tmp_path):
+    """The card's "Use" code loads the version from the folder that holds the card, even after the store moved."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from refinery.catalog import Catalog
+    from refinery.cli import main
+
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    moved = shutil.move(recipe_path.parent / "refined", tmp_path / "elsewhere")
+    version = Catalog(moved).version("small")
+    card = (version.path / "DATACARD.md").read_text()
+    assert "From the folder that holds this file:" in card
+    (code,) = re.findall(r"## Use.*?```python\n(.*?)```", card, re.S)
+    run = subprocess.run(
+        [sys.executable, "-c", code + "print(df.height)"], cwd=version.path, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout.split()[-1]) == version.manifest["counts"]["refined"]

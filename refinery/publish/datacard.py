@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from refinery.storage import is_uri
+
 
 def markdown_table(rows: list[list[object]], header: list[str]) -> str:
     """A Markdown table; pipes and line breaks inside cells are escaped."""
@@ -92,7 +94,14 @@ def render_datacard(m: dict) -> str:
         "addresses are not redacted.\n"
         "- Near-duplicate detection is probabilistic (MinHash LSH); pairs near the threshold can be missed.",
         "## Use",
-        f"```python\nfrom refinery.catalog import Catalog\nv = Catalog('{recipe['output']}').version("
-        f"'{m['dataset']}', '{m['version']}')\nv.verify()\ndf = v.scan().collect()\n```",
+        _use(recipe["output"], m["dataset"], m["version"]),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def _use(output: str, dataset: str, version: str) -> str:
+    """The snippet that loads this version, and where it runs from: the folder that holds this datacard (the store
+    is two folders up, wherever it was moved), or anywhere, for a store named by a URI."""
+    where, root = ("From anywhere:", output) if is_uri(output) else ("From the folder that holds this file:", "../..")
+    code = f"from refinery.catalog import Catalog\nv = Catalog({root!r}).version({dataset!r}, {version!r})"
+    return f"{where}\n\n```python\n{code}\nv.verify()\ndf = v.scan().collect()\n```"
