@@ -354,3 +354,24 @@ def test_diff_reports_an_edited_post_and_why_documents_left(
     assert main(["diff", "small", first.id, "latest", "--root", str(catalog.root)]) == 0
     out = capsys.readouterr().out
     assert f"~ {edit_id} (text changed)" in out and f"- {gone_id} (ore gone)" in out
+
+
+def test_the_lineage_of_an_older_version_says_whether_its_ore_changed_since(small_recipe, write_recipe, dagster_home):
+    """A record of the first version whose ore file was edited before the second run is flagged as changed, with
+    the hash the latest version read; a record whose file was not touched is unchanged; in the latest, neither."""
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    export = recipe_path.parent / "ore" / "csv" / "export.csv"
+    export.write_text(export.read_text() + 'c100,"A late ticket about the printer that jams on every second page."\n')
+    first = Catalog(recipe_path.parent / "refined").version("small")
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    cat = Catalog(recipe_path.parent / "refined")
+    rows = first.scan().select("doc_id", "source_uri").collect()
+    csv_doc = rows.filter(pl.col("source_uri") == "ore/csv/export.csv").get_column("doc_id")[0]
+    post = rows.filter(pl.col("source_uri") == "ore/forums/posts.jsonl").get_column("doc_id")[0]
+    changed = cat.lineage("small", csv_doc, first.id)["ore"]
+    now = {o["path"]: o["sha256"] for o in cat.version("small").manifest["ore"]}
+    assert changed["since"] == f"changed: the latest version read sha256 {now['ore/csv/export.csv']}"
+    assert changed["sha256"] != now["ore/csv/export.csv"]
+    assert cat.lineage("small", post, first.id)["ore"]["since"] == "unchanged"
+    assert cat.lineage("small", post)["ore"]["since"] == "this is the latest version"
