@@ -296,11 +296,8 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,
     }
-    if tokens := recipe.publish.tokens:
-        manifest["tokens"] = token_totals(refined_files, recipe.splits is not None) | {
-            "tokenizer": tokens.tokenizer or f"byte-level BPE trained on this version, vocabulary {tokens.vocab_size}",
-            "tokenizer_sha256": sha256_file(tmp / "tokenizer.json"),
-        }
+    if recipe.publish.tokens:
+        manifest["tokens"] = _token_totals(refined_files, recipe, tmp)
     claims = {"files": data_files, "recipe_hash": recipe.hash, "source_sha256": code["source_sha256"]}
     card = _write_datacard(manifest, measure_elsewhere(tmp, claims), tmp)
     manifest["files"] = [*data_files, _file_entry(card, tmp, "datacard")]
@@ -309,13 +306,9 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     ]
     if (tmp / "tokenizer.json").exists():
         manifest["files"].append(_file_entry(tmp / "tokenizer.json", tmp, "tokenizer"))
-    if packing := recipe.publish.tokenized:
-        manifest["tokenized"] = _packed(
-            refined_files, tmp, packing.seed, list(recipe.splits.shares) if recipe.splits else []
-        )
-        manifest["tokenized"]["format"] = packing.format
-        shards = sorted((tmp / "tokenized").iterdir())
-        manifest["files"] += [_file_entry(p, tmp, "tokenized") for p in shards]
+    if recipe.publish.tokenized:
+        manifest["tokenized"] = _packed(refined_files, tmp, recipe)
+        manifest["files"] += [_file_entry(p, tmp, "tokenized") for p in sorted((tmp / "tokenized").iterdir())]
     manifest = checked(manifest)
     manifest_bytes = json.dumps(manifest, indent=2).encode()
     signature = manifest_signature(manifest_bytes)
@@ -327,14 +320,23 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     return PublishOutcome(final, version, manifest, created=True)
 
 
-def _packed(refined: list[Path], tmp: Path, seed: int, splits: list[str]) -> dict:
-    """One packed token shard per split (or one of every document), tokenized with the version's tokenizer."""
-    tokenizer = (tmp / "tokenizer.json").read_text()
-    shards = {
-        split or "all": pack(refined, tokenizer, tmp / "tokenized", f"000_{split or 'all'}", seed, split)
-        for split in splits or [None]
+def _token_totals(refined: list[Path], recipe: Recipe, tmp: Path) -> dict:
+    tokens = recipe.publish.tokens
+    return token_totals(refined, recipe.splits is not None) | {
+        "tokenizer": tokens.tokenizer or f"byte-level BPE trained on this version, vocabulary {tokens.vocab_size}",
+        "tokenizer_sha256": sha256_file(tmp / "tokenizer.json"),
     }
-    return {"seed": seed, "shards": shards}
+
+
+def _packed(refined: list[Path], tmp: Path, recipe: Recipe) -> dict:
+    """One packed token shard per split (or one of every document), tokenized with the version's tokenizer."""
+    tokenizer, packing = (tmp / "tokenizer.json").read_text(), recipe.publish.tokenized
+    splits = list(recipe.splits.shares) if recipe.splits else [None]
+    shards = {
+        split or "all": pack(refined, tokenizer, tmp / "tokenized", f"000_{split or 'all'}", packing.seed, split)
+        for split in splits
+    }
+    return {"format": packing.format, "seed": packing.seed, "shards": shards}
 
 
 def _write_datacard(manifest: dict, measured: dict, folder: Path) -> Path:
