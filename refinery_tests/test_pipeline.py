@@ -32,7 +32,8 @@ def test_refine_publishes_a_complete_version(small_recipe, write_recipe, dagster
     assert removed.filter(pl.col("reason") == "exact_duplicate").get_column("duplicate_of").null_count() == 0
     assert m["readiness"]["level"] == "quality_assured"
     assert m["validation"]["summary"]["success"]
-    assert {f["kind"] for f in m["files"]} == {"refined", "removed", "signatures", "datacard", "validation"}
+    kinds = {"refined", "removed", "signatures", "datacard", "validation", "croissant"}
+    assert {f["kind"] for f in m["files"]} == kinds
     assert [o["path"] for o in m["ore"]] == ["ore/forums/posts.jsonl", "ore/csv/export.csv"]
     assert (v.path / "DATACARD.md").read_text().startswith("# small @ ")
     assert (v.path / "validation" / "gx_results.json").exists()

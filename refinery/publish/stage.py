@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from refinery.errors import PublishError
 from refinery.hashing import code_version, content_hash, manifest_signature, sha256_file, version_hash
+from refinery.publish.croissant import croissant
 from refinery.publish.datacard import render_datacard
 from refinery.publish.derived import with_license, with_split
 from refinery.publish.evidence import measure_elsewhere, read_datacard
@@ -300,7 +301,12 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         manifest["tokens"] = _token_totals(refined_files, recipe, tmp)
     claims = {"files": data_files, "recipe_hash": recipe.hash, "source_sha256": code["source_sha256"]}
     card = _write_datacard(manifest, measure_elsewhere(tmp, claims), tmp)
-    manifest["files"] = [*data_files, _file_entry(card, tmp, "datacard")]
+    (tmp / "croissant.json").write_text(json.dumps(croissant(manifest, pl.read_parquet_schema(refined_files[0]))))
+    manifest["files"] = [
+        *data_files,
+        _file_entry(card, tmp, "datacard"),
+        _file_entry(tmp / "croissant.json", tmp, "croissant"),
+    ]
     manifest["files"] += [
         _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
     ]
