@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import yaml
 
 from refinery.catalog import Catalog
 from refinery.cli import main
@@ -375,3 +376,48 @@ def test_the_lineage_of_an_older_version_says_whether_its_ore_changed_since(smal
     assert changed["sha256"] != now["ore/csv/export.csv"]
     assert cat.lineage("small", post, first.id)["ore"]["since"] == "unchanged"
     assert cat.lineage("small", post)["ore"]["since"] == "this is the latest version"
+
+
+def test_a_mixture_of_pinned_versions_gives_each_rank_rows_in_exact_proportions(
+    small_recipe, write_recipe, dagster_home, tmp_path
+):
+    """Two versions mixed 3:1 for 2 ranks: each rank takes exactly floor(n * w) rows of each part, n the largest
+    total the parts allow; ranks never share a row; every row is its version's and says so; the order is seeded;
+    the manifest names the versions by id and content hash. `latest` is refused: a mixture is pinned."""
+    from refinery.errors import RecipeError
+    from refinery.mixture import Mixture
+
+    for name in ("alpha", "beta"):
+        path = write_recipe({**small_recipe, "dataset": name}, f"{name}.yaml")
+        assert main(["run", "--recipe", str(path)]) == 0
+    cat = Catalog(tmp_path / "refined")
+    alpha, beta = cat.version("alpha"), cat.version("beta")
+    mix = tmp_path / "mix.yaml"
+    parts = [{"version": f"alpha@{alpha.id}", "weight": 3}, {"version": f"beta@{beta.id}", "weight": 1}]
+    mix.write_text(yaml.safe_dump({"root": "refined", "seed": 5, "parts": parts}))
+    mixture = Mixture.load(mix)
+    per_rank = min(alpha.manifest["counts"]["refined"] // 2 / 0.75, beta.manifest["counts"]["refined"] // 2 / 0.25)
+    expected = [int(per_rank * 0.75), int(per_rank * 0.25)]
+    seen: list[set] = []
+    for rank in range(2):
+        batches = list(mixture.loader(rank=rank, world_size=2, batch_size=16))
+        rows = pl.concat(batches)
+        assert all(b.height <= 16 for b in batches) and batches[0].get_column("mixture_part").n_unique() == 2
+        assert not rows.select("mixture_part", "doc_id").is_duplicated().any()  # the two share ore: ids repeat
+        counts = rows.group_by("mixture_part").len()
+        assert dict(counts.iter_rows()) == {f"alpha@{alpha.id}": expected[0], f"beta@{beta.id}": expected[1]}
+        for part, version in ((f"alpha@{alpha.id}", alpha), (f"beta@{beta.id}", beta)):
+            ids = rows.filter(pl.col("mixture_part") == part).get_column("doc_id")
+            assert ids.is_in(version.scan().select("doc_id").collect().get_column("doc_id")).all()
+        seen.append(set(zip(rows.get_column("mixture_part"), rows.get_column("doc_id"), strict=True)))
+        again = pl.concat(list(Mixture.load(mix).loader(rank=rank, world_size=2, batch_size=16)))
+        assert again.equals(rows)
+    assert not seen[0] & seen[1]
+    manifest = mixture.manifest(world_size=2)
+    assert [(p["version"], p["content_hash"], p["rows_per_rank"]) for p in manifest["parts"]] == [
+        (f"alpha@{alpha.id}", alpha.manifest["content_hash"], expected[0]),
+        (f"beta@{beta.id}", beta.manifest["content_hash"], expected[1]),
+    ]
+    mix.write_text(yaml.safe_dump({"root": "refined", "parts": [{"version": "alpha@latest", "weight": 1}]}))
+    with pytest.raises(RecipeError, match="pins each version"):
+        Mixture.load(mix)
