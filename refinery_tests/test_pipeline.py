@@ -1,6 +1,7 @@
 """The whole graph through Dagster on a real on-disk instance, with real GX and real Parquet."""
 
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -261,3 +262,40 @@ def test_cleaned_metadata_shows_removed_examples_per_filter_and_language_scores(
     (scores,) = language_by_source(result.cleaned)
     assert scores["source"] == "s" and scores["documents"] == result.rows_kept and scores["top_language"] == "en"
     assert 0 < scores["p10"] <= scores["median"] <= scores["p90"] <= 1
+
+
+def test_decontamination_removes_every_planted_overlap_and_nothing_of_a_control_set(
+    small_recipe, write_recipe, dagster_home, tmp_path
+):
+    """Five refined posts have a 13-word run copied, in another case and punctuation, into an evaluation set; five
+    others share only 12 words with a control set. The five go as `contaminated`, each naming its set and
+    13-gram, counted per set in the manifest; the control set removes nothing."""
+    recipe_path = write_recipe(small_recipe)
+    assert main(["run", "--recipe", str(recipe_path)]) == 0
+    refined = Catalog(recipe_path.parent / "refined").version("small").scan().collect()
+    words = [re.findall(r"\w+", t.lower()) for t in refined.get_column("text")]
+    ids = refined.get_column("doc_id").to_list()
+    spaced = [" " + " ".join(w) + " " for w in words]
+    # posts whose words 10-23 are theirs alone (the synthetic posts share template phrases)
+    unique = [
+        i for i, w in enumerate(words) if len(w) > 40 and sum(f" {' '.join(w[10:23])} " in s for s in spaced) == 1
+    ]
+    planted, control = unique[:5], unique[5:10]
+    evals = recipe_path.parent / "eval"
+    evals.mkdir()
+    quiz = [{"question": "Q: " + " ".join(words[i][10:23]).upper().replace(" ", " , ") + " ?"} for i in planted]
+    near = [{"question": " ".join(words[i][10:22]) + " zzyzx"} for i in control]
+    (evals / "quiz.jsonl").write_text("\n".join(json.dumps(q) for q in quiz) + "\n")
+    (evals / "control.jsonl").write_text("\n".join(json.dumps(q) for q in near) + "\n")
+    decontaminate = {"against": ["eval/*.jsonl"], "field": "question", "ngram": 13}
+    again = write_recipe({**small_recipe, "output": "clean", "decontaminate": decontaminate}, "d.yaml")
+    assert main(["run", "--recipe", str(again)]) == 0
+    version = Catalog(again.parent / "clean").version("small")
+    gone = version.removed().filter(pl.col("reason") == "contaminated").collect()
+    assert sorted(gone.get_column("doc_id")) == sorted(ids[i] for i in planted)
+    for row in gone.iter_rows(named=True):
+        i = ids.index(row["doc_id"])
+        assert row["detail"] == f"contaminated: quiz 13-gram '{' '.join(words[i][10:23])}'"
+    kept = version.scan().select("doc_id").collect().get_column("doc_id")
+    assert all(ids[i] in kept.to_list() for i in control)
+    assert version.manifest["stages"]["clean"]["contaminated"] == {"quiz": 5}

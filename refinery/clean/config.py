@@ -3,7 +3,7 @@ filter registry (`refinery/clean/registry.py`): a filter is added there, not her
 
 from typing import Literal
 
-from pydantic import create_model
+from pydantic import Field, create_model
 
 from refinery.clean.lines import Lines
 from refinery.clean.registry import BOUNDS
@@ -38,6 +38,14 @@ class Structure(Strict):
     headers: Flag = False  # a leading block of `Name: value` mail/Usenet header lines
     quotes: Flag = False  # `>`-quoted lines and the "In article ..., X writes:" attributions
     signature: Flag = False  # everything after a `-- ` line
+
+
+class Decontaminate(Strict):
+    """Evaluation sets whose n-grams no refined document may share (`refinery/clean/decontaminate.py`)."""
+
+    against: list[str] = Field(min_length=1)  # globs of evaluation files (JSON lines, Parquet or text), per recipe
+    field: str = "text"  # the text of a JSON line or a Parquet row
+    ngram: int = Field(13, ge=3, le=50)  # words per n-gram (GPT-3: 13)
 
 
 class Clean(Strict):

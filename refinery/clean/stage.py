@@ -10,7 +10,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.clean.config import Clean
+from refinery.clean.config import Clean, Decontaminate
+from refinery.clean.decontaminate import reference
 from refinery.clean.lines import common_lines
 from refinery.clean.steps import Corpus, Tally, clean_batch, internal, run_steps
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
@@ -34,20 +35,27 @@ class CleanResult:
     examples: list[dict] = field(default_factory=list)  # before/after, truncated
     lines_stripped: dict[str, int] = field(default_factory=dict)  # per line rule
     line_examples: list[dict] = field(default_factory=list)  # stripped lines, with their documents
+    contaminated: dict[str, int] = field(default_factory=dict)  # documents removed per evaluation set
 
 
-def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> Tally:
+def _clean_shard(
+    config: Clean, decontaminate: Decontaminate | None, where: Where, shard: tuple[int, int, int]
+) -> Tally:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
     GIL): read from the records, run through the steps, and written as this shard's kept and removed parts."""
     number, start, length = shard
-    records, *common = where.inputs
-    corpus = Corpus(common_lines=pl.read_parquet(common[0]) if common else None)
-    frame = pl.scan_parquet(records).slice(start, length).collect()
+    found = {Path(p).stem: pl.read_parquet(p) for p in where.inputs[1:]}  # what the whole-input passes found
+    ngram = decontaminate.ngram if decontaminate else 13
+    corpus = Corpus(common_lines=found.get("common_lines"), reference=found.get("reference_ngrams"), ngram=ngram)
+    frame = pl.scan_parquet(where.inputs[0]).slice(start, length).collect()
     batch = run_steps(frame, config, REVIEW_LINES, corpus)
+    contaminated = pl.format("contaminated: {} {}-gram '{}'", "_contaminated_set", pl.lit(ngram), "_contaminated_ngram")
     bad = removed_frame(
         batch.removed.lazy(),
         stage=pl.lit("clean"),
-        detail=pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4)),
+        detail=pl.when(pl.col("reason") == "contaminated")
+        .then(contaminated)
+        .otherwise(pl.format("{}: {} = {}", pl.col("reason"), pl.col("signal"), pl.col("value").round(4))),
     ).collect()
     for part, name in ((batch.kept, "cleaned"), (bad, "removed")):
         with output(where.part(f"{name}-{number:06d}.parquet")) as path:
@@ -55,7 +63,13 @@ def _clean_shard(config: Clean, where: Where, shard: tuple[int, int, int]) -> Ta
     return batch.tally
 
 
-def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = None) -> CleanResult:
+def clean(
+    records: Path,
+    out_dir: Path,
+    config: Clean,
+    engine: Engine | None = None,
+    decontaminate: tuple[Decontaminate, dict[str, list[Path]]] | None = None,
+) -> CleanResult:
     """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows). Each
     shard of `clean_rows` rows (`Sizes`) is read, cleaned and written by the engine's processes or tasks; their
     parts are joined in order, so the output does not depend on the engine, and no row travels back to this
@@ -70,7 +84,11 @@ def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = N
     if config.lines.common_lines:  # one pass over the whole input first: the lines common across each source
         inputs.append(out_dir / "common_lines.parquet")
         common_lines(pl.scan_parquet(records)).write_parquet(inputs[-1])
-    step = partial(_clean_shard, config)
+    if decontaminate:  # the evaluation sets' n-grams, hashed once (`decontaminate`: the recipe's, and its files)
+        how, sets = decontaminate
+        inputs.append(out_dir / "reference_ngrams.parquet")
+        reference(sets, how.field, how.ngram).write_parquet(inputs[-1])
+    step = partial(_clean_shard, config, decontaminate[0] if decontaminate else None)
     stats = run_sharded(step, shards, engine, inputs=inputs, parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config)  # the schema, no rows
@@ -89,4 +107,5 @@ def clean(records: Path, out_dir: Path, config: Clean, engine: Engine | None = N
         total.examples[:EXAMPLES],
         dict(total.lines),
         total.line_examples[:REVIEW_LINES],
+        dict(total.contaminated),
     )

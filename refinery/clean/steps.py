@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from refinery.clean.config import Clean
+from refinery.clean.decontaminate import contaminated
 from refinery.clean.filters import add_signals, extra_signals, first_failure
 from refinery.clean.langid import detect
 from refinery.clean.lines import PER_RULE, strip_lines
@@ -19,7 +20,15 @@ from refinery.clean.pii import redact
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 
-INTERNAL = ("reason", "signal", "value", "_changed", "_stripped")  # per-batch bookkeeping, not refined columns
+INTERNAL = (
+    "reason",
+    "signal",
+    "value",
+    "_changed",
+    "_stripped",
+    "_contaminated_set",
+    "_contaminated_ngram",
+)  # per-batch bookkeeping, not refined columns
 
 
 def internal(frame: pl.DataFrame) -> list[str]:
@@ -32,6 +41,8 @@ class Corpus:
     """What a batch's steps know about the whole input, found by one pass over it before the shards run."""
 
     common_lines: pl.DataFrame | None = None  # (source, key) of the lines common across a source's documents
+    reference: pl.DataFrame | None = None  # (key, set, ngram) of the evaluation sets' n-grams (decontamination)
+    ngram: int = 13  # words per n-gram of `reference`
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,20 @@ def _filters(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame
     return extra_signals(add_signals(frame), config.filters).with_columns(**first_failure(config.filters))
 
 
+def _decontaminate(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
+    """Rows that passed the filters but share an n-gram with an evaluation set: `contaminated`, naming both."""
+    if corpus.reference is None:
+        return frame.with_columns(
+            _contaminated_set=pl.lit(None, pl.String), _contaminated_ngram=pl.lit(None, pl.String)
+        )
+    found = pl.concat([frame, contaminated(frame.get_column("text"), corpus.reference, corpus.ngram)], how="horizontal")
+    hit = pl.col("reason").is_null() & pl.col("_contaminated_set").is_not_null()
+    return found.with_columns(
+        reason=pl.when(hit).then(pl.lit("contaminated")).otherwise("reason"),
+        signal=pl.when(hit).then(pl.lit("ngram")).otherwise("signal"),
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step("structure", ("text",), ("text", "stripped_*"), _structure),
     Step("normalize", ("text",), ("text",), _normalize),
@@ -75,6 +100,7 @@ STEPS: tuple[Step, ...] = (
     Step("pii", ("text",), ("text", "pii_*"), _pii),
     Step("language", ("text",), ("lang", "lang_score"), _language),
     Step("filters", ("text", "lang", "lang_score"), ("n_words", "<signals>", "reason", "signal", "value"), _filters),
+    Step("decontaminate", ("text", "reason"), ("reason", "signal", "_contaminated_*"), _decontaminate),
 )
 
 
@@ -99,6 +125,7 @@ class Tally:
     lines: Counter[str] = field(default_factory=Counter)  # lines stripped per line rule
     examples: list[dict] = field(default_factory=list)  # before and after, of the first changed documents
     line_examples: list[dict] = field(default_factory=list)  # the first stripped lines
+    contaminated: Counter[str] = field(default_factory=Counter)  # documents removed per evaluation set
 
     def __add__(self, other: Tally) -> Tally:
         pii, lines = Counter(self.pii), Counter(self.lines)
@@ -113,6 +140,7 @@ class Tally:
             lines,
             self.examples + other.examples,
             self.line_examples + other.line_examples,
+            self.contaminated + other.contaminated,
         )
 
 
@@ -152,5 +180,6 @@ def run_steps(frame: pl.DataFrame, config: Clean, examples: int = 3, corpus: Cor
         _sums(frame, PER_RULE),
         shown,
         [{"doc_id": d, "line": line[:200]} for d, line in stripped.iter_rows()],
+        Counter(frame.filter(pl.col("reason") == "contaminated").get_column("_contaminated_set").to_list()),
     )
     return Batch(frame.filter(~removed).drop(internal(frame)), frame.filter(removed), tally)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from refinery.clean.config import Clean
+from refinery.clean.config import Clean, Decontaminate
 from refinery.config import Flag, Strict
 from refinery.dedup.config import Dedup
 from refinery.hashing import recipe_hash
@@ -94,6 +94,7 @@ class Recipe(Strict):
     sources: list[Source] = Field(min_length=1)
     dedup: Dedup = Dedup()
     clean: Clean = Clean()
+    decontaminate: Decontaminate | None = None  # remove documents sharing an n-gram with evaluation sets
     validate_: Validate = Field(Validate(), alias="validate")
     publish: Publish = Publish()
     splits: Splits | None = None  # train/validation/test by identity: a `split` column in every version

@@ -8,6 +8,7 @@ import glob
 import itertools
 from pathlib import Path
 
+from refinery.clean.config import Decontaminate
 from refinery.errors import RecipeError
 from refinery.ingest.config import Source
 from refinery.recipe.model import Recipe
@@ -81,3 +82,19 @@ def ore_files(recipe: Recipe, source: Source, drop: str | None = None) -> list[O
         elif path.is_file() and fnmatch.fnmatchcase(path.name, Path(source.path).name):  # not a FIFO
             files += inside(source, recipe.roots, [path])
     return files
+
+
+def evaluation_sets(recipe: Recipe) -> tuple[Decontaminate, dict[str, list[Path]]] | None:
+    """The recipe's decontamination and its evaluation files by set (a set per file, named by the file), or None.
+    A glob that matches no file is a recipe error: a contamination check against nothing would pass silently."""
+    how = recipe.decontaminate
+    if how is None:
+        return None
+    sets: dict[str, list[Path]] = {}
+    for pattern in how.against:
+        found = sorted(Path(p) for p in glob.glob(str(recipe.base_dir / pattern), recursive=True))
+        if not found:
+            raise RecipeError(f"decontaminate.against: {pattern!r} matches no file")
+        for path in found:
+            sets.setdefault(path.name.split(".")[0], []).append(path)
+    return how, sets

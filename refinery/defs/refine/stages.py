@@ -16,7 +16,7 @@ from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_failed, staging_dir
 from refinery.errors import NotFoundError
-from refinery.recipe import Recipe, slug
+from refinery.recipe import Recipe, evaluation_sets, slug
 from refinery.runtime.engine import combined
 from refinery.store.remote import latest_root
 
@@ -128,7 +128,7 @@ def stage_assets(graph: Graph) -> list:
 
         out = staging_dir(recipe, context.dagster_run, "cleaned")
         runner = engine.engine(tuning.tuning())
-        result = clean(deduplicated.records.path, out, recipe.clean, runner)
+        result = clean(deduplicated.records.path, out, recipe.clean, runner, evaluation_sets(recipe))
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
         langs = dict(
             pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
@@ -137,6 +137,7 @@ def stage_assets(graph: Graph) -> list:
             "rejected": result.rejected_by_filter,
             "pii": result.pii_counts,
             "lines_stripped": result.lines_stripped,
+            "contaminated": result.contaminated,
             "languages": langs,
         }
         records, removed = Staged.of(result.cleaned), Staged.of(result.removed)

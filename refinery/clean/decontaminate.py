@@ -1,0 +1,77 @@
+"""Decontamination: a document that shares an n-gram (13 words by default, as GPT-3's) with an evaluation set is
+removed as `contaminated`, naming the set and the n-gram. Words are `\\w+` tokens in lower case, so punctuation,
+case and spacing do not hide an overlap. The evaluation sets' n-grams are hashed once for the whole input
+(`reference`); each batch's n-grams are hashed the same way and joined against them.
+
+Memory: a hash, a set name and the n-gram's text per distinct evaluation n-gram; a batch's n-grams while it is
+checked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+
+KEY_BITS = (1 << 63) - 1
+
+
+def _keys(texts: pl.DataFrame, n: int, with_text: bool = False) -> pl.DataFrame:
+    """(row, start, key[, ngram]): every n-gram of consecutive words of each row's `text`, as a 63-bit hash of the
+    words' hashes, with its first word's position (and its words). Vectorized over the exploded (row, word) table."""
+    words = (
+        texts.select("row", w=pl.col("text").str.to_lowercase().str.extract_all(r"\w+"))
+        .explode("w")
+        .drop_nulls("w")
+        .with_columns(pos=pl.int_range(pl.len()).over("row"), h=pl.col("w").hash(seed=0))
+    )
+    key = pl.col("h")
+    for k in range(1, n):
+        key = key * 0x100000001B3 + pl.col("h").shift(-k)
+    text = [pl.concat_str([pl.col("w").shift(-k) for k in range(n)], separator=" ").alias("ngram")] if with_text else []
+    same_row = (pl.col("row").shift(-(n - 1)) == pl.col("row")).fill_null(False)
+    grams = words.select("row", pl.col("pos").alias("start"), (key & KEY_BITS).alias("key"), *text, whole=same_row)
+    return grams.filter("whole").drop("whole")
+
+
+def _texts(path: Path, field: str) -> list[str]:
+    """The texts of an evaluation file: JSON lines (`field` of each), Parquet (its `field` column), or plain text."""
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path, columns=[field]).get_column(field).drop_nulls().to_list()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        if ".jsonl" in path.suffixes or ".json" in path.suffixes:
+            return [str(json.loads(line).get(field) or "") for line in fh if line.strip()]
+        return [fh.read()]
+
+
+def reference(sets: dict[str, list[Path]], field: str, n: int) -> pl.DataFrame:
+    """(key, set, ngram) of every n-gram of the evaluation sets (a key once, for the first set that has it)."""
+    frames = [pl.DataFrame(schema={"key": pl.UInt64, "set": pl.String, "ngram": pl.String})]
+    for name, files in sorted(sets.items()):
+        texts = [t for f in files for t in _texts(f, field)]
+        frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("row")
+        frames.append(
+            _keys(frame, n, with_text=True).select(pl.col("key").cast(pl.UInt64), set=pl.lit(name), ngram="ngram")
+        )
+    return pl.concat(frames).unique("key", keep="first", maintain_order=True)
+
+
+def contaminated(text: pl.Series, reference: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Per row of `text`: the set and the n-gram of its first n-gram found in `reference` (nulls: none found)."""
+    rows = pl.DataFrame({"text": text}).with_row_index("row")
+    found = (
+        _keys(rows, n)
+        .with_columns(pl.col("key").cast(pl.UInt64))
+        .join(reference, on="key", how="inner")
+        .sort("row", "start")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("set").first(), pl.col("ngram").first())
+    )
+    return (
+        rows.select("row")
+        .join(found, on="row", how="left")
+        .select(_contaminated_set="set", _contaminated_ngram="ngram")
+    )
