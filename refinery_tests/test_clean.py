@@ -352,3 +352,38 @@ def test_navigation_lines_are_stripped_when_asked():
     out = strip_lines(frame, Lines(nav_lines=True))
     assert out.get_column("text")[0] == "This tent kept us dry all week.\nThanks!\n"
     assert out.get_column("stripped_lines")[0] == 3
+
+
+WORDS = st.sampled_from(["the", "tent", "river", "kept", "us", "dry", "all", "week", "Boat", "mill", "a", "of"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    docs=st.lists(st.lists(WORDS, min_size=0, max_size=30), min_size=1, max_size=8),
+    evals=st.lists(st.lists(WORDS, min_size=0, max_size=20), min_size=1, max_size=4),
+    n=st.integers(min_value=3, max_value=6),
+)
+def test_a_document_is_contaminated_exactly_when_it_shares_an_ngram_with_the_evaluation_texts(
+    tmp_path_factory, docs, evals, n
+):
+    """Against a plain Python set of word n-grams (lower-cased `\\w+` words), the batched hash join flags the same
+    documents, and the n-gram it names is one the document and an evaluation text share."""
+    import re
+
+    from refinery.clean.decontaminate import contaminated, reference
+
+    folder = tmp_path_factory.mktemp("eval")
+    (folder / "quiz.txt").write_text("\n".join(" ".join(e) + "." for e in evals))
+    ref = reference({"quiz": [folder / "quiz.txt"]}, "text", n)
+    texts = [", ".join(d).upper() if i % 2 else " ".join(d) for i, d in enumerate(docs)]
+    found = contaminated(pl.Series(texts, dtype=pl.String), ref, n)
+
+    def grams(text: str) -> set[str]:
+        words = re.findall(r"\w+", text.lower())
+        return {" ".join(words[k : k + n]) for k in range(len(words) - n + 1)}
+
+    evaluation = grams((folder / "quiz.txt").read_text())  # a text file is one text: n-grams cross its lines
+    for text, (name, ngram) in zip(texts, found.iter_rows(), strict=True):
+        shared = grams(text) & evaluation
+        assert (name is not None) == bool(shared)
+        assert ngram is None or (name == "quiz" and ngram in shared)
