@@ -15,24 +15,19 @@ from pathlib import Path
 
 import polars as pl
 
+from refinery.clean.filters import ngram_hash, word_tokens
+
 KEY_BITS = (1 << 63) - 1
 
 
 def _keys(texts: pl.DataFrame, n: int, with_text: bool = False) -> pl.DataFrame:
     """(row, start, key[, ngram]): every n-gram of consecutive words of each row's `text`, as a 63-bit hash of the
     words' hashes, with its first word's position (and its words). Vectorized over the exploded (row, word) table."""
-    words = (
-        texts.select("row", w=pl.col("text").str.to_lowercase().str.extract_all(r"\w+"))
-        .explode("w")
-        .drop_nulls("w")
-        .with_columns(pos=pl.int_range(pl.len()).over("row"), h=pl.col("w").hash(seed=0))
-    )
-    key = pl.col("h")
-    for k in range(1, n):
-        key = key * 0x100000001B3 + pl.col("h").shift(-k)
-    text = [pl.concat_str([pl.col("w").shift(-k) for k in range(n)], separator=" ").alias("ngram")] if with_text else []
+    words = word_tokens(texts).with_columns(pos=pl.int_range(pl.len()).over("row"))
+    text = [pl.concat_str([pl.col("t").shift(-k) for k in range(n)], separator=" ").alias("ngram")] if with_text else []
     same_row = (pl.col("row").shift(-(n - 1)) == pl.col("row")).fill_null(False)
-    grams = words.select("row", pl.col("pos").alias("start"), (key & KEY_BITS).alias("key"), *text, whole=same_row)
+    key = ngram_hash(pl.col("h"), n) & KEY_BITS
+    grams = words.select("row", pl.col("pos").alias("start"), key.alias("key"), *text, whole=same_row)
     return grams.filter("whole").drop("whole")
 
 
@@ -53,9 +48,7 @@ def reference(sets: dict[str, list[Path]], field: str, n: int) -> pl.DataFrame:
     for name, files in sorted(sets.items()):
         texts = [t for f in files for t in _texts(f, field)]
         frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("row")
-        frames.append(
-            _keys(frame, n, with_text=True).select(pl.col("key").cast(pl.UInt64), set=pl.lit(name), ngram="ngram")
-        )
+        frames.append(_keys(frame, n, with_text=True).select("key", set=pl.lit(name), ngram="ngram"))
     return pl.concat(frames).unique("key", keep="first", maintain_order=True)
 
 
@@ -64,7 +57,6 @@ def contaminated(text: pl.Series, reference: pl.DataFrame, n: int) -> pl.DataFra
     rows = pl.DataFrame({"text": text}).with_row_index("row")
     found = (
         _keys(rows, n)
-        .with_columns(pl.col("key").cast(pl.UInt64))
         .join(reference, on="key", how="inner")
         .sort("row", "start")
         .group_by("row", maintain_order=True)

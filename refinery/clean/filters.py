@@ -24,17 +24,23 @@ BULLET = r"^\s*(?:[-*•‣●▪◦]|\d+[.)])\s"
 def _gram_counts(tokens: pl.DataFrame, n: int) -> pl.DataFrame:
     """(row, len): how often each n-gram of consecutive tokens occurs in its row. One 64-bit key per n-gram, the
     row in its top 24 bits and a 40-bit hash of the n tokens below, makes this a single-column count."""
-    h, row = pl.col("h"), pl.col("row").cast(pl.UInt64)
-    key = h
-    for k in range(1, n):
-        key = key * 0x100000001B3 + h.shift(-k)
+    row = pl.col("row").cast(pl.UInt64)
+    key = ngram_hash(pl.col("h"), n)
     same_row = (pl.col("row").shift(-(n - 1)) == pl.col("row")).fill_null(False)
     keys = tokens.select(k=row * (1 << 40) + (key & ((1 << 40) - 1)), same=same_row).filter("same")
     runs = keys.get_column("k").sort().rle().struct.unnest()  # sorted run lengths: faster than a hash count
     return runs.select(row=(pl.col("value") // (1 << 40)).cast(pl.UInt32), len=pl.col("len"))
 
 
-def _tokens(rows: pl.DataFrame) -> pl.DataFrame:
+def ngram_hash(h: pl.Expr, n: int) -> pl.Expr:
+    """Over a column of word hashes in order: a hash of each word and the n - 1 after it (FNV-style mixing)."""
+    key = h
+    for k in range(1, n):
+        key = key * 0x100000001B3 + h.shift(-k)
+    return key
+
+
+def word_tokens(rows: pl.DataFrame) -> pl.DataFrame:
     """(row, t, h): the lower-cased `\\w+` tokens of each row's text and their hashes, in order."""
     tokens = rows.select("row", t=pl.col("text").str.to_lowercase().str.extract_all(r"\w+")).explode("t")
     return tokens.drop_nulls("t").with_columns(h=pl.col("t").hash(seed=0))
@@ -59,9 +65,9 @@ def token_signals(text: pl.Series, prose_text: pl.Series, written_text: pl.Serie
         .agg(n_words=pl.len().cast(pl.Int64), mean_word_length=pl.col("w").str.len_chars().mean())
     )
     alpha = _words(written_text).group_by("row").agg(alpha_words=pl.col("w").str.contains(r"\p{L}").mean())
-    top = _gram_counts(_tokens(rows), 2).group_by("row").agg(top_2gram=pl.col("len").max() / pl.col("len").sum())
+    top = _gram_counts(word_tokens(rows), 2).group_by("row").agg(top_2gram=pl.col("len").max() / pl.col("len").sum())
     repeated = (
-        _gram_counts(_tokens(pl.DataFrame({"text": prose_text}).with_row_index("row")), 5)
+        _gram_counts(word_tokens(pl.DataFrame({"text": prose_text}).with_row_index("row")), 5)
         .group_by("row")
         .agg(duplicate_5grams=(pl.col("len") - 1).sum() / pl.col("len").sum())
     )

@@ -38,14 +38,11 @@ class CleanResult:
     contaminated: dict[str, int] = field(default_factory=dict)  # documents removed per evaluation set
 
 
-def _clean_shard(
-    config: Clean, decontaminate: Decontaminate | None, where: Where, shard: tuple[int, int, int]
-) -> Tally:
+def _clean_shard(config: Clean, ngram: int, where: Where, shard: tuple[int, int, int]) -> Tally:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
     GIL): read from the records, run through the steps, and written as this shard's kept and removed parts."""
     number, start, length = shard
     found = {Path(p).stem: pl.read_parquet(p) for p in where.inputs[1:]}  # what the whole-input passes found
-    ngram = decontaminate.ngram if decontaminate else 13
     corpus = Corpus(common_lines=found.get("common_lines"), reference=found.get("reference_ngrams"), ngram=ngram)
     frame = pl.scan_parquet(where.inputs[0]).slice(start, length).collect()
     batch = run_steps(frame, config, REVIEW_LINES, corpus)
@@ -88,7 +85,7 @@ def clean(
         how, sets = decontaminate
         inputs.append(out_dir / "reference_ngrams.parquet")
         reference(sets, how.field, how.ngram).write_parquet(inputs[-1])
-    step = partial(_clean_shard, config, decontaminate[0] if decontaminate else None)
+    step = partial(_clean_shard, config, decontaminate[0].ngram if decontaminate else Corpus.ngram)
     stats = run_sharded(step, shards, engine, inputs=inputs, parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
     empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config)  # the schema, no rows
