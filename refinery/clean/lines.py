@@ -134,7 +134,7 @@ def _strip_rules(frame: pl.DataFrame, rules: list[LineRule]) -> pl.DataFrame:
     suspect = (
         frame.get_column("text").str.contains("|".join(f"(?i:{r.mentions})" for r in rules)).fill_null(False)
         if all(r.mentions for r in rules)
-        else pl.Series([True] * frame.height, dtype=pl.Boolean)
+        else pl.repeat(True, frame.height, eager=True)
     )
     if not suspect.any():
         return untouched

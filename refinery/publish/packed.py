@@ -11,7 +11,6 @@ memory map, so a split costs its document count in 8-byte offsets, not its text.
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +22,15 @@ from refinery.records import ROW_GROUP_ROWS, parquet_batches
 COLUMNS = ["doc_id", "text", "source_uri", "line"]
 
 
-def end_of_document(tokenizer_json: str) -> int:
-    from tokenizers import Tokenizer
-
-    eos = Tokenizer.from_str(tokenizer_json).token_to_id(EOS)
-    if eos is None:
-        raise ValueError(f"publish.tokenized needs a tokenizer with the end-of-document token {EOS!r}")
-    return eos
-
-
 def pack(parts: list[Path], tokenizer_json: str, folder: Path, name: str, seed: int, split: str | None) -> dict:
     """`folder/<name>.ds` (+ index, metadata, docs) from the documents of `parts` (of `split`, when given), in an
     order shuffled by `seed`. Returns the shard's entry for the manifest: documents, tokens, token size."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_str(tokenizer_json)
-    eos, vocab = end_of_document(tokenizer_json), tokenizer.get_vocab_size()
+    eos, vocab = tokenizer.token_to_id(EOS), tokenizer.get_vocab_size()
+    if eos is None:
+        raise ValueError(f"publish.tokenized needs a tokenizer with the end-of-document token {EOS!r}")
     dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max else np.uint32
     folder.mkdir(parents=True, exist_ok=True)
     ordered, docs = folder / f"{name}.unshuffled", []
@@ -48,10 +40,20 @@ def pack(parts: list[Path], tokenizer_json: str, folder: Path, name: str, seed: 
                 batch = batch.filter(pl.col("split") == split)
             encoded = tokenizer.encode_batch(batch.get_column("text").to_list(), add_special_tokens=False)
             lengths = [len(e.ids) + 1 for e in encoded]
-            out.write(np.fromiter((t for e in encoded for t in (*e.ids, eos)), dtype=dtype).tobytes())
+            out.write(_with_ends([np.asarray(e.ids, dtype=dtype) for e in encoded], lengths, eos, dtype).tobytes())
             docs.append(batch.select(COLUMNS[0], *COLUMNS[2:]).with_columns(length=pl.Series(lengths, dtype=pl.Int64)))
     table = pl.concat(docs) if docs else pl.DataFrame(schema={"doc_id": pl.String, "length": pl.Int64})
     return _shuffled(ordered, table, np.random.default_rng(seed).permutation(table.height), folder / name, dtype, vocab)
+
+
+def _with_ends(ids: list[np.ndarray], lengths: list[int], eos: int, dtype: type) -> np.ndarray:
+    """The documents' token ids end to end, `eos` after each."""
+    flat = np.full(sum(lengths), eos, dtype=dtype)
+    body = np.ones(len(flat), dtype=bool)
+    body[np.cumsum(lengths) - 1] = False
+    if ids:
+        flat[body] = np.concatenate(ids)
+    return flat
 
 
 def _shuffled(ordered: Path, docs: pl.DataFrame, order: np.ndarray, base: Path, dtype: type, vocab: int) -> dict:
@@ -65,7 +67,7 @@ def _shuffled(ordered: Path, docs: pl.DataFrame, order: np.ndarray, base: Path, 
     del tokens
     ordered.unlink()
     ends = np.cumsum(lengths[order]).astype(np.uint64)
-    Path(f"{base}.ds.index").write_bytes(struct.pack(f"<{len(ends)}Q", *ends.tolist()))
+    Path(f"{base}.ds.index").write_bytes(ends.astype("<u8").tobytes())
     total, size = int(ends[-1]) if len(ends) else 0, np.dtype(dtype).itemsize
     Path(f"{base}.ds.metadata").write_text(f"refinery|{vocab}|{size}\n{total}\n{total} tokens")
     table = docs.select(pl.all().gather(order)).with_columns(end=pl.Series(ends.astype(np.int64)))
