@@ -291,24 +291,24 @@ class Catalog:
     def lineage(self, dataset: str, doc_id: str, version: str = "latest") -> dict:
         """Where a record came from and what happened to it, in one version, and (`ore`) whether its ore file is
         still as that version read it, by the latest version's reading of it."""
-        info = self._lineage(dataset, doc_id, version)
-        return info | {"ore": self._ore_since(dataset, info["version"], info["source_uri"])}
+        v = self.version(dataset, version)
+        info = self._lineage(v, doc_id)
+        return info | {"ore": self._ore_since(v, info["source_uri"])}
 
-    def _ore_since(self, dataset: str, version: str, uri: str) -> dict:
-        """The ore file `uri` as `version` read it, against the latest version: unchanged, changed or gone."""
-        then = {o["path"]: o for o in self.version(dataset, version).manifest.get("ore", [])}.get(uri)
-        latest = self.version(dataset)
+    def _ore_since(self, v: Version, uri: str) -> dict:
+        """The ore file `uri` as version `v` read it, against the latest version: unchanged, changed or gone."""
+        then, latest = _ore_entry(v, uri), self.version(v.dataset)
         found = {"path": uri, "sha256": then and then["sha256"], "as_of": latest.id}
-        if latest.id == version:
+        if latest.id == v.id:
             return found | {"since": "this is the latest version"}
-        now = {o["path"]: o for o in latest.manifest.get("ore", [])}.get(uri)
+        now = _ore_entry(latest, uri)
         if now is None:
             return found | {"since": "gone: the latest version read no such file"}
         same = then is not None and now["sha256"] == then["sha256"]
         return found | {"since": "unchanged" if same else f"changed: the latest version read sha256 {now['sha256']}"}
 
-    def _lineage(self, dataset: str, doc_id: str, version: str) -> dict:
-        v = self.version(dataset, version)
+    def _lineage(self, v: Version, doc_id: str) -> dict:
+        dataset = v.dataset
         refined = v.scan().filter(pl.col("doc_id") == doc_id).collect()
         merged = v.removed().filter(pl.col("duplicate_of") == doc_id).collect()
         if refined.height:
@@ -355,3 +355,8 @@ class Catalog:
             if self.version(dataset, vid).scan().filter(pl.col("doc_id") == doc_id).select(pl.len()).collect().item():
                 return vid
         return None
+
+
+def _ore_entry(version: Version, uri: str) -> dict | None:
+    """The manifest's entry for ore file `uri` (path, bytes, sha256), None when the version read no such file."""
+    return next((o for o in version.manifest.get("ore", []) if o["path"] == uri), None)
