@@ -239,21 +239,41 @@ def test_a_run_whose_driver_vanished_is_marked_failed_by_the_lost_runs_sensor(
 ):
     """A killed driver leaves its run STARTED (no process left to say otherwise); once it has missed its beats,
     the daemon's sensor marks it failed with a refinery line. A run still beating is left alone."""
-    from refinery.defs.liveness import ALIVE_AT, LOST_AFTER, lost_run_sensor
+    from refinery.defs.liveness import ALIVE_AT, LOST_AFTER, lost_run_sensor, lost_runs
 
-    monkeypatch.setenv("REFINERY_HEARTBEAT_SECONDS", "1")
+    beat = 0.25
+    monkeypatch.setenv("REFINERY_HEARTBEAT_SECONDS", str(beat))
     assert _run_killed_at(write_recipe(small_recipe), "refinery.clean:clean")
     instance = get_instance()
     (run,) = instance.get_runs(limit=1)
     record = instance.get_run_record_by_id(run.run_id)
     assert run.status == dg.DagsterRunStatus.STARTED
-    assert float(run.tags[ALIVE_AT]) > record.start_time + 1  # it beat while it ran, not only at its start
-    if time.time() - float(run.tags[ALIVE_AT]) < LOST_AFTER - 1:  # beats missed so far: too few to call it lost
-        lost_run_sensor(dg.build_sensor_context(instance=instance))
-        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
-    time.sleep(max(0, float(run.tags[ALIVE_AT]) + LOST_AFTER + 1 - time.time()))
+    alive_at = float(run.tags[ALIVE_AT])
+    assert alive_at > record.start_time + beat  # it beat while it ran, not only at its start
+    assert lost_runs(instance, now=alive_at + (LOST_AFTER - 1) * beat) == []  # too few beats missed to call it lost
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    time.sleep(max(0, alive_at + (LOST_AFTER + 1) * beat - time.time()))
     skipped = lost_run_sensor(dg.build_sensor_context(instance=instance))
     assert run.run_id in skipped.skip_message
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     (failure,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.PIPELINE_FAILURE)
     assert f"refinery: lost run {run.run_id}" in failure.message
+
+
+def test_the_alive_stamp_is_the_time_the_run_beat(dagster_home):
+    """The stamp says when the driver beat, to the millisecond: a stamp rounded to the second can read as before
+    the run began or after the step that saw it, and a lost-run decision made at a beat of a second goes wrong."""
+    from refinery.defs.liveness import ALIVE_AT
+    from refinery.defs.refine.resources import EngineResource
+
+    seen = {}
+
+    @dg.asset
+    def beating(context: dg.AssetExecutionContext, engine: EngineResource) -> None:
+        seen["stamp"] = float(context.instance.get_run_by_id(context.run_id).tags[ALIVE_AT])
+        seen["at"] = time.time()
+
+    instance = get_instance()
+    result = dg.materialize([beating], resources={"engine": EngineResource(kind="local")}, instance=instance)
+    started = instance.get_run_record_by_id(result.run_id).start_time
+    assert started <= seen["stamp"] <= seen["at"]

@@ -32,7 +32,7 @@ def heartbeat(context: dg.InitResourceContext) -> Iterator[None]:
         return
 
     def stamp() -> None:
-        context.instance.add_run_tags(run.run_id, {ALIVE_AT: f"{time.time():.0f}"})
+        context.instance.add_run_tags(run.run_id, {ALIVE_AT: f"{time.time():.3f}"})
 
     def beat() -> None:
         while not stop.wait(beat_seconds()):
