@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -421,3 +422,79 @@ def test_a_mixture_of_pinned_versions_gives_each_rank_rows_in_exact_proportions(
     mix.write_text(yaml.safe_dump({"root": "refined", "parts": [{"version": "alpha@latest", "weight": 1}]}))
     with pytest.raises(RecipeError, match="pins each version"):
         Mixture.load(mix)
+
+
+def test_a_mixture_by_token_budgets_streams_exact_windows_of_each_part_and_repeats_a_small_one(
+    small_recipe, write_recipe, dagster_home, tmp_path
+):
+    """Budgets in tokens, two ranks, windows of 32 tokens: each rank takes budget // 32 // 2 windows of each part;
+    every window is an aligned window of its part's packed shard (read here with numpy, not through the mixture);
+    the budgeted part that fits gives each window at most once across both ranks, the one over budget covers its
+    whole shard and repeats it; `start` resumes exactly; another epoch is another order. Parts tokenized by two
+    tokenizers are refused, and the document loader counts a budget at the part's mean document length."""
+    from refinery.errors import RecipeError
+    from refinery.mixture import Mixture
+
+    publish = {"tokens": {"vocab_size": 512}, "tokenized": {"seed": 1}}
+    assert main(["run", "--recipe", str(write_recipe({**small_recipe, "dataset": "alpha", "publish": publish}))]) == 0
+    cat = Catalog(tmp_path / "refined")
+    alpha = cat.version("alpha")
+    shutil.copy(alpha.path / "tokenizer.json", tmp_path / "named.json")
+    named = {**publish, "tokens": {"tokenizer": "named.json"}}
+    beta_recipe = {**small_recipe, "dataset": "beta", "publish": named, "clean": {"filters": {"min_words": 60}}}
+    assert main(["run", "--recipe", str(write_recipe(beta_recipe, "beta.yaml"))]) == 0
+    beta = cat.version("beta")
+    size, shard_tokens = 32, {}
+    windows = {}  # part -> {window bytes: window index}
+    for v in (alpha, beta):
+        tokens = np.fromfile(v.path / "tokenized" / "000_all.ds", dtype=np.uint16).astype(np.int64)
+        shard_tokens[v.dataset] = len(tokens)
+        windows[f"{v.dataset}@{v.id}"] = {
+            tokens[w * size : (w + 1) * size].tobytes(): w for w in range(len(tokens) // size)
+        }
+    budgets = {"alpha": shard_tokens["alpha"] // 2, "beta": shard_tokens["beta"] * 3 // 2}  # beta is too small
+    mix = tmp_path / "mix.yaml"
+    parts = [{"version": f"{v.dataset}@{v.id}", "tokens": budgets[v.dataset]} for v in (alpha, beta)]
+    mix.write_text(yaml.safe_dump({"root": "refined", "seed": 3, "parts": parts}))
+    mixture = Mixture.load(mix)
+
+    taken: dict[str, list[int]] = {name: [] for name in windows}
+    for rank in range(2):
+        stream = list(mixture.sequences(size - 1, rank=rank, world_size=2))
+        counts = {name: sum(s["mixture_part"] == name for s in stream) for name in windows}
+        assert counts == {f"{v.dataset}@{v.id}": budgets[v.dataset] // size // 2 for v in (alpha, beta)}
+        for s in stream:
+            assert s["input_ids"].shape == (size,)
+            taken[s["mixture_part"]].append(windows[s["mixture_part"]][s["input_ids"].tobytes()])
+        assert [s["mixture_part"] for s in stream[:40]] != sorted(s["mixture_part"] for s in stream[:40])  # mixed
+        resumed = list(mixture.sequences(size - 1, rank=rank, world_size=2, start=17))
+        assert [s["input_ids"].tolist() for s in resumed] == [s["input_ids"].tolist() for s in stream[17:]]
+        other = [s["input_ids"].tolist() for s in mixture.sequences(size - 1, rank=rank, world_size=2, epoch=1)]
+        assert other != [s["input_ids"].tolist() for s in stream]
+    alpha_taken, beta_taken = taken[f"alpha@{alpha.id}"], taken[f"beta@{beta.id}"]
+    assert len(set(alpha_taken)) == len(alpha_taken)  # within its shard: no window twice
+    assert set(beta_taken) == set(windows[f"beta@{beta.id}"].values()) and len(beta_taken) > len(set(beta_taken))
+    manifest = mixture.manifest(world_size=2, seq_len=size - 1)
+    assert [p["tokens_per_rank"] for p in manifest["parts"]] == [budgets[d] // size // 2 * size for d in budgets]
+
+    half = {"alpha": budgets["alpha"], "beta": shard_tokens["beta"] // 2}
+    parts = [{"version": f"{v.dataset}@{v.id}", "tokens": half[v.dataset]} for v in (alpha, beta)]
+    mix.write_text(yaml.safe_dump({"root": "refined", "seed": 3, "parts": parts}))
+    mixture, rows = Mixture.load(mix), {}
+    for rank in range(2):
+        frame = pl.concat(list(mixture.loader(rank=rank, world_size=2, columns=["doc_id", "n_tokens"])))
+        rows[rank] = frame.group_by("mixture_part").agg(pl.len(), pl.col("n_tokens").sum())
+    assert rows[0].sort("mixture_part")["len"].to_list() == rows[1].sort("mixture_part")["len"].to_list()
+    alpha_tokens = sum(
+        r.filter(pl.col("mixture_part") == f"alpha@{alpha.id}")["n_tokens"].item() for r in rows.values()
+    )
+    assert abs(alpha_tokens - budgets["alpha"]) < 0.15 * budgets["alpha"]  # the budget, counted in documents
+
+    other_tokenizer = {**publish, "tokens": {"vocab_size": 600}}
+    separate = write_recipe({**small_recipe, "dataset": "gamma", "publish": other_tokenizer}, "gamma.yaml")
+    assert main(["run", "--recipe", str(separate)]) == 0
+    gamma = cat.version("gamma")
+    parts = [{"version": f"alpha@{alpha.id}", "weight": 1}, {"version": f"gamma@{gamma.id}", "weight": 1}]
+    mix.write_text(yaml.safe_dump({"root": "refined", "parts": parts}))
+    with pytest.raises(RecipeError, match="same tokenizer"):
+        next(Mixture.load(mix).sequences(size - 1))
