@@ -110,6 +110,7 @@ def test_every_version_loads_through_mlcroissant(small_recipe, write_recipe, dag
     version = Catalog(recipe_path.parent / "refined").version("small")
     version.verify()  # the file is in the manifest, hashed like the rest
     dataset = mlc.Dataset(jsonld=version.path / "croissant.json")
+    assert not dataset.metadata.ctx.issues.warnings, dataset.metadata.ctx.issues.report()
     assert dataset.metadata.name == "small" and dataset.metadata.description == "Forum posts and tickets, refined."
     records = {r["refined/doc_id"].decode(): r for r in dataset.records("refined")}
     refined = version.scan().collect()
@@ -120,3 +121,29 @@ def test_every_version_loads_through_mlcroissant(small_recipe, write_recipe, dag
     assert {f.name for f in dataset.metadata.record_sets[0].fields} == set(refined.columns) - {
         c for c, t in refined.schema.items() if isinstance(t, pl.List)
     }
+
+
+def test_a_version_s_release_number_says_what_changed_for_its_readers(
+    small_recipe, write_recipe, small_ore, dagster_home
+):
+    """Semantic versions, from what changed against the parent: the same data under another recipe is a patch, new
+    ore a minor release, an added column a minor one, a column gone a major one. Croissant carries it."""
+    from refinery.catalog import Catalog
+    from refinery.cli import main
+
+    def published(recipe: dict) -> str:
+        path = write_recipe(recipe)
+        assert main(["run", "--recipe", str(path)]) == 0
+        version = Catalog(path.parent / "refined").version("small")
+        assert json.loads((version.path / "croissant.json").read_text())["version"] == version.manifest["release"]
+        assert f"Release `{version.manifest['release']}`" in (version.path / "DATACARD.md").read_text()
+        return version.manifest["release"]
+
+    assert published(small_recipe) == "1.0.0"
+    assert published({**small_recipe, "description": "The same rows, described."}) == "1.0.1"
+    posts = small_ore / "forums" / "posts.jsonl"
+    post = {"post_id": "new", "body": "A new post with enough plain words to pass the filters " * 3}
+    posts.write_text(posts.read_text() + json.dumps(post) + "\n")
+    assert published(small_recipe) == "1.1.0"
+    assert published({**small_recipe, "publish": {"tokens": {"vocab_size": 300}}}) == "1.2.0"  # n_tokens added
+    assert published(small_recipe) == "2.0.0"  # n_tokens gone

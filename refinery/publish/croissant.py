@@ -84,6 +84,7 @@ def croissant(manifest: dict, schema: dict[str, pl.DataType]) -> dict:
         "datePublished": manifest["created_at"][:10],
         "license": licenses or ["unknown"],
         "identifier": manifest["version"],
+        "version": manifest["release"],
         "distribution": [
             {
                 "@type": "cr:FileSet",

@@ -41,6 +41,8 @@ def render_datacard(m: dict) -> str:
         recipe.get("description") or "",
         f"Content hash `{m['content_hash']}`; parent version `{m['parent'] or 'none'}`"
         + ("; the data is unchanged from the parent (recipe or code changed)." if m["data_unchanged"] else "."),
+        f"Release `{m['release']}`: major when a column went or changed type, minor when data or columns were "
+        "added, patch when only the recipe or the code changed.",
         "## AI-readiness",
         readiness_markdown(m["readiness"]),
         "## Sources and licences",

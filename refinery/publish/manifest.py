@@ -80,6 +80,7 @@ class Manifest(Closed):
     validation: dict[str, Any]  # the GX suite's summary and each expectation's outcome
     stages: dict[str, Any]  # per stage: parameters, removal counts, the engine that ran it
     parent: str | None
+    release: str | None = Field(default=None, pattern=r"^\d+\.\d+\.\d+$")  # semantic version (`release`)
     data_unchanged: bool
     dagster_run_id: str | None
     readiness: dict[str, Any]  # the level reached and the evidence for each
@@ -87,6 +88,21 @@ class Manifest(Closed):
     tokenized: dict[str, Any] | None = None  # packed token shards per split (publish.tokenized): format, seed, sizes
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def release(previous: dict | None, schema: dict[str, str], content: str) -> str:
+    """The version's semantic version, from its parent's: MAJOR when a column of the parent is gone or changed its
+    type (readers break), MINOR when columns were added or the data changed, PATCH when only the recipe or the code
+    did. The first version (or the first after versions without one) is 1.0.0."""
+    if not previous or not previous.get("release"):
+        return "1.0.0"
+    major, minor, patch = (int(n) for n in previous["release"].split("."))
+    old = previous["schema"]
+    if any(schema.get(column) != kind for column, kind in old.items()):
+        return f"{major + 1}.0.0"
+    if set(schema) != set(old) or content != previous["content_hash"]:
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
 
 
 def checked(manifest: dict) -> dict:

@@ -27,7 +27,7 @@ from refinery.publish.datacard import render_datacard
 from refinery.publish.derived import with_license, with_split
 from refinery.publish.evidence import measure_elsewhere, read_datacard
 from refinery.publish.gate import require_passed
-from refinery.publish.manifest import SCHEMA_VERSION, checked
+from refinery.publish.manifest import SCHEMA_VERSION, checked, release
 from refinery.publish.packed import pack
 from refinery.publish.readiness import assess
 from refinery.publish.tokens import token_totals, trained, with_tokens
@@ -274,6 +274,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     now = datetime.now(UTC)
     version = f"{now:%Y%m%dT%H%M%SZ}-{vhash[:8]}"
     removed = pl.scan_parquet([p["path"] for p in removed_parts]).select("stage", "reason").collect(engine="streaming")
+    schema = {k: str(v) for k, v in pl.read_parquet_schema(refined_files[0]).items()}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "dataset": recipe.dataset,
@@ -287,13 +288,14 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "ore": inp.ore,
         "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed, refined_files),
         "accounting": verdicts["accounting"],
-        "schema": {k: str(v) for k, v in pl.read_parquet_schema(refined_files[0]).items()},
+        "schema": schema,
         "files": data_files,
         "content_hash": content,
         "version_hash": vhash,
         "validation": json.loads(inp.validation.to_json()),
         "stages": {**inp.stages, "engine": {**inp.stages.get("engine", {}), "publish": engine.evidence()}},
         "parent": parent,
+        "release": release(previous, schema, content),
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
         "dagster_run_id": inp.run_id,
     }
