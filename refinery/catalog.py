@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ import pyarrow as pa
 from refinery.errors import NotFoundError, VerifyError
 from refinery.hashing import content_hash, manifest_signature, recipe_hash, version_hash
 from refinery.loader import Loader
-from refinery.storage import arrow_paths, is_uri, root_path, sha256
+from refinery.storage import arrow_paths, copy_checked, is_uri, root_path, sha256
 from refinery.store import layout
 from refinery.store.lock import dataset_lock
 from refinery.store.prune import prune
@@ -101,7 +103,7 @@ class Version:
             raise NotFoundError(
                 f"{self.dataset}@{self.id} has no packed tokens of {split!r} (shards: {sorted(shards)})"
             )
-        return self.path / "tokenized" / f"000_{split}.ds"
+        return self.cached().path / "tokenized" / f"000_{split}.ds"  # memory-mapped: on local disk
 
     def token_origin(self, split: str, position: int) -> dict:
         """The document whose tokens hold `position` of `split`'s packed shard: doc_id, ore file and line, and its
@@ -136,18 +138,55 @@ class Version:
         """Record batches streamed from disk, in order: memory stays at one batch, for training loops."""
         yield from self._arrow_dataset().to_batches(batch_size=batch_size, columns=columns)
 
-    def loader(self, split: str | None = None, **options: object) -> Loader:
+    def loader(self, split: str | None = None, cache_dir: str | Path | None = None, **options: object) -> Loader:
         """Batches of one rank's rows for data-parallel training (`refinery.loader.Loader`: rank, world_size,
-        seed, epoch, batch_size, columns, licenses: only rows under these), resumable mid-epoch."""
+        seed, epoch, batch_size, columns, licenses: only rows under these), resumable mid-epoch. A version in
+        object storage is read from its local copy (`cached`)."""
         if split is not None:
             self.scan(split=split)  # an unknown split is an error here, not an empty loader
-        return Loader(self.files, split, **options)  # type: ignore[arg-type]
+        return Loader(self.cached(cache_dir).files, split, **options)  # type: ignore[arg-type]
 
-    def to_hf(self):
-        """A Hugging Face `datasets.Dataset` built offline from the Parquet files (extra: `refinery[hf]`)."""
-        from datasets import Dataset
+    def to_hf(self, streaming: bool = False, cache_dir: str | Path | None = None):
+        """The rows as Hugging Face `datasets` (extra: `refinery[hf]`), offline. By default a map-style `Dataset`,
+        memory-mapped: HF decodes the Parquet parts once into Arrow files under its cache (`cache_dir`), which
+        every later call and process maps without reading them into memory (they take the data's decoded size).
+        `streaming=True`: an `IterableDataset` that reads the parts as they are, copying nothing."""
+        from datasets import Dataset, load_dataset
 
-        return Dataset.from_parquet([str(f) for f in self.files])
+        files = [str(f) for f in self.cached().files]
+        if streaming:
+            return load_dataset("parquet", data_files=files, split="train", streaming=True)
+        return Dataset.from_parquet(files, cache_dir=str(cache_dir) if cache_dir else None)
+
+    def cached(self, cache_dir: str | Path | None = None) -> Version:
+        """This version on local disk: itself when it is local. A version in object storage is copied once into
+        `cache_dir` (default `$REFINERY_CACHE`, else `~/.cache/refinery`), each file checked against the
+        manifest's sha256 as it arrives, the manifest last; every later call and process reads that copy. A
+        version's id names its bytes for good, so the copy never goes stale."""
+        if not is_uri(self.path):
+            return self
+        self.check()
+        home = cache_dir or os.environ.get("REFINERY_CACHE") or Path.home() / ".cache" / "refinery"
+        folder = Path(home) / self.dataset / self.id
+        if not (folder / "manifest.json").exists():
+            staging = folder.with_name(f".{self.id}-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            wrong = copy_checked(self.path, self.manifest["files"], staging)
+            if wrong:
+                shutil.rmtree(staging)
+                raise VerifyError(f"{self.dataset}@{self.id}: sha256 mismatch as downloaded: {', '.join(wrong)}")
+            for name in ("manifest.sig", "manifest.json"):  # the manifest last: it marks the copy complete
+                if (self.path / name).exists():
+                    (staging / name).write_bytes((self.path / name).read_bytes())
+            try:
+                staging.rename(folder)
+            except OSError:  # another process finished the same copy first
+                shutil.rmtree(staging)
+        local = Version(self.dataset, self.id, folder)
+        if local.manifest["version_hash"] != self.manifest["version_hash"]:
+            raise VerifyError(f"{self.dataset}@{self.id}: the copy in {folder} is of other data")
+        local.check()
+        return local
 
     def _chain_problems(self) -> list[str]:
         """Hashes that must agree without reading the data: content hash from the file list, recipe hash from

@@ -124,8 +124,21 @@ def test_loaders(two_versions):
     assert con.execute(f'SELECT count(*) FROM "{view}"').fetchone()[0] == rows
     batches = list(v.iter_batches(batch_size=16, columns=["doc_id", "text"]))
     assert sum(b.num_rows for b in batches) == rows and max(b.num_rows for b in batches) <= 16
-    hf = v.to_hf()
-    assert len(hf) == rows and set(hf.column_names) >= {"doc_id", "text", "source"}
+
+
+def test_hf_datasets_map_one_arrow_copy_per_version_or_stream_the_parts(two_versions, tmp_path):
+    """`to_hf()` is memory-mapped from Arrow files HF writes once per version (a second call writes nothing, and
+    the dataset's cache files are those files); `to_hf(streaming=True)` reads the Parquet parts as they are."""
+    v = two_versions.version("small")
+    ids = v.scan().select("doc_id").collect().get_column("doc_id")
+    hf = v.to_hf(cache_dir=tmp_path / "hf")
+    written = {p: p.stat().st_mtime_ns for p in (tmp_path / "hf").rglob("*.arrow")}
+    assert written and {Path(f["filename"]) for f in hf.cache_files} <= set(written)
+    assert len(hf) == len(ids) and set(hf.column_names) >= {"doc_id", "text", "source"}
+    assert sorted(hf["doc_id"]) == sorted(ids)
+    assert v.to_hf(cache_dir=tmp_path / "hf")["doc_id"] == hf["doc_id"]
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "hf").rglob("*.arrow")} == written
+    assert [row["doc_id"] for row in v.to_hf(streaming=True)] == ids.to_list()
 
 
 def test_a_second_publisher_waits_then_is_turned_away(tmp_path):
