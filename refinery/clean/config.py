@@ -3,7 +3,7 @@ filter registry (`refinery/clean/registry.py`): a filter is added there, not her
 
 from typing import Literal
 
-from pydantic import Field, create_model
+from pydantic import Field, create_model, model_validator
 
 from refinery.clean.lines import Lines
 from refinery.clean.registry import BOUNDS
@@ -46,6 +46,27 @@ class Decontaminate(Strict):
     against: list[str] = Field(min_length=1)  # globs of evaluation files (JSON lines, Parquet or text), per recipe
     field: str = "text"  # the text of a JSON line or a Parquet row
     ngram: int = Field(13, ge=3, le=50)  # words per n-gram (GPT-3: 13)
+
+
+class Quality(Strict):
+    """A learned quality score and the filter on it (`refinery/clean/quality.py`): trained in the run on
+    `reference` against the ore, or read from `model`; `min_score` or `keep_top` removes the rest as `quality`."""
+
+    reference: list[str] | None = None  # globs of writing to learn from (JSON lines, Parquet or text), per recipe
+    field: str = "text"  # the text of a reference JSON line or Parquet row
+    model: str | None = None  # a model a version stored (`quality_model.parquet`), per recipe: used as it is
+    sample: int = Field(20_000, ge=10)  # ore documents to train on; as many again, held out, set keep_top's cut
+    min_score: float | None = Field(None, ge=0, le=1)
+    keep_top: float | None = Field(None, gt=0, le=1)  # the share of the documents reaching the score to keep
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_each(self) -> "Quality":
+        if (self.reference is None) == (self.model is None):
+            raise ValueError("quality: name a reference corpus to train on or a model, one of the two")
+        if self.min_score is not None and self.keep_top is not None:
+            raise ValueError("quality: min_score or keep_top, not both")
+        return self
 
 
 class Clean(Strict):

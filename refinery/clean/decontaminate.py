@@ -31,7 +31,7 @@ def _keys(texts: pl.DataFrame, n: int, with_text: bool = False) -> pl.DataFrame:
     return grams.filter("whole").drop("whole")
 
 
-def _texts(path: Path, field: str) -> list[str]:
+def texts(path: Path, field: str) -> list[str]:
     """The texts of an evaluation file: JSON lines (`field` of each), Parquet (its `field` column), or plain text."""
     if path.suffix == ".parquet":
         return pl.read_parquet(path, columns=[field]).get_column(field).drop_nulls().to_list()
@@ -46,7 +46,7 @@ def reference(sets: dict[str, list[Path]], field: str, n: int) -> pl.DataFrame:
     """(key, set, ngram) of every n-gram of the evaluation sets (a key once, for the first set that has it)."""
     frames = [pl.DataFrame(schema={"key": pl.UInt64, "set": pl.String, "ngram": pl.String})]
     for name, files in sorted(sets.items()):
-        texts = [t for f in files for t in _texts(f, field)]
+        texts = [t for f in files for t in texts(f, field)]
         frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("row")
         frames.append(_keys(frame, n, with_text=True).select("key", set=pl.lit(name), ngram="ngram"))
     return pl.concat(frames).unique("key", keep="first", maintain_order=True)

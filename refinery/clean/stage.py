@@ -10,10 +10,12 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from refinery.clean.config import Clean, Decontaminate
-from refinery.clean.decontaminate import reference
+from refinery.clean.config import Clean, Decontaminate, Quality
+from refinery.clean.decontaminate import reference, texts
 from refinery.clean.lines import common_lines
+from refinery.clean.quality import Model, ore_sample, threshold, train
 from refinery.clean.steps import Corpus, Tally, clean_batch, internal, run_steps
+from refinery.hashing import sha256_file
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
@@ -36,14 +38,14 @@ class CleanResult:
     lines_stripped: dict[str, int] = field(default_factory=dict)  # per line rule
     line_examples: list[dict] = field(default_factory=list)  # stripped lines, with their documents
     contaminated: dict[str, int] = field(default_factory=dict)  # documents removed per evaluation set
+    quality: dict | None = None  # the quality model (path, sha256, what it learned from), cut and score deciles
 
 
-def _clean_shard(config: Clean, ngram: int, where: Where, shard: tuple[int, int, int]) -> Tally:
+def _clean_shard(config: Clean, ngram: int, cut: float | None, where: Where, shard: tuple[int, int, int]) -> Tally:
     """Shard `number`, rows [start, start + length), on a worker (ftfy and the per-document Python steps hold the
     GIL): read from the records, run through the steps, and written as this shard's kept and removed parts."""
     number, start, length = shard
-    found = {Path(p).stem: pl.read_parquet(p) for p in where.inputs[1:]}  # what the whole-input passes found
-    corpus = Corpus(common_lines=found.get("common_lines"), reference=found.get("reference_ngrams"), ngram=ngram)
+    corpus = _corpus(_named(where.inputs), ngram, cut)  # what the passes over the whole input found
     frame = pl.scan_parquet(where.inputs[0]).slice(start, length).collect()
     batch = run_steps(frame, config, REVIEW_LINES, corpus)
     contaminated = pl.format("contaminated: {} {}-gram '{}'", "_contaminated_set", pl.lit(ngram), "_contaminated_ngram")
@@ -60,12 +62,34 @@ def _clean_shard(config: Clean, ngram: int, where: Where, shard: tuple[int, int,
     return batch.tally
 
 
+def _corpus(found: dict[str, Path], ngram: int, cut: float | None) -> Corpus:
+    """What the passes over the whole input found, from the files they wrote."""
+    frames = {name: pl.read_parquet(found[name]) for name in ("common_lines", "reference_ngrams") if name in found}
+    model = Model.load(found["quality_model"]) if "quality_model" in found else None
+    return Corpus(frames.get("common_lines"), frames.get("reference_ngrams"), ngram, model, cut)
+
+
+def _quality_model(records: Path, config: Clean, corpus: Corpus, how: Quality, files: list[Path]) -> tuple:
+    """The quality model (trained on the reference against ore the other steps kept, or read from the recipe's
+    file), its cut (`min_score`, or the score above which `keep_top` of held-out ore lies) and what it learned
+    from. The ore samples are cleaned first: the model scores documents as the steps leave them."""
+    kept = [_passed(clean_batch(rows, config, corpus)) for rows in ore_sample(records, how.sample, how.seed)]
+    if how.model:
+        model, learned = Model.load(files[0]), {"model": str(files[0])}
+    else:
+        positives = [t for f in files for t in texts(f, how.field)]
+        model, learned = train(positives, kept[0], how.seed), {"reference": len(positives), "ore": len(kept[0])}
+    cut = how.min_score if how.keep_top is None else threshold(model, kept[1], how.keep_top)
+    return model, cut, learned
+
+
 def clean(
     records: Path,
     out_dir: Path,
     config: Clean,
     engine: Engine | None = None,
     decontaminate: tuple[Decontaminate, dict[str, list[Path]]] | None = None,
+    quality: tuple[Quality, list[Path]] | None = None,
 ) -> CleanResult:
     """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows). Each
     shard of `clean_rows` rows (`Sizes`) is read, cleaned and written by the engine's processes or tasks; their
@@ -85,10 +109,15 @@ def clean(
         how, sets = decontaminate
         inputs.append(out_dir / "reference_ngrams.parquet")
         reference(sets, how.field, how.ngram).write_parquet(inputs[-1])
-    step = partial(_clean_shard, config, decontaminate[0].ngram if decontaminate else Corpus.ngram)
+    ngram, cut, learned = decontaminate[0].ngram if decontaminate else Corpus.ngram, None, None
+    if quality:  # the quality model, trained on a sample of the ore as the steps before it leave it
+        model, cut, learned = _quality_model(records, config, _corpus(_named(inputs), ngram, None), *quality)
+        inputs.append(out_dir / "quality_model.parquet")
+        model.save(inputs[-1])
+    step = partial(_clean_shard, config, ngram, cut)
     stats = run_sharded(step, shards, engine, inputs=inputs, parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
-    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config)  # the schema, no rows
+    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config, _corpus(_named(inputs), ngram, cut))
     join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.drop(internal(empty)).schema))
     join_parts(sorted(parts.glob("removed-*.parquet")), removed_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
@@ -105,4 +134,47 @@ def clean(
         dict(total.lines),
         total.line_examples[:REVIEW_LINES],
         dict(total.contaminated),
+        learned and scored(cleaned_path, removed_path, inputs[-1], cut, learned),
     )
+
+
+def _passed(frame: pl.DataFrame) -> list[str]:
+    return frame.filter(pl.col("reason").is_null()).get_column("text").to_list()
+
+
+def _named(inputs: list) -> dict[str, Path]:
+    """The files the passes over the whole input wrote (after the records), by name."""
+    return {Path(p).stem: Path(p) for p in inputs[1:]}
+
+
+def scored(cleaned: Path, removed: Path, model: Path, cut: float | None, learned: dict) -> dict:
+    """The quality model (its file and sha256, what it learned from), the cut, and the scores of the documents
+    that reached it by decile (range, documents, the median document of each)."""
+    scores = (
+        pl.concat(
+            [
+                pl.scan_parquet(cleaned).select("doc_id", score="quality_score"),
+                pl.scan_parquet(removed).filter(pl.col("reason") == "quality").select("doc_id", score="value"),
+            ]
+        )
+        .sort("score", "doc_id")
+        .with_columns(decile=(pl.int_range(pl.len()) * 10 // pl.len() + 1).cast(pl.Int64))
+    )
+    deciles = (
+        scores.group_by("decile")
+        .agg(
+            documents=pl.len(),
+            low=pl.col("score").min(),
+            high=pl.col("score").max(),
+            example=pl.col("doc_id").get(pl.len() // 2),
+        )
+        .sort("decile")
+        .collect()
+    )
+    return {
+        "model": str(model),
+        "model_sha256": sha256_file(model),
+        "learned_from": learned,
+        "cut": cut,
+        "deciles": deciles.to_dicts(),
+    }

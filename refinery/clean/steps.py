@@ -17,6 +17,7 @@ from refinery.clean.filters import add_signals, extra_signals, first_failure
 from refinery.clean.langid import detect
 from refinery.clean.lines import PER_RULE, strip_lines
 from refinery.clean.pii import redact
+from refinery.clean.quality import Model
 from refinery.clean.structure import strip_structure
 from refinery.clean.text import normalize_text, repair_text
 
@@ -43,6 +44,8 @@ class Corpus:
     common_lines: pl.DataFrame | None = None  # (source, key) of the lines common across a source's documents
     reference: pl.DataFrame | None = None  # (key, set, ngram) of the evaluation sets' n-grams (decontamination)
     ngram: int = 13  # words per n-gram of `reference`
+    quality: Model | None = None  # the quality classifier, trained on the reference and the ore (or named)
+    quality_cut: float | None = None  # documents scoring below it are removed (min_score, or keep_top's cut)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,21 @@ def _decontaminate(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.Dat
     )
 
 
+def _quality(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
+    """Every document's `quality_score`; rows still kept and scoring below the cut: `quality`, with the score."""
+    if corpus.quality is None:
+        return frame
+    scored = frame.with_columns(corpus.quality.score(frame.get_column("text")))
+    if corpus.quality_cut is None:
+        return scored
+    low = pl.col("reason").is_null() & (pl.col("quality_score") < corpus.quality_cut)
+    return scored.with_columns(
+        reason=pl.when(low).then(pl.lit("quality")).otherwise("reason"),
+        signal=pl.when(low).then(pl.lit("quality_score")).otherwise("signal"),
+        value=pl.when(low).then("quality_score").otherwise("value"),
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step("structure", ("text",), ("text", "stripped_*"), _structure),
     Step("normalize", ("text",), ("text",), _normalize),
@@ -101,6 +119,7 @@ STEPS: tuple[Step, ...] = (
     Step("language", ("text",), ("lang", "lang_score"), _language),
     Step("filters", ("text", "lang", "lang_score"), ("n_words", "<signals>", "reason", "signal", "value"), _filters),
     Step("decontaminate", ("text", "reason"), ("reason", "signal", "_contaminated_*"), _decontaminate),
+    Step("quality", ("text", "reason"), ("quality_score", "reason", "signal", "value"), _quality),
 )
 
 

@@ -73,6 +73,7 @@ def render_datacard(m: dict) -> str:
         f"MinHash LSH `{recipe['dedup']['near']}`; parameters used: `{m['stages'].get('dedup', {})}`.",
         f"3. **clean**: normalization `{recipe['clean']['normalize']}`, PII redaction `{recipe['clean']['pii']}`, "
         f"filters `{ {k: v for k, v in recipe['clean']['filters'].items() if v not in (None, False)} }`.",
+        _quality(m["stages"].get("clean", {}).get("quality")),
         f"4. **validate**: GX Core suite, {validation['summary']['evaluated']} expectations "
         f"({validation['summary']['failed_errors']} failed errors, {validation['summary']['warnings']} warnings)."
         + (
@@ -99,6 +100,18 @@ def render_datacard(m: dict) -> str:
         _use(recipe["output"], m["dataset"], m["version"]),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def _quality(quality: dict | None) -> str:
+    """The learned quality score, when the recipe has one: the model, what it learned from, the cut, deciles."""
+    if not quality:
+        return ""
+    cut = "no cut (scored only)" if quality["cut"] is None else f"documents below {quality['cut']:.4f} removed"
+    rows = [[d["decile"], d["documents"], f"{d['low']:.3f}", f"{d['high']:.3f}"] for d in quality["deciles"]]
+    return (
+        f"   **quality score**: `{quality['model']}` (sha256 `{quality['model_sha256'][:16]}`), learned from "
+        f"`{quality['learned_from']}`; {cut}.\n\n" + markdown_table(rows, ["decile", "documents", "from", "to"])
+    )
 
 
 def _use(output: str, dataset: str, version: str) -> str:

@@ -40,7 +40,9 @@ class FileEntry(Closed):
     """One file of the version, relative to its folder, with the checksum `verify` re-hashes."""
 
     path: str
-    kind: Literal["refined", "removed", "signatures", "datacard", "validation", "tokenizer", "tokenized", "croissant"]
+    kind: Literal[
+        "refined", "removed", "signatures", "datacard", "validation", "tokenizer", "tokenized", "croissant", "model"
+    ]
     rows: int | None = Field(ge=0)
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=HEX64)

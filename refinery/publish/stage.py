@@ -243,6 +243,9 @@ def _check_publisher(dataset_dir: Path, recipe: Recipe) -> None:
         )
 
 
+MODEL = "quality_model.parquet"  # the quality classifier that scored the version (`refinery/clean/quality.py`)
+
+
 def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: dict, engine: Engine) -> PublishOutcome:
     recipe = inp.recipe
     _check_publisher(dataset_dir, recipe)
@@ -293,7 +296,10 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "content_hash": content,
         "version_hash": vhash,
         "validation": json.loads(inp.validation.to_json()),
-        "stages": {**inp.stages, "engine": {**inp.stages.get("engine", {}), "publish": engine.evidence()}},
+        "stages": {
+            **_with_model(inp.stages, tmp),
+            "engine": {**inp.stages.get("engine", {}), "publish": engine.evidence()},
+        },
         "parent": parent,
         "release": release(previous, schema, content),
         "data_unchanged": bool(previous) and previous["content_hash"] == content,
@@ -314,6 +320,8 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     ]
     if (tmp / "tokenizer.json").exists():
         manifest["files"].append(_file_entry(tmp / "tokenizer.json", tmp, "tokenizer"))
+    if (tmp / MODEL).exists():
+        manifest["files"].append(_file_entry(tmp / MODEL, tmp, "model"))
     if recipe.publish.tokenized:
         manifest["tokenized"] = _packed(refined_files, tmp, recipe)
         manifest["files"] += [_file_entry(p, tmp, "tokenized") for p in sorted((tmp / "tokenized").iterdir())]
@@ -326,6 +334,15 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     final = move_into_place(tmp, dataset_dir, version)
     set_latest(dataset_dir, version)
     return PublishOutcome(final, version, manifest, created=True)
+
+
+def _with_model(stages: dict, tmp: Path) -> dict:
+    """The stages, the clean stage's quality model copied into the version and named by its place there."""
+    quality = stages.get("clean", {}).get("quality")
+    if not quality:
+        return stages
+    shutil.copyfile(quality["model"], tmp / MODEL)
+    return {**stages, "clean": {**stages["clean"], "quality": {**quality, "model": MODEL}}}
 
 
 def _token_totals(refined: list[Path], recipe: Recipe, tmp: Path) -> dict:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from refinery.clean.config import Clean, Decontaminate
+from refinery.clean.config import Clean, Decontaminate, Quality
 from refinery.config import Flag, Strict
 from refinery.dedup.config import Dedup
 from refinery.hashing import recipe_hash
@@ -95,6 +95,7 @@ class Recipe(Strict):
     dedup: Dedup = Dedup()
     clean: Clean = Clean()
     decontaminate: Decontaminate | None = None  # remove documents sharing an n-gram with evaluation sets
+    quality: Quality | None = None  # a learned quality score (`quality_score`) and a filter on it
     validate_: Validate = Field(Validate(), alias="validate")
     publish: Publish = Publish()
     splits: Splits | None = None  # train/validation/test by identity: a `split` column in every version

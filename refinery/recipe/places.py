@@ -8,7 +8,7 @@ import glob
 import itertools
 from pathlib import Path
 
-from refinery.clean.config import Decontaminate
+from refinery.clean.config import Decontaminate, Quality
 from refinery.errors import RecipeError
 from refinery.ingest.config import Source
 from refinery.recipe.model import Recipe
@@ -91,10 +91,27 @@ def evaluation_sets(recipe: Recipe) -> tuple[Decontaminate, dict[str, list[Path]
     if how is None:
         return None
     sets: dict[str, list[Path]] = {}
-    for pattern in how.against:
+    for path in _matching(recipe, how.against, "decontaminate.against"):
+        sets.setdefault(path.name.split(".")[0], []).append(path)
+    return how, sets
+
+
+def quality_files(recipe: Recipe) -> tuple[Quality, list[Path]] | None:
+    """The recipe's quality score and its files: the reference corpus, or the one model file; or None."""
+    how = recipe.quality
+    if how is None:
+        return None
+    if how.model is not None:
+        return how, _matching(recipe, [how.model], "quality.model")
+    return how, _matching(recipe, how.reference or [], "quality.reference")
+
+
+def _matching(recipe: Recipe, patterns: list[str], key: str) -> list[Path]:
+    """The files each glob (relative to the recipe) matches, in order; a glob matching none is a recipe error."""
+    files = []
+    for pattern in patterns:
         found = sorted(Path(p) for p in glob.glob(str(recipe.base_dir / pattern), recursive=True))
         if not found:
-            raise RecipeError(f"decontaminate.against: {pattern!r} matches no file")
-        for path in found:
-            sets.setdefault(path.name.split(".")[0], []).append(path)
-    return how, sets
+            raise RecipeError(f"{key}: {pattern!r} matches no file")
+        files += found
+    return files

@@ -107,6 +107,19 @@ def removed_examples(records: Path, removed: Path, per_filter: int = REVIEW_EXAM
     return rows.with_columns(pl.col("value").round(3)).select("reason", "value", "text").to_dicts()
 
 
+def quality_deciles(records: Path, quality: dict) -> list[dict]:
+    """The quality score's deciles, each with the start of its median document's text (from the records)."""
+    deciles = pl.DataFrame(quality["deciles"])
+    texts = pl.scan_parquet(records).select(example="doc_id", text=pl.col("text").str.slice(0, 160))
+    texts = texts.filter(pl.col("example").is_in(deciles.get_column("example").implode())).collect()
+    rows = deciles.join(texts, on="example", how="left", maintain_order="left")
+    return (
+        rows.with_columns(pl.col("low", "high").round(3))
+        .select("decile", "documents", "low", "high", "text")
+        .to_dicts()
+    )
+
+
 def language_by_source(cleaned: Path) -> list[dict]:
     """The language-ID score of refined documents, per source: where language ID is unsure of a source's text."""
     scores = (
@@ -149,4 +162,12 @@ def clean_metadata(result: CleanResult, records: Path) -> dict:
         "stripped_line_examples": dg.MetadataValue.md(md_table(result.line_examples)),
         "removed_examples": dg.MetadataValue.md(md_table(removed_examples(records, result.removed))),
         "language_score_by_source": dg.MetadataValue.md(md_table(language_by_source(result.cleaned))),
+        **(_quality_metadata(records, result.quality) if result.quality else {}),
+    }
+
+
+def _quality_metadata(records: Path, quality: dict) -> dict:
+    return {
+        "quality_model": dg.MetadataValue.json({k: quality[k] for k in ("model_sha256", "learned_from", "cut")}),
+        "quality_deciles": dg.MetadataValue.md(md_table(quality_deciles(records, quality))),
     }

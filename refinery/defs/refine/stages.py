@@ -16,7 +16,7 @@ from refinery.defs.refine.metadata import clean_metadata, dedup_metadata, frame_
 from refinery.defs.refine.resources import EngineResource, TuningResource
 from refinery.defs.refine.staging import prune_failed, staging_dir
 from refinery.errors import NotFoundError
-from refinery.recipe import Recipe, evaluation_sets, slug
+from refinery.recipe import Recipe, evaluation_sets, quality_files, slug
 from refinery.runtime.engine import combined
 from refinery.store.remote import latest_root
 
@@ -118,7 +118,7 @@ def stage_assets(graph: Graph) -> list:
         group_name=graph.group,
         kinds={"polars", "parquet"},
         owners=[OWNER],
-        code_version=graph.code_version("clean", recipe.clean.model_dump()),
+        code_version=graph.code_version("clean", {**recipe.clean.model_dump(), **_whole_input_passes(recipe)}),
         description="Text repaired and normalized, PII redacted, language identified, quality filters applied.",
     )
     def cleaned(
@@ -128,7 +128,9 @@ def stage_assets(graph: Graph) -> list:
 
         out = staging_dir(recipe, context.dagster_run, "cleaned")
         runner = engine.engine(tuning.tuning())
-        result = clean(deduplicated.records.path, out, recipe.clean, runner, evaluation_sets(recipe))
+        result = clean(
+            deduplicated.records.path, out, recipe.clean, runner, evaluation_sets(recipe), quality_files(recipe)
+        )
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
         langs = dict(
             pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
@@ -139,6 +141,7 @@ def stage_assets(graph: Graph) -> list:
             "lines_stripped": result.lines_stripped,
             "contaminated": result.contaminated,
             "languages": langs,
+            **({"quality": result.quality} if result.quality else {}),
         }
         records, removed = Staged.of(result.cleaned), Staged.of(result.removed)
         value = Cleaned(**deduplicated.then(records, removed, "clean", stats, runner.evidence()))
@@ -149,3 +152,9 @@ def stage_assets(graph: Graph) -> list:
         )
 
     return [deduplicated, cleaned]
+
+
+def _whole_input_passes(recipe: Recipe) -> dict:
+    """The recipe's top-level sections the clean step also reads, when set (their absence changes nothing)."""
+    sections = {"decontaminate": recipe.decontaminate, "quality": recipe.quality}
+    return {name: section.model_dump() for name, section in sections.items() if section is not None}
