@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from refinery.catalog import Catalog
-from refinery.errors import RefineryError
+from refinery.errors import RecipeError, RefineryError
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -234,6 +234,40 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablate(args: argparse.Namespace) -> int:
+    """The version's refined text against its ore (`--recipe`: the recipe that made it) or another version, as
+    fuel for the same small model, on the evaluation text; the result is printed and kept beside the version."""
+    import tempfile
+
+    from refinery.ablation import ablate, evaluation_texts, ore_texts, save
+    from refinery.lm import tokens
+    from refinery.recipe import load_recipe
+
+    catalog = Catalog(args.root)
+    version = catalog.version(*_split(args.ref))
+    refined = version.scan().select("text").collect().get_column("text")
+    files = [Path(f) for f in args.eval]
+    evaluation = evaluation_texts(files, args.field)
+    with tempfile.TemporaryDirectory(prefix="refinery-ablate-") as work:
+        if args.against == "ore":
+            if not args.recipe:
+                raise RecipeError("--against ore reads the ore again: name the recipe that made the version (--recipe)")
+            other, name = ore_texts(load_recipe(Path(args.recipe)), version, Path(work)), "ore"
+        else:
+            against = catalog.version(*_split(args.against))
+            other, name = against.scan().select("text").collect().get_column("text"), f"{against.dataset}@{against.id}"
+        sides = {"refined": refined, name: other}
+        budget = args.tokens or min(int(tokens(texts).list.len().sum()) for texts in sides.values()) // 2
+        result = ablate(sides, evaluation, budget, args.seeds)
+    path = save(version, name.replace("@", "_"), result, files)
+    for side, r in result["sides"].items():
+        low, high = r["interval"]
+        console.print(f"{side:<40} perplexity {r['mean']:10.2f}  95% interval {low:.2f}-{high:.2f}")
+    apart = "intervals apart" if result["separated"] else "intervals overlap: no measured difference"
+    console.print(f"best: {result['best']} ({apart}); {budget:,} tokens a side, {args.seeds} seeds; saved {path}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """`dagster dev`: the webserver and the daemon (queued runs, schedules, sensors, retries) on the instance
     `refinery run` uses; Ctrl-C (or SIGTERM) stops both."""
@@ -297,6 +331,14 @@ def parser() -> argparse.ArgumentParser:
     pr = add("prune", cmd_prune, "delete old versions beyond publish.keep; pinned ones and LATEST stay")
     pr.add_argument("dataset")
     pr.add_argument("--keep", type=int, help="override the recipe's publish.keep")
+    ab = add("ablate", cmd_ablate, "train the same small model on the version and on its ore or another version")
+    ab.add_argument("ref", metavar="DATASET[@VERSION]")
+    ab.add_argument("--against", required=True, metavar="ore|DATASET@VERSION")
+    ab.add_argument("--eval", required=True, nargs="+", metavar="FILE", help="evaluation text (JSONL, Parquet, text)")
+    ab.add_argument("--field", default="text", help="the text field of the evaluation files")
+    ab.add_argument("--recipe", help="with --against ore: the recipe that made the version")
+    ab.add_argument("--tokens", type=int, help="tokens a side (default: half the smaller side)")
+    ab.add_argument("--seeds", type=int, default=3)
     ui = add("ui", cmd_ui, "the Dagster UI and daemon on this project's instance", root=False)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from refinery.catalog import Catalog
-from refinery.cli import main
 from refinery.clean.quality import Model, train
+from refinery.cli import main
 from refinery_tests.synth import BOILERPLATE, document
 
 
