@@ -29,11 +29,10 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).parent))
 from extract_bench import load, through_the_pipeline  # sibling scripts, not a package
 
-from refinery.ablation import ablate
 from refinery.clean.lines import common_lines
 from refinery.clean.quality import train
 from refinery.clean.steps import Corpus, clean_batch
-from refinery.lm import tokens
+from refinery.lm import ablate, tokens
 from refinery.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -239,15 +239,16 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     fuel for the same small model, on the evaluation text; the result is printed and kept beside the version."""
     import tempfile
 
-    from refinery.ablation import ablate, evaluation_texts, ore_texts, save
-    from refinery.lm import tokens
+    from refinery.ablation import ore_texts, save
+    from refinery.clean.decontaminate import all_texts
+    from refinery.lm import ablate, tokens
     from refinery.recipe import load_recipe
 
     catalog = Catalog(args.root)
     version = catalog.version(*_split(args.ref))
     refined = version.scan().select("text").collect().get_column("text")
     files = [Path(f) for f in args.eval]
-    evaluation = evaluation_texts(files, args.field)
+    evaluation = all_texts(files, args.field)
     with tempfile.TemporaryDirectory(prefix="refinery-ablate-") as work:
         if args.against == "ore":
             if not args.recipe:

@@ -11,6 +11,12 @@ Words are lower-cased `\\w+` and punctuation tokens; each document is wrapped in
 is fixed before training (`vocabulary`), so models trained on different data share it and their perplexities on
 the same evaluation text compare; words outside it are `<unk>`.
 
+`ablate` compares data with it: the model is trained on an equal token budget of each side and scored by its
+perplexity on evaluation text neither side holds, once per seed (a seed draws each side's documents in another
+order); each side gets its mean perplexity with a 95% t-interval over the seeds, and the result says whether the
+intervals are apart. Each seed's vocabulary is the words seen twice in the sides' draws together, so the models
+share it. A side holding fewer tokens than the budget is an error, never a smaller draw: equal budgets are the point.
+
 Memory: the distinct trigrams of the training text and the evaluation text's trigrams.
 """
 
@@ -18,8 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
+import numpy as np
 import polars as pl
+from scipy import stats
+
+from refinery.errors import RecipeError
 
 TOKEN = r"\w+|[^\w\s]"
 UNK, BOS, EOS = 0, 1, 2  # ids of <unk>, <s>, </s>; words from 3
@@ -122,3 +133,52 @@ class KneserNey:
         """exp of the mean negative log-probability of every token of `texts` (their `</s>` included)."""
         p = self.probabilities(trigrams(texts, vocab))
         return math.exp(-p.log().mean())
+
+
+MODEL = "interpolated Kneser-Ney trigram language model over lower-cased words (refinery.lm)"
+
+
+def draw(texts: pl.Series, budget: int, seed: int, name: str) -> pl.Series:
+    """Documents in a seeded order until `budget` tokens, the last one cut to fit (its tokens joined by spaces)."""
+    order = texts.drop_nulls().sample(fraction=1.0, shuffle=True, seed=seed)
+    words = tokens(order)
+    ends = words.list.len().cum_sum()
+    if len(ends) == 0 or ends[-1] < budget:
+        raise RecipeError(f"{name} holds {ends[-1] if len(ends) else 0} tokens, fewer than the budget of {budget}")
+    n = int((ends < budget).sum())  # documents wholly inside the budget; the next one is cut
+    left = budget - (int(ends[n - 1]) if n else 0)
+    last = " ".join(words[n].to_list()[:left])
+    return pl.concat([order.head(n), pl.Series([last])])
+
+
+def interval(values: list[float]) -> tuple[float, float]:
+    """The mean's 95% t-interval."""
+    mean, half = float(np.mean(values)), 0.0
+    if len(values) > 1:
+        half = float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
+    return mean - half, mean + half
+
+
+def ablate(sides: dict[str, pl.Series], evaluation: pl.Series, budget: int, seeds: int = 3) -> dict:
+    """Per side: the evaluation perplexity of the model trained on `budget` of its tokens, per seed, with its mean
+    and interval; `best`, the side with the lowest mean, and `separated`, whether every interval is apart."""
+    runs: dict[str, list[float]] = {name: [] for name in sides}
+    for seed in range(seeds):
+        drawn = {name: draw(texts, budget, seed, name) for name, texts in sides.items()}
+        vocab = vocabulary(pl.concat(list(drawn.values())))
+        for name, texts in drawn.items():
+            runs[name].append(KneserNey.fit(texts, vocab).perplexity(evaluation, vocab))
+    results = {
+        name: {"perplexity": values, "mean": float(np.mean(values)), "interval": list(interval(values))}
+        for name, values in runs.items()
+    }
+    spans = sorted(r["interval"] for r in results.values())
+    return {
+        "model": MODEL,
+        "budget_tokens": budget,
+        "seeds": seeds,
+        "evaluation": {"documents": len(evaluation), "tokens": int(tokens(evaluation).list.len().sum())},
+        "sides": results,
+        "best": min(results, key=lambda name: results[name]["mean"]),
+        "separated": all(a[1] < b[0] for a, b in pairwise(spans)),
+    }

@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refinery.ablation import ablate, draw
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.errors import RecipeError
-from refinery.lm import KneserNey, tokens, vocabulary
+from refinery.lm import KneserNey, ablate, draw, tokens, vocabulary
 from refinery_tests.synth import BOILERPLATE, document
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away", ".", ",", "big", "red"]
@@ -86,3 +85,33 @@ def test_refinery_ablate_compares_a_version_with_its_ore_and_keeps_the_result_be
     posts.write_text(posts.read_text() + json.dumps({"post_id": "late", "body": "A post added later. " * 10}) + "\n")
     assert main([*args, "--root", str(tmp_path / "refined"), "--tokens", "2000"]) == 2
     assert "has changed since it was refined" in capsys.readouterr().out
+
+
+def test_with_evaluation_text_a_version_is_quality_assured_only_when_a_model_shows_the_gain(
+    small_recipe, small_ore, write_recipe, dagster_home, tmp_path
+):
+    """`publish.ablation`: the version holds the ablation of its refined text against the run's ore. Ore heavy
+    with boilerplate (which refining removes) against clean evaluation text: refined wins with its interval apart,
+    and the version is quality_assured on that evidence. The same data judged on boilerplate: no gain, and the
+    version stops at convenient."""
+    rng = random.Random(9)
+    posts = small_ore / "forums" / "posts.jsonl"
+    junk = [{"post_id": f"junk{i}", "body": BOILERPLATE + f" Offer {i % 7}."} for i in range(150)]
+    posts.write_text(posts.read_text() + "".join(json.dumps(j) + "\n" for j in junk))
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(json.dumps({"text": document(rng)}) + "\n" for _ in range(60)))
+    spam = tmp_path / "spam.jsonl"
+    spam.write_text("".join(json.dumps({"text": BOILERPLATE + f" Offer {i}."}) + "\n" for i in range(60)))
+    levels = {}
+    for name, evaluation in (("clean", clean), ("spam", spam)):
+        recipe = {**small_recipe, "output": name, "publish": {"ablation": {"eval": [evaluation.name]}}}
+        assert main(["run", "--recipe", str(write_recipe(recipe, f"{name}.yaml"))]) == 0
+        version = Catalog(tmp_path / name).version("small")
+        version.verify()
+        stored = json.loads((version.path / "ablation.json").read_text())
+        assert stored == version.manifest["ablation"] and set(stored["sides"]) == {"refined", "ore"}
+        (quality,) = [lv for lv in version.manifest["readiness"]["levels"] if lv["name"] == "quality_assured"]
+        (line,) = [e for e in quality["evidence"] if "seeds: evaluation perplexity" in e["text"]]
+        levels[name] = (version.manifest["readiness"]["level"], line["holds"], stored["best"])
+        assert "## Measured on a model" in (version.path / "DATACARD.md").read_text()
+    assert levels == {"clean": ("quality_assured", True, "refined"), "spam": ("convenient", False, "ore")}

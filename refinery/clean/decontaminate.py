@@ -42,6 +42,11 @@ def texts(path: Path, field: str) -> list[str]:
         return [fh.read()]
 
 
+def all_texts(files: list[Path], field: str) -> pl.Series:
+    """Every text of the files, in order (evaluation text for ablations, too)."""
+    return pl.Series("text", [t for f in files for t in texts(f, field)], dtype=pl.String)
+
+
 def reference(sets: dict[str, list[Path]], field: str, n: int) -> pl.DataFrame:
     """(key, set, ngram) of every n-gram of the evaluation sets (a key once, for the first set that has it)."""
     frames = [pl.DataFrame(schema={"key": pl.UInt64, "set": pl.String, "ngram": pl.String})]

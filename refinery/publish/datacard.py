@@ -67,6 +67,7 @@ def render_datacard(m: dict) -> str:
         markdown_table(removed_rows, ["stage", "reason", "records"]) if removed_rows else "Nothing removed.",
         "## Language mix",
         markdown_table([[k, v] for k, v in langs.items()], ["language", "refined records"]) if langs else "n/a",
+        _ablation(m.get("ablation")),
         "## Processing steps",
         "1. **ingest**: read each source; unparseable records quarantined with file, line and error.",
         f"2. **dedup**: exact (normalized text) {'on' if recipe['dedup']['exact'] else 'off'}; near-duplicate "
@@ -100,6 +101,27 @@ def render_datacard(m: dict) -> str:
         _use(recipe["output"], m["dataset"], m["version"]),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def _ablation(ablation: dict | None) -> str:
+    """`publish.ablation`'s result: each side's evaluation perplexity with its interval."""
+    if not ablation:
+        return ""
+    rows = [
+        [
+            name,
+            f"{s['mean']:.1f}",
+            f"{s['interval'][0]:.1f}-{s['interval'][1]:.1f}",
+            ", ".join(f"{p:.1f}" for p in s["perplexity"]),
+        ]
+        for name, s in ablation["sides"].items()
+    ]
+    return (
+        f"## Measured on a model\n\nThe same {ablation['model']} trained on {ablation['budget_tokens']:,} tokens of "
+        f"each side, scored on {ablation['evaluation']['tokens']:,} tokens of evaluation text "
+        f"({', '.join(ablation['evaluation'].get('files', {}))}), {ablation['seeds']} seeds:\n\n"
+        + markdown_table(rows, ["trained on", "perplexity", "95% interval", "per seed"])
+    )
 
 
 def _quality(quality: dict | None) -> str:

@@ -41,7 +41,16 @@ class FileEntry(Closed):
 
     path: str
     kind: Literal[
-        "refined", "removed", "signatures", "datacard", "validation", "tokenizer", "tokenized", "croissant", "model"
+        "refined",
+        "removed",
+        "signatures",
+        "datacard",
+        "validation",
+        "tokenizer",
+        "tokenized",
+        "croissant",
+        "model",
+        "ablation",
     ]
     rows: int | None = Field(ge=0)
     bytes: int = Field(ge=0)
@@ -88,6 +97,7 @@ class Manifest(Closed):
     readiness: dict[str, Any]  # the level reached and the evidence for each
     tokens: dict[str, Any] | None = None  # tokens in total, by source, language and split; the tokenizer used
     tokenized: dict[str, Any] | None = None  # packed token shards per split (publish.tokenized): format, seed, sizes
+    ablation: dict[str, Any] | None = None  # refined against the run's ore on a small model (publish.ablation)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

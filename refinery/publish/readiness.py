@@ -3,8 +3,9 @@
 Every line of evidence compares what one path measured with what another claims: rows decoded from the written
 parts by another process against the gate's count of the staged rows, files re-hashed from disk against the
 hashes their writers reported, the version id recomputed as `verify` does, the card as written against the
-manifest, GX's own results against the severities declared (`evidence.py`). The quality level still rests on the
-recipe's switches and the GX suite: what a model shows of it is not measured here.
+manifest, GX's own results against the severities declared (`evidence.py`). The quality level rests on the
+recipe's switches and the GX suite and, when the recipe names evaluation text (`publish.ablation`), on a model:
+trained on the refined text and on the run's ore alike, it must do better on the evaluation text from the refined.
 """
 
 from __future__ import annotations
@@ -93,7 +94,22 @@ def _quality_assured(m: dict, measured: dict) -> list[tuple[bool, str]]:
             f"licences known for {len(licensed)} of {len(m['sources'])} sources"
             + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
         ),
+        *([_gain(m["ablation"])] if m.get("ablation") else []),
     ]
+
+
+def _gain(ablation: dict) -> tuple[bool, str]:
+    """A measured gain on a model (`publish.ablation`): the refined side's perplexity lowest, its interval apart."""
+    sides = ablation["sides"]
+    said = "; ".join(
+        f"{name} {s['mean']:.1f} ({s['interval'][0]:.1f}-{s['interval'][1]:.1f})" for name, s in sides.items()
+    )
+    gained = ablation["best"] == "refined" and ablation["separated"]
+    return (
+        gained,
+        f"a model trained on {ablation['budget_tokens']:,} tokens of each side, {ablation['seeds']} seeds: "
+        f"evaluation perplexity {said}: " + ("refined is better" if gained else "no measured gain over the ore"),
+    )
 
 
 CHECKS = {"technically_usable": _technically_usable, "convenient": _convenient, "quality_assured": _quality_assured}

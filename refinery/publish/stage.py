@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -59,6 +59,7 @@ class PublishInput:
     stages: dict  # per-stage statistics and parameters, for the datacard
     run_id: str | None = None
     built_on: str | None = None  # LATEST when the run began, for a recipe whose data builds on it
+    ore_records: list[Path] = field(default_factory=list)  # the run's records as ingested (publish.ablation)
 
     @property
     def staged(self) -> list[Path]:
@@ -307,24 +308,14 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     }
     if recipe.publish.tokens:
         manifest["tokens"] = _token_totals(refined_files, recipe, tmp)
+    if recipe.publish.ablation:  # before the readiness report: it is evidence there
+        manifest["ablation"] = _ablation(refined_files, inp.ore_records, recipe, tmp)
     claims = {"files": data_files, "recipe_hash": recipe.hash, "source_sha256": code["source_sha256"]}
     card = _write_datacard(manifest, measure_elsewhere(tmp, claims), tmp)
     (tmp / "croissant.json").write_text(json.dumps(croissant(manifest, pl.read_parquet_schema(refined_files[0]))))
-    manifest["files"] = [
-        *data_files,
-        _file_entry(card, tmp, "datacard"),
-        _file_entry(tmp / "croissant.json", tmp, "croissant"),
-    ]
-    manifest["files"] += [
-        _file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()
-    ]
-    if (tmp / "tokenizer.json").exists():
-        manifest["files"].append(_file_entry(tmp / "tokenizer.json", tmp, "tokenizer"))
-    if (tmp / MODEL).exists():
-        manifest["files"].append(_file_entry(tmp / MODEL, tmp, "model"))
     if recipe.publish.tokenized:
         manifest["tokenized"] = _packed(refined_files, tmp, recipe)
-        manifest["files"] += [_file_entry(p, tmp, "tokenized") for p in sorted((tmp / "tokenized").iterdir())]
+    manifest["files"] = [*data_files, *_written(card, recipe, tmp)]
     manifest = checked(manifest)
     manifest_bytes = json.dumps(manifest, indent=2).encode()
     signature = manifest_signature(manifest_bytes)
@@ -334,6 +325,37 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
     final = move_into_place(tmp, dataset_dir, version)
     set_latest(dataset_dir, version)
     return PublishOutcome(final, version, manifest, created=True)
+
+
+def _written(card: Path, recipe: Recipe, tmp: Path) -> list[dict]:
+    """The entries of the version's files beside its data: card, Croissant, validation, and what the recipe adds."""
+    entries = [_file_entry(card, tmp, "datacard"), _file_entry(tmp / "croissant.json", tmp, "croissant")]
+    entries += [_file_entry(p, tmp, "validation") for p in sorted((tmp / "validation").rglob("*")) if p.is_file()]
+    for name, kind in (("tokenizer.json", "tokenizer"), (MODEL, "model"), ("ablation.json", "ablation")):
+        if (tmp / name).exists():
+            entries.append(_file_entry(tmp / name, tmp, kind))
+    if recipe.publish.tokenized:
+        entries += [_file_entry(p, tmp, "tokenized") for p in sorted((tmp / "tokenized").iterdir())]
+    return entries
+
+
+def _ablation(refined: list[Path], ore: list[Path], recipe: Recipe, tmp: Path) -> dict:
+    """`publish.ablation`: the refined text against the run's ore on the same small model (`refinery.ablation`),
+    written to `ablation.json`; the manifest keeps it too, for readiness."""
+    from refinery.clean.decontaminate import all_texts
+    from refinery.lm import ablate, tokens
+    from refinery.recipe import ablation_files
+
+    how, files = ablation_files(recipe)
+    sides = {
+        name: pl.scan_parquet(paths).select("text").collect().get_column("text")
+        for name, paths in (("refined", refined), ("ore", ore))
+    }
+    budget = how.tokens or min(int(tokens(t).list.len().sum()) for t in sides.values()) // 2
+    result = ablate(sides, all_texts(files, how.field), budget, how.seeds)
+    result["evaluation"]["files"] = {f.name: sha256_file(f) for f in files}
+    (tmp / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def _with_model(stages: dict, tmp: Path) -> dict:

@@ -34,6 +34,16 @@ class Tokenized(Strict):
     seed: int = 0  # the shuffle of the documents
 
 
+class Ablation(Strict):
+    """At publish, the same small model trained on the refined text and on the run's ore, on `eval` (`refinery
+    ablate`): with it, quality_assured requires the refined side to win with its interval apart."""
+
+    eval: list[str] = Field(min_length=1)  # globs of evaluation text (JSON lines, Parquet or text), per recipe
+    field: str = "text"
+    tokens: int | None = Field(None, ge=100)  # a side's budget; default: half the smaller side
+    seeds: int = Field(3, ge=2)
+
+
 class Publish(Strict):
     keep: int = Field(10, ge=1)
     # snapshot: a version is the refined dataset of the ore present when it ran; documents whose ore is gone leave.
@@ -44,6 +54,7 @@ class Publish(Strict):
     shared: Flag = False  # true in every recipe that publishes this dataset to this output: they take turns at LATEST
     tokens: Tokens | None = None  # count tokens per document (`n_tokens`), totals in the manifest
     tokenized: Tokenized | None = None  # packed token shards per split in the version (needs `tokens`)
+    ablation: Ablation | None = None  # refined against the run's ore on a model, as readiness evidence
 
     @model_validator(mode="after")
     def _tokenized_needs_a_tokenizer(self) -> Publish:

@@ -11,7 +11,7 @@ from pathlib import Path
 from refinery.clean.config import Decontaminate, Quality
 from refinery.errors import RecipeError
 from refinery.ingest.config import Source
-from refinery.recipe.model import Recipe
+from refinery.recipe.model import Ablation, Recipe
 from refinery.storage import Ore, glob_uri
 
 
@@ -104,6 +104,13 @@ def quality_files(recipe: Recipe) -> tuple[Quality, list[Path]] | None:
     if how.model is not None:
         return how, _matching(recipe, [how.model], "quality.model")
     return how, _matching(recipe, how.reference or [], "quality.reference")
+
+
+def ablation_files(recipe: Recipe) -> tuple[Ablation, list[Path]]:
+    """`publish.ablation` and its evaluation files."""
+    how = recipe.publish.ablation
+    assert how is not None, "only for a recipe with publish.ablation"
+    return how, _matching(recipe, how.eval, "publish.ablation.eval")
 
 
 def _matching(recipe: Recipe, patterns: list[str], key: str) -> list[Path]:

@@ -73,6 +73,9 @@ class Staging(Handle):
     removed: list[Staged] = Field(min_length=1)
     signatures: Staged
     ingested: list[Path]  # the ingested (and identified) files this run read, kept by staging cleanup
+    ore_records: list[Path] = Field(
+        default_factory=list
+    )  # the run's records as ingested: the ore's text before any refinement
     read: int = Field(ge=0)  # records in the ore, plus those carried forward
     ore: list[dict]
     built_on: str | None  # LATEST when the run began, for a recipe whose data builds on it

@@ -45,6 +45,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 stages={**cleaned.stages, "engine": cleaned.engine},
                 run_id=context.run_id,
                 built_on=cleaned.built_on,
+                ore_records=cleaned.ore_records,
             ),
             engine.engine(tuning.tuning()),
         )

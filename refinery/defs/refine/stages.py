@@ -99,6 +99,7 @@ def stage_assets(graph: Graph) -> list:
             signatures=Staged.of(result.signatures),
             # kept by staging cleanup (drops may be gone from the ore): as ingested, and as identified
             ingested=list(dict.fromkeys([*ingested_files, *inputs])),
+            ore_records=ingested_files,
             read=read + carried_rows,
             ore=ore,
             built_on=built_on,
