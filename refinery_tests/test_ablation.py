@@ -87,6 +87,17 @@ def test_refinery_ablate_compares_a_version_with_its_ore_and_keeps_the_result_be
     assert "has changed since it was refined" in capsys.readouterr().out
 
 
+def _published_metadata(version) -> dict:
+    """What the UI shows of the published asset's latest materialization."""
+    import dagster as dg
+
+    from refinery.instance import get_instance
+
+    event = get_instance().get_latest_materialization_event(dg.AssetKey([version.dataset, "published"]))
+    assert event.asset_materialization.metadata["version"].value == version.id
+    return event.asset_materialization.metadata
+
+
 def test_with_evaluation_text_a_version_is_quality_assured_only_when_a_model_shows_the_gain(
     small_recipe, small_ore, write_recipe, dagster_home, tmp_path
 ):
@@ -114,4 +125,6 @@ def test_with_evaluation_text_a_version_is_quality_assured_only_when_a_model_sho
         (line,) = [e for e in quality["evidence"] if "seeds: evaluation perplexity" in e["text"]]
         levels[name] = (version.manifest["readiness"]["level"], line["holds"], stored["best"])
         assert "## Measured on a model" in (version.path / "DATACARD.md").read_text()
+        shown = _published_metadata(version)["ablation"].data
+        assert shown["best"] == stored["best"] and shown["apart"] == stored["separated"]
     assert levels == {"clean": ("quality_assured", True, "refined"), "spam": ("convenient", False, "ore")}

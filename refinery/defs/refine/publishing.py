@@ -70,6 +70,7 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
                 "readiness": m["readiness"]["level"],
                 "datacard": dg.MetadataValue.md((outcome.path / "DATACARD.md").read_text()),
                 "counts": dg.MetadataValue.json(m["counts"]),
+                **({"ablation": dg.MetadataValue.json(_ablation(m["ablation"]))} if m.get("ablation") else {}),
                 **frame_metadata(
                     outcome.path / m["files"][0]["path"], rows=m["counts"]["refined"], lineage_from=key("cleaned")
                 ),
@@ -78,3 +79,17 @@ def published_asset(graph: Graph) -> dg.AssetsDefinition:
         )
 
     return published
+
+
+def _ablation(ablation: dict) -> dict:
+    """`publish.ablation` at a glance: each side's perplexity and interval, the winner, whether apart."""
+    sides = {
+        name: {"perplexity": round(s["mean"], 2), "interval": [round(x, 2) for x in s["interval"]]}
+        for name, s in ablation["sides"].items()
+    }
+    return {
+        "sides": sides,
+        "best": ablation["best"],
+        "apart": ablation["separated"],
+        "tokens": ablation["budget_tokens"],
+    }
