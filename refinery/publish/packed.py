@@ -11,6 +11,8 @@ memory map, so a split costs its document count in 8-byte offsets, not its text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +36,33 @@ def pack(parts: list[Path], tokenizer_json: str, folder: Path, name: str, seed: 
     dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max else np.uint32
     folder.mkdir(parents=True, exist_ok=True)
     ordered, docs = folder / f"{name}.unshuffled", []
+    batches = parquet_batches(parts, ROW_GROUP_ROWS, COLUMNS + (["split"] if split else []))
     with ordered.open("wb") as out:
-        for batch in parquet_batches(parts, ROW_GROUP_ROWS, COLUMNS + (["split"] if split else [])):
-            if split:
-                batch = batch.filter(pl.col("split") == split)
-            encoded = tokenizer.encode_batch(batch.get_column("text").to_list(), add_special_tokens=False)
+        for batch, encoded in _encoded(batches, tokenizer, split):
             lengths = [len(e.ids) + 1 for e in encoded]
             out.write(_with_ends([np.asarray(e.ids, dtype=dtype) for e in encoded], lengths, eos, dtype).tobytes())
             docs.append(batch.select(COLUMNS[0], *COLUMNS[2:]).with_columns(length=pl.Series(lengths, dtype=pl.Int64)))
     table = pl.concat(docs) if docs else pl.DataFrame(schema={"doc_id": pl.String, "length": pl.Int64})
     return _shuffled(ordered, table, np.random.default_rng(seed).permutation(table.height), folder / name, dtype, vocab)
+
+
+def _encoded(batches: Iterator[pl.DataFrame], tokenizer, split: str | None) -> Iterator[tuple[pl.DataFrame, list]]:
+    """Each batch (of `split`) with its encodings; the next batch encodes (in Rust, off the GIL, on every core)
+    while the caller writes this one. Two batches are held at a time."""
+
+    def encode(batch: pl.DataFrame) -> tuple[pl.DataFrame, list]:
+        batch = batch.filter(pl.col("split") == split) if split else batch
+        return batch, tokenizer.encode_batch_fast(batch.get_column("text").to_list(), add_special_tokens=False)
+
+    with ThreadPoolExecutor(1) as ahead:
+        pending = None
+        for batch in batches:
+            following = ahead.submit(encode, batch)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 def _with_ends(ids: list[np.ndarray], lengths: list[int], eos: int, dtype: type) -> np.ndarray:
