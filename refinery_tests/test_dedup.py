@@ -3,6 +3,8 @@ from functools import partial
 
 import numpy as np
 import polars as pl
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from refinery.dedup import Reference, deduplicate
 from refinery.recipe import Dedup, NearDedup
@@ -131,13 +133,37 @@ def test_output_does_not_depend_on_workers_memory_or_verification_slices(tmp_pat
     ingested_frame(texts).write_parquet(path)
     results = []
     # 3: every few candidate pairs a slice, each verified by a shard (on 3 workers: at once)
-    for n, (w, memory, slice_pairs) in enumerate([(1, "64MB", 3), (3, "1GB", Sizes().verify_pairs), (3, "1GB", 3)]):
-        tuning = Tuning(w, memory, Sizes(verify_pairs=slice_pairs, dedup_rows=7 + n))
-        results.append(deduplicate([path], tmp_path / f"run{n}", DEFAULT, tuning=tuning))
+    # and the last: components by partitioned star rounds (component_pairs=1), not in one task
+    configs = [(1, "64MB", 3, None), (3, "1GB", Sizes().verify_pairs, None), (3, "1GB", 3, None), (2, "1GB", 3, 1)]
+    for n, (w, memory, slice_pairs, component_pairs) in enumerate(configs):
+        sizes = Sizes(
+            verify_pairs=slice_pairs, dedup_rows=7 + n, component_pairs=component_pairs or Sizes().component_pairs
+        )
+        results.append(deduplicate([path], tmp_path / f"run{n}", DEFAULT, tuning=Tuning(w, memory, sizes)))
     first, *others = [(r.kept, r.removed, r.signatures) for r in results]
     for other in others:
         assert all(x.read_bytes() == y.read_bytes() for x, y in zip(first, other, strict=True))
     assert results[0].removed_by_reason == {"exact_duplicate": 5, "near_duplicate": 10}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    edges=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=1, max_size=150),
+    partitions=st.integers(1, 5),
+)
+def test_partitioned_star_components_equal_the_single_task_ones(tmp_path_factory, edges, partitions):
+    """Any graph: the large-star/small-star rounds over hash partitions give every node the cluster scipy's
+    connected components give it (the smallest idx of its component)."""
+    from refinery.dedup.lsh import components
+    from refinery.dedup.stars import star_components
+
+    pairs = {(min(a, b), max(a, b)) for a, b in edges if a != b}
+    assume(pairs)
+    frame = pl.DataFrame(sorted(pairs), schema={"a": pl.Int64, "b": pl.Int64}, orient="row")
+    folder = tmp_path_factory.mktemp("stars")
+    frame.write_parquet(folder / "pairs.parquet")
+    ours = star_components(folder / "pairs.parquet", folder / "work", Engine(workers=2), partitions)
+    assert ours.equals(components(frame).sort("idx"))
 
 
 def _deduplicate_where(path, out, engine):

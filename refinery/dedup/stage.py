@@ -41,6 +41,7 @@ from refinery.dedup.lsh import (
     windowed_jaccard,
 )
 from refinery.dedup.minhash import minhash, shingle_hashes
+from refinery.dedup.stars import star_components
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, ROW_GROUP_ROWS, parquet_batches, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
@@ -313,7 +314,7 @@ def _near(
     # unverified, every candidate is an edge and all are held; verified, only those that hold
     pairs = _verified(candidates, parts, near.threshold, engine) if near.verify else pl.read_parquet(candidates)
     params["verified_pairs"] = pairs.height
-    clusters = components(pairs)
+    clusters = _components(pairs, work, engine)
     info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior")
     clusters = clusters.join(
         info.filter(pl.col("_idx").is_in(clusters.get_column("idx").implode())).collect(),
@@ -339,6 +340,15 @@ def _near(
             similarity=pl.coalesce("similarity", "computed")
         )
     return members.select(_idx="idx", duplicate_of="duplicate_of", similarity="similarity"), params
+
+
+def _components(pairs: pl.DataFrame, work: Path, engine: Engine) -> pl.DataFrame:
+    """Clusters of the verified pairs: in one task (scipy) while they are few, else by partitioned star rounds on
+    the engine (`stars.py`), two partitions a worker. Both give every cluster its smallest idx."""
+    if pairs.height <= engine.sizes.component_pairs:
+        return components(pairs)
+    pairs.select("a", "b").write_parquet(work / "verified-pairs.parquet")
+    return star_components(work / "verified-pairs.parquet", work / "components", engine, 2 * max(engine.workers, 1))
 
 
 def deduplicate(

@@ -29,6 +29,7 @@ class Sizes:
     count_rows: int = 500_000  # rows a shard of the gate's Polars counts covers
     gx_rows: int = 250_000  # rows per shard of the row-wise GX expectations on `text` (pandas: memory bound)
     isolated_rows: int = 100_000  # below this, a process of its own for dedup costs more than the memory it frees
+    component_pairs: int = 1 << 24  # above this many verified pairs, components run as partitioned rounds of shards
 
     def __post_init__(self) -> None:
         for f in fields(self):
