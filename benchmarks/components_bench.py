@@ -60,11 +60,10 @@ def main() -> None:
         stars_s = time.perf_counter() - started
     assert stars.equals(single.sort("idx")), "the partitioned components differ from the single task's"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"{pairs.height:,} pairs over {single.height:,} documents in {single['cluster'].n_unique():,} clusters")
     print(f"single task (scipy):          {single_s:6.1f} s")
     print(f"star rounds, {args.workers} workers x 2 partitions: {stars_s:6.1f} s  ({stars_s / single_s:.1f}x the time)")
-    print(f"peak memory: this process {peak:,.0f} MB (holds the pairs for both), largest worker {children:,.0f} MB")
+    print(f"peak memory of this process (the pairs of both, the local engine's threads): {peak:,.0f} MB")
 
 
 if __name__ == "__main__":
