@@ -28,11 +28,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from refinery.defs.refine import recipe_definitions
     from refinery.defs.refine.staging import resume_point
     from refinery.instance import fail_dead_runs, run_tags
-    from refinery.recipe import load_recipe, slug
+    from refinery.recipe import check_named_files, load_recipe, slug
     from refinery.runtime.tuning import Tuning
     from refinery.store.layout import latest
 
     recipe = load_recipe(args.recipe)  # a malformed recipe fails here, before anything runs
+    check_named_files(recipe)  # as does a file it names that is missing or not what it should be
     Tuning.from_env()  # and so does a machine setting DuckDB cannot read
     job = recipe_definitions(recipe).resolve_job_def(f"refine_{slug(recipe.dataset)}")
     console.print(f"Refining [bold]{recipe.dataset}[/] from {len(recipe.sources)} sources ...")

@@ -81,3 +81,24 @@ def test_a_run_scores_every_document_keeps_the_top_share_and_stores_its_model(
     again = other.scan().select("doc_id", "quality_score").collect().sort("doc_id")
     assert again.equals(refined.select("doc_id", "quality_score").sort("doc_id"))
     assert other.manifest["stages"]["clean"]["quality"]["model_sha256"] == entry["sha256"]
+
+
+@pytest.mark.parametrize(
+    ("section", "said"),
+    [
+        ({"quality": {"reference": ["missing-*.jsonl"]}}, "quality.reference: 'missing-*.jsonl' matches no file"),
+        ({"quality": {"model": "not-a-model.parquet"}}, "quality.model: "),
+        ({"decontaminate": {"against": ["eval/*.jsonl"]}}, "decontaminate.against: 'eval/*.jsonl' matches no file"),
+        ({"publish": {"ablation": {"eval": ["held-out.jsonl"]}}}, "publish.ablation.eval: 'held-out.jsonl' matches"),
+    ],
+)
+def test_a_file_the_recipe_names_that_is_missing_or_wrong_stops_the_run_before_it_starts(
+    small_recipe, write_recipe, dagster_home, tmp_path, capsys, section, said
+):
+    """Exit 2 with what is wrong, and no run: a failed step half-way through would be later and less clear."""
+    from refinery.instance import get_instance
+
+    (tmp_path / "not-a-model.parquet").write_text("not Parquet at all")
+    assert main(["run", "--recipe", str(write_recipe({**small_recipe, **section}))]) == 2
+    assert said in capsys.readouterr().out
+    assert get_instance().get_runs() == [] and not (tmp_path / "refined").exists()

@@ -64,7 +64,10 @@ class Model:
 
     @classmethod
     def load(cls, path: Path) -> Model:
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ValueError(f"{path}: not a readable model: {err}") from None
         meta = json.loads((table.schema.metadata or {}).get(b"refinery", b"{}"))
         if meta.get("format") != FORMAT or meta.get("features") != FEATURES or meta.get("ngrams") != list(NGRAMS):
             raise ValueError(f"{path}: not a {FORMAT} model with {FEATURES} features of {NGRAMS}-grams")

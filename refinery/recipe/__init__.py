@@ -6,7 +6,15 @@ from refinery.dedup.config import Dedup, NearDedup
 from refinery.ingest.config import Source
 from refinery.recipe.load import load_recipe, parse_recipe
 from refinery.recipe.model import Automation, Publish, Recipe, Splits, slug
-from refinery.recipe.places import ablation_files, drop_paths, evaluation_sets, ore_files, quality_files, source_files
+from refinery.recipe.places import (
+    ablation_files,
+    check_named_files,
+    drop_paths,
+    evaluation_sets,
+    ore_files,
+    quality_files,
+    source_files,
+)
 from refinery.validate.config import Expectation, Validate
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "Structure",
     "Validate",
     "ablation_files",
+    "check_named_files",
     "drop_paths",
     "evaluation_sets",
     "load_recipe",

@@ -113,6 +113,22 @@ def ablation_files(recipe: Recipe) -> tuple[Ablation, list[Path]]:
     return how, _matching(recipe, how.eval, "publish.ablation.eval")
 
 
+def check_named_files(recipe: Recipe) -> None:
+    """Every file the recipe names besides its ore (evaluation sets, quality reference or model, ablation text)
+    is there, and a named quality model is one: a RecipeError before anything runs, not a failed step."""
+    evaluation_sets(recipe)
+    named = quality_files(recipe)
+    if recipe.publish.ablation:
+        ablation_files(recipe)
+    if named and named[0].model:
+        from refinery.clean.quality import Model
+
+        try:
+            Model.load(named[1][0])
+        except ValueError as err:
+            raise RecipeError(f"quality.model: {err}") from None
+
+
 def _matching(recipe: Recipe, patterns: list[str], key: str) -> list[Path]:
     """The files each glob (relative to the recipe) matches, in order; a glob matching none is a recipe error."""
     files = []
