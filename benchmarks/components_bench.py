@@ -56,7 +56,7 @@ def main() -> None:
         single_s = time.perf_counter() - started
         engine = Engine(workers=args.workers)
         started = time.perf_counter()
-        stars = star_components(path, Path(tmp) / "work", engine, partitions=2 * args.workers)
+        stars = star_components([path], Path(tmp) / "work", engine, partitions=2 * args.workers)
         stars_s = time.perf_counter() - started
     assert stars.equals(single.sort("idx")), "the partitioned components differ from the single task's"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -162,7 +162,7 @@ def test_partitioned_star_components_equal_the_single_task_ones(tmp_path_factory
     frame = pl.DataFrame(sorted(pairs), schema={"a": pl.Int64, "b": pl.Int64}, orient="row")
     folder = tmp_path_factory.mktemp("stars")
     frame.write_parquet(folder / "pairs.parquet")
-    ours = star_components(folder / "pairs.parquet", folder / "work", Engine(workers=2), partitions)
+    ours = star_components([folder / "pairs.parquet"], folder / "work", Engine(workers=2), partitions)
     assert ours.equals(components(frame).sort("idx"))
 
 

@@ -262,30 +262,36 @@ def _similarity(pairs: pl.DataFrame, parts: list[SetPart], budget: int) -> pl.Se
     return pl.Series("similarity", windowed_jaccard(a, b, parts, budget), dtype=pl.Float64)
 
 
-def _verify_batch(
-    parts: list[SetPart], threshold: float, budget: int, where: Where, batch: tuple[int, int]
-) -> pl.DataFrame:
+def _verify_batch(parts: list[SetPart], threshold: float, budget: int, where: Where, batch: tuple[int, int]) -> int:
     """Candidate pairs [start, start + length), on a worker: those at or above `threshold`, with their exact
     Jaccard similarity from the saved shingle sets (the inputs after the pairs; about `budget` hashes held at a
-    time)."""
+    time), written as this batch's part; how many hold."""
     start, length = batch
     pairs, *sets = where.inputs
     parts = [replace(part, path=path) for part, path in zip(parts, sets, strict=True)]
     frame = pl.scan_parquet(pairs).slice(start, length).collect()
-    return frame.with_columns(similarity=_similarity(frame, parts, budget)).filter(pl.col("similarity") >= threshold)
+    held = frame.with_columns(similarity=_similarity(frame, parts, budget)).filter(pl.col("similarity") >= threshold)
+    with output(where.part(f"verified-{start:012d}.parquet")) as path:
+        held.write_parquet(path)
+    return held.height
 
 
-def _verified(pairs: Path, parts: list[SetPart], threshold: float, engine: Engine) -> pl.DataFrame:
+def _verified(pairs: Path, parts: list[SetPart], threshold: float, work: Path, engine: Engine) -> list[Path]:
     """The candidate pairs that hold, verified `verify_pairs` at a time, a shard each (sharing the memory budget of
-    the shingle sets held): only the pairs that hold come back, however many candidates there are."""
+    the shingle sets held), as the shards' parts in order: nothing of them passes through this process."""
     rows = pq.ParquetFile(pairs).metadata.num_rows
     step = engine.sizes.verify_pairs
     batches = [(start, step) for start in range(0, rows, step)]
     budget = engine.sizes.verify_hashes // max(min(engine.workers, len(batches)), 1)
-    held = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64})]
     verify = partial(_verify_batch, parts, threshold, budget)
-    held += run_sharded(verify, batches, engine, inputs=[pairs, *(Path(part.path) for part in parts)])
-    return pl.concat(held)
+    found = work / "verified"
+    run_sharded(verify, batches, engine, inputs=[pairs, *(Path(part.path) for part in parts)], parts=found)
+    if not batches:
+        found.mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "similarity": pl.Float64}).write_parquet(
+            found / "none.parquet"
+        )
+    return sorted(found.glob("*.parquet"))
 
 
 def _near(
@@ -311,10 +317,10 @@ def _near(
         "band_bytes_shuffled": sum(f.stat().st_size for f in bands_files),  # each band's task reads its share
     }
     parts = _candidate_sets(sources, candidates, near.ngram, work, engine)
-    # unverified, every candidate is an edge and all are held; verified, only those that hold
-    pairs = _verified(candidates, parts, near.threshold, engine) if near.verify else pl.read_parquet(candidates)
-    params["verified_pairs"] = pairs.height
-    clusters = _components(pairs, work, engine)
+    # unverified, every candidate is an edge; verified, only those that hold. Read from the files where needed.
+    pair_files = _verified(candidates, parts, near.threshold, work, engine) if near.verify else [candidates]
+    params["verified_pairs"] = sum(pq.ParquetFile(f).metadata.num_rows for f in pair_files)
+    clusters = _components(pair_files, params["verified_pairs"], work, engine)
     info = pl.scan_parquet(staged).select("_idx", "doc_id", "_len", "_prior")
     clusters = clusters.join(
         info.filter(pl.col("_idx").is_in(clusters.get_column("idx").implode())).collect(),
@@ -329,8 +335,10 @@ def _near(
     )
     # similarity to the keeper: the verified edge's when there is one, computed otherwise (longer chains)
     members = members.with_columns(a=pl.min_horizontal("idx", "keeper"), b=pl.max_horizontal("idx", "keeper"))
-    if "similarity" in pairs.columns:
-        members = members.join(pairs.select("a", "b", "similarity"), on=["a", "b"], how="left")
+    pairs = pl.scan_parquet(pair_files)
+    if "similarity" in pairs.collect_schema().names():  # the members' own edges only, not every pair
+        edges = pairs.join(members.lazy().select("a", "b"), on=["a", "b"], how="semi").select("a", "b", "similarity")
+        members = members.join(edges.collect(engine="streaming"), on=["a", "b"], how="left")
     else:
         members = members.with_columns(similarity=pl.lit(None, pl.Float64))
     missing = members.filter(pl.col("similarity").is_null()).select("a", "b")
@@ -342,13 +350,13 @@ def _near(
     return members.select(_idx="idx", duplicate_of="duplicate_of", similarity="similarity"), params
 
 
-def _components(pairs: pl.DataFrame, work: Path, engine: Engine) -> pl.DataFrame:
-    """Clusters of the verified pairs: in one task (scipy) while they are few, else by partitioned star rounds on
-    the engine (`stars.py`), two partitions a worker. Both give every cluster its smallest idx."""
-    if pairs.height <= engine.sizes.component_pairs:
-        return components(pairs)
-    pairs.select("a", "b").write_parquet(work / "verified-pairs.parquet")
-    return star_components(work / "verified-pairs.parquet", work / "components", engine, 2 * max(engine.workers, 1))
+def _components(pairs: list[Path], count: int, work: Path, engine: Engine) -> pl.DataFrame:
+    """Clusters of the pairs in `pairs` (files of a, b): in one task (scipy) while they are few, else by partitioned
+    star rounds on the engine (`stars.py`), two partitions a worker, reading the files where they are. Both give
+    every cluster its smallest idx."""
+    if count <= engine.sizes.component_pairs:
+        return components(pl.read_parquet(pairs, columns=["a", "b"]))
+    return star_components(pairs, work / "components", engine, 2 * max(engine.workers, 1))
 
 
 def deduplicate(

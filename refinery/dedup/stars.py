@@ -86,11 +86,11 @@ def _clusters(partitions: int, where: Where, partition: int) -> None:
         clusters.select(idx="node", cluster="cluster").write_parquet(path)
 
 
-def star_components(pairs: Path, work: Path, engine: Engine, partitions: int) -> pl.DataFrame:
-    """(idx, cluster) for every document in some pair of `pairs` (a Parquet file of a, b), cluster the smallest
+def star_components(pairs: list[Path], work: Path, engine: Engine, partitions: int) -> pl.DataFrame:
+    """(idx, cluster) for every document in some pair of `pairs` (Parquet files of a, b), cluster the smallest
     idx of its component: the single-task `lsh.components`' answer, by rounds of partitioned shards."""
     work.mkdir(parents=True, exist_ok=True)
-    edges, seen, large = [pairs], [], True
+    edges, seen, large = list(pairs), [], True
     for round_ in range(MAX_ROUNDS):
         out = work / f"round-{round_:03d}"
         step = partial(_star, large, partitions)
