@@ -4,6 +4,7 @@ version, scoring every document, and a filter on the score."""
 import hashlib
 import json
 import random
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -102,3 +103,21 @@ def test_a_file_the_recipe_names_that_is_missing_or_wrong_stops_the_run_before_i
     assert main(["run", "--recipe", str(write_recipe({**small_recipe, **section}))]) == 2
     assert said in capsys.readouterr().out
     assert get_instance().get_runs() == [] and not (tmp_path / "refined").exists()
+
+
+QUALITY = Path(__file__).resolve().parents[1] / "data" / "quality"
+
+
+def test_on_real_pages_the_score_ranks_what_people_keep_above_what_they_drop():
+    """Trained as a run trains it (the shipped reference, WCXB articles' human-written main content, against the
+    pages themselves as ore, their labels unseen), the score ranks 100 WCXB pages labelled by hand: ROC AUC from
+    the labels at least 0.85 (0.880 measured). Trained the wrong way round, the ranking inverts."""
+    from sklearn.metrics import roc_auc_score
+
+    reference = pl.read_ndjson(QUALITY / "reference.jsonl").get_column("text").to_list()
+    pages = pl.read_ndjson(QUALITY / "labelled.jsonl")
+    kept = (pages.get_column("label") == "keep").to_numpy()
+    model = train(reference, pages.get_column("text").to_list(), seed=0)
+    assert roc_auc_score(kept, model.score(pages.get_column("text")).to_numpy()) >= 0.85
+    backwards = train(pages.get_column("text").to_list(), reference, seed=0)
+    assert roc_auc_score(kept, backwards.score(pages.get_column("text")).to_numpy()) < 0.5
