@@ -48,13 +48,12 @@ def refined(frame: pl.DataFrame, recipe: str) -> pl.Series:
 
 def report(name: str, sides: dict[str, pl.Series], evaluation: pl.Series) -> None:
     sizes = {side: int(tokens(texts).list.len().sum()) for side, texts in sides.items()}
-    budget = min(sizes.values()) // 2
     started = time.perf_counter()
-    result = ablate(sides, evaluation, budget)
+    result = ablate(sides, evaluation)  # half the smaller side's tokens a side
     held = ", ".join(f"{side} {len(sides[side]):,} documents ({n:,} tokens)" for side, n in sizes.items())
     print(
-        f"\n{name}: {held}; {budget:,} tokens a side, evaluation {result['evaluation']['tokens']:,} tokens, "
-        f"{time.perf_counter() - started:.1f} s"
+        f"\n{name}: {held}; {result['budget_tokens']:,} tokens a side, "
+        f"evaluation {result['evaluation']['tokens']:,} tokens, {time.perf_counter() - started:.1f} s"
     )
     for side, r in result["sides"].items():
         runs = ", ".join(f"{p:.1f}" for p in r["perplexity"])

@@ -5,7 +5,6 @@ immutable folder: `<dataset>/ablations/<version>--<name>.json`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -13,12 +12,13 @@ import polars as pl
 
 from refinery.catalog import Version
 from refinery.errors import RecipeError
+from refinery.hashing import sha256_file
 from refinery.recipe import Recipe
 
 
 def save(version: Version, name: str, result: dict, files: list[Path]) -> Path:
     """The result beside the version, with the evaluation files' sha256."""
-    digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    digests = {str(f): sha256_file(f) for f in files}
     path = version.path.parent / "ablations" / f"{version.id}--{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     result = {"version": f"{version.dataset}@{version.id}", **result}

@@ -242,7 +242,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
     from refinery.ablation import ore_texts, save
     from refinery.clean.decontaminate import all_texts
-    from refinery.lm import ablate, tokens
+    from refinery.lm import ablate
     from refinery.recipe import load_recipe
 
     catalog = Catalog(args.root)
@@ -258,15 +258,15 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         else:
             against = catalog.version(*_split(args.against))
             other, name = against.scan().select("text").collect().get_column("text"), f"{against.dataset}@{against.id}"
-        sides = {"refined": refined, name: other}
-        budget = args.tokens or min(int(tokens(texts).list.len().sum()) for texts in sides.values()) // 2
-        result = ablate(sides, evaluation, budget, args.seeds)
+        result = ablate({"refined": refined, name: other}, evaluation, args.tokens, args.seeds)
     path = save(version, name.replace("@", "_"), result, files)
     for side, r in result["sides"].items():
         low, high = r["interval"]
         console.print(f"{side:<40} perplexity {r['mean']:10.2f}  95% interval {low:.2f}-{high:.2f}")
     apart = "intervals apart" if result["separated"] else "intervals overlap: no measured difference"
-    console.print(f"best: {result['best']} ({apart}); {budget:,} tokens a side, {args.seeds} seeds; saved {path}")
+    console.print(
+        f"best: {result['best']} ({apart}); {result['budget_tokens']:,} tokens a side, {args.seeds} seeds; saved {path}"
+    )
     return 0
 
 

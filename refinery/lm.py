@@ -159,9 +159,11 @@ def interval(values: list[float]) -> tuple[float, float]:
     return mean - half, mean + half
 
 
-def ablate(sides: dict[str, pl.Series], evaluation: pl.Series, budget: int, seeds: int = 3) -> dict:
-    """Per side: the evaluation perplexity of the model trained on `budget` of its tokens, per seed, with its mean
-    and interval; `best`, the side with the lowest mean, and `separated`, whether every interval is apart."""
+def ablate(sides: dict[str, pl.Series], evaluation: pl.Series, budget: int | None = None, seeds: int = 3) -> dict:
+    """Per side: the evaluation perplexity of the model trained on `budget` of its tokens (default: half the
+    smaller side's, so that seeds draw different documents), per seed, with its mean and interval; `best`, the side
+    with the lowest mean, and `separated`, whether every interval is apart."""
+    budget = budget or min(int(tokens(texts).list.len().sum()) for texts in sides.values()) // 2
     runs: dict[str, list[float]] = {name: [] for name in sides}
     for seed in range(seeds):
         drawn = {name: draw(texts, budget, seed, name) for name, texts in sides.items()}

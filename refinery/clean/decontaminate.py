@@ -51,8 +51,7 @@ def reference(sets: dict[str, list[Path]], field: str, n: int) -> pl.DataFrame:
     """(key, set, ngram) of every n-gram of the evaluation sets (a key once, for the first set that has it)."""
     frames = [pl.DataFrame(schema={"key": pl.UInt64, "set": pl.String, "ngram": pl.String})]
     for name, files in sorted(sets.items()):
-        found = [t for f in files for t in texts(f, field)]
-        frame = pl.DataFrame({"text": found}, schema={"text": pl.String}).with_row_index("row")
+        frame = all_texts(files, field).to_frame().with_row_index("row")
         frames.append(_keys(frame, n, with_text=True).select("key", set=pl.lit(name), ngram="ngram"))
     return pl.concat(frames).unique("key", keep="first", maintain_order=True)
 

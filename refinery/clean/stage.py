@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from refinery.clean.config import Clean, Decontaminate, Quality
-from refinery.clean.decontaminate import reference, texts
+from refinery.clean.decontaminate import all_texts, reference
 from refinery.clean.lines import common_lines
 from refinery.clean.quality import Model, ore_sample, threshold, train
 from refinery.clean.steps import Corpus, Tally, clean_batch, internal, run_steps
@@ -73,13 +73,18 @@ def _quality_model(records: Path, config: Clean, corpus: Corpus, how: Quality, f
     """The quality model (trained on the reference against ore the other steps kept, or read from the recipe's
     file), its cut (`min_score`, or the score above which `keep_top` of held-out ore lies) and what it learned
     from. The ore samples are cleaned first: the model scores documents as the steps leave them."""
-    kept = [_passed(clean_batch(rows, config, corpus)) for rows in ore_sample(records, how.sample, how.seed)]
+    needed = how.model is None or how.keep_top is not None  # ore to train on, or to set keep_top's cut on
+    sample, held_out = ore_sample(records, how.sample, how.seed) if needed else (None, None)
     if how.model:
         model, learned = Model.load(files[0]), {"model": str(files[0])}
     else:
-        positives = [t for f in files for t in texts(f, how.field)]
-        model, learned = train(positives, kept[0], how.seed), {"reference": len(positives), "ore": len(kept[0])}
-    cut = how.min_score if how.keep_top is None else threshold(model, kept[1], how.keep_top)
+        positives, negatives = all_texts(files, how.field).to_list(), _passed(clean_batch(sample, config, corpus))
+        model, learned = train(positives, negatives, how.seed), {"reference": len(positives), "ore": len(negatives)}
+    cut = (
+        how.min_score
+        if how.keep_top is None
+        else threshold(model, _passed(clean_batch(held_out, config, corpus)), how.keep_top)
+    )
     return model, cut, learned
 
 
@@ -109,15 +114,17 @@ def clean(
         how, sets = decontaminate
         inputs.append(out_dir / "reference_ngrams.parquet")
         reference(sets, how.field, how.ngram).write_parquet(inputs[-1])
-    ngram, cut, learned = decontaminate[0].ngram if decontaminate else Corpus.ngram, None, None
+    ngram = decontaminate[0].ngram if decontaminate else Corpus.ngram
+    corpus, learned = _corpus(_named(inputs), ngram, None), None
     if quality:  # the quality model, trained on a sample of the ore as the steps before it leave it
-        model, cut, learned = _quality_model(records, config, _corpus(_named(inputs), ngram, None), *quality)
+        model, cut, learned = _quality_model(records, config, corpus, *quality)
         inputs.append(out_dir / "quality_model.parquet")
         model.save(inputs[-1])
-    step = partial(_clean_shard, config, ngram, cut)
+        corpus = replace(corpus, quality=model, quality_cut=cut)
+    step = partial(_clean_shard, config, ngram, corpus.quality_cut)
     stats = run_sharded(step, shards, engine, inputs=inputs, parts=parts, processes=True, resumable=True)
     cleaned_path, removed_path = out_dir / "cleaned.parquet", out_dir / "removed.parquet"
-    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config, _corpus(_named(inputs), ngram, cut))
+    empty = clean_batch(pl.scan_parquet(records).head(0).collect(), config, corpus)  # the schema, no rows
     join_parts(sorted(parts.glob("cleaned-*.parquet")), cleaned_path, dict(empty.drop(internal(empty)).schema))
     join_parts(sorted(parts.glob("removed-*.parquet")), removed_path, REMOVED_SCHEMA)
     shutil.rmtree(parts)
@@ -134,7 +141,7 @@ def clean(
         dict(total.lines),
         total.line_examples[:REVIEW_LINES],
         dict(total.contaminated),
-        learned and scored(cleaned_path, removed_path, inputs[-1], cut, learned),
+        learned and scored(cleaned_path, removed_path, inputs[-1], corpus.quality_cut, learned),
     )
 
 

@@ -89,11 +89,7 @@ def _decontaminate(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.Dat
             _contaminated_set=pl.lit(None, pl.String), _contaminated_ngram=pl.lit(None, pl.String)
         )
     found = pl.concat([frame, contaminated(frame.get_column("text"), corpus.reference, corpus.ngram)], how="horizontal")
-    hit = pl.col("reason").is_null() & pl.col("_contaminated_set").is_not_null()
-    return found.with_columns(
-        reason=pl.when(hit).then(pl.lit("contaminated")).otherwise("reason"),
-        signal=pl.when(hit).then(pl.lit("ngram")).otherwise("signal"),
-    )
+    return found.with_columns(**_removed_by(pl.col("_contaminated_set").is_not_null(), "contaminated", "ngram"))
 
 
 def _quality(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
@@ -103,12 +99,15 @@ def _quality(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame
     scored = frame.with_columns(corpus.quality.score(frame.get_column("text")))
     if corpus.quality_cut is None:
         return scored
-    low = pl.col("reason").is_null() & (pl.col("quality_score") < corpus.quality_cut)
-    return scored.with_columns(
-        reason=pl.when(low).then(pl.lit("quality")).otherwise("reason"),
-        signal=pl.when(low).then(pl.lit("quality_score")).otherwise("signal"),
-        value=pl.when(low).then("quality_score").otherwise("value"),
-    )
+    low = pl.col("quality_score") < corpus.quality_cut
+    return scored.with_columns(**_removed_by(low, "quality", "quality_score", pl.col("quality_score")))
+
+
+def _removed_by(hit: pl.Expr, reason: str, signal: str, value: pl.Expr | None = None) -> dict[str, pl.Expr]:
+    """`reason`, `signal` (and `value`) of the rows `hit` that no step before removed: a later step's removal."""
+    first = pl.col("reason").is_null() & hit
+    marks = {"reason": pl.lit(reason), "signal": pl.lit(signal), **({"value": value} if value is not None else {})}
+    return {column: pl.when(first).then(mark).otherwise(column) for column, mark in marks.items()}
 
 
 STEPS: tuple[Step, ...] = (

@@ -343,7 +343,7 @@ def _ablation(refined: list[Path], ore: list[Path], recipe: Recipe, tmp: Path) -
     """`publish.ablation`: the refined text against the run's ore on the same small model (`refinery.ablation`),
     written to `ablation.json`; the manifest keeps it too, for readiness."""
     from refinery.clean.decontaminate import all_texts
-    from refinery.lm import ablate, tokens
+    from refinery.lm import ablate
     from refinery.recipe import ablation_files
 
     how, files = ablation_files(recipe)
@@ -351,8 +351,7 @@ def _ablation(refined: list[Path], ore: list[Path], recipe: Recipe, tmp: Path) -
         name: pl.scan_parquet(paths).select("text").collect().get_column("text")
         for name, paths in (("refined", refined), ("ore", ore))
     }
-    budget = how.tokens or min(int(tokens(t).list.len().sum()) for t in sides.values()) // 2
-    result = ablate(sides, all_texts(files, how.field), budget, how.seeds)
+    result = ablate(sides, all_texts(files, how.field), how.tokens, how.seeds)
     result["evaluation"]["files"] = {f.name: sha256_file(f) for f in files}
     (tmp / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
