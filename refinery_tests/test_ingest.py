@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from refinery.identity import identify
 from refinery.ingest import ingest_source
-from refinery.ingest.config import Extraction
 from refinery.ingest.count import count_records
 from refinery.recipe import Source, source_files
 from refinery.runtime.engine import Engine
@@ -171,6 +170,20 @@ def test_html_extracts_main_content_title_and_url(tmp_path):
     assert "ferry timetable" in row["text"] and "Copyright" not in row["text"] and "Sports" not in row["text"]
     assert (row["title"], row["url"]) == ("Ferry news", "https://example.org/ferry")
     assert bad.select("source_uri", "reason").rows() == [("blank.html", "no_content")]
+
+
+@pytest.mark.parametrize("engine", ["blocks", "trafilatura", "resiliparse"])
+def test_an_xhtml_page_with_an_xml_declaration_is_extracted(tmp_path, engine):
+    """lxml refuses a decoded string that declares its encoding: the page was once `extraction_failed`."""
+    story = " ".join(["The harbour committee approved the new ferry timetable after a long public debate."] * 4)
+    (tmp_path / "page.xhtml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Ferry</title>'
+        f"</head><body><article><p>{story}</p></article></body></html>"
+    )
+    source = Source(name="h", format="html", path="*.xhtml", extraction={"engine": engine})
+    _, good, bad = _ingest(tmp_path, source)
+    assert bad.is_empty()
+    assert "ferry timetable" in good.get_column("text")[0]
 
 
 def test_html_field_of_jsonl_records(tmp_path):
@@ -411,25 +424,26 @@ def test_extraction_errors_are_counted_and_a_broken_extractor_stops_the_source(t
     """An exception inside the extractor was once a silent `no_content`: a changed library API would have
     quarantined every page with accounting green."""
     from refinery.errors import IngestError
-    from refinery.ingest import readers
+    from refinery.ingest import blocks
 
+    story = "The harbour committee approved the new ferry timetable after a long public debate. " * 4
     for i in range(12):
         (tmp_path / f"p{i:02d}.html").write_text(
-            f"<html><body><article><p>Page {i} says a lot.</p></article></body></html>"
+            f"<html><body><article><h1>Page {i} says a lot.</h1><p>{story}</p></article></body></html>"
         )
     source = Source(name="web", format="html", path="*.html")
-    real = readers.extract_page
+    real = blocks.segment
     broken = {"p03.html"}
 
-    def flaky(html: str, how: Extraction):
+    def flaky(html: str, page: int, into: blocks.Segmented):
         if any(f"Page {name[1:3].lstrip('0') or '0'} " in html for name in broken):
-            raise TypeError("extract() got an unexpected keyword argument 'favor_precision'")
-        return real(html, how)
+            raise TypeError("fromstring() got an unexpected keyword argument 'parser'")
+        return real(html, page, into)
 
-    monkeypatch.setattr(readers, "extract_page", flaky)
+    monkeypatch.setattr(blocks, "segment", flaky)
     _, _, bad = _ingest(tmp_path, source)
     assert bad.select("source_uri", "reason").rows() == [("p03.html", "extraction_failed")]
-    assert "TypeError: extract() got an unexpected keyword" in bad.get_column("detail")[0]
+    assert "TypeError: fromstring() got an unexpected keyword" in bad.get_column("detail")[0]
     broken = {f"p{i:02d}.html" for i in range(12)}  # every page: the library, not the pages
     with pytest.raises(IngestError, match="HTML extraction raised on 12 of 12 pages"):
         _ingest(tmp_path, source)

@@ -64,8 +64,8 @@ def test_refined_pages_hold_the_benchmarks_main_content_and_little_boilerplate(w
 
 
 @pytest.mark.parametrize("page", ["wcxb-4042.html.gz", "wcxb-4584.html.gz"])
-def test_a_page_where_precision_finds_little_is_extracted_again(web_version, page):
-    """trafilatura's precision mode finds 20 and 400 characters on these two articles; the balanced pass finds
+def test_a_page_where_precision_finds_little_is_found_whole(web_version, page):
+    """trafilatura's precision mode finds 20 and 400 characters on these two articles; the block classifier finds
     them whole."""
     refined, _ = web_version
     (text,) = refined.filter(pl.col("page") == page).get_column("text")
@@ -79,7 +79,7 @@ def test_the_filters_read_prose_not_code_tables_or_menus(web_version):
     refined, removed = web_version
     assert {"wcxb-0437.html.gz", "wcxb-4309.html.gz"} <= set(refined.get_column("page"))
     reasons = dict(removed.select("page", "reason").iter_rows())
-    assert reasons["wcxb-2911.html.gz"] == reasons["wcxb-4532.html.gz"] == "min_sentence_ends"
+    assert reasons["wcxb-2911.html.gz"] == "min_sentence_ends"
 
 
 def test_mojibake_is_repaired_before_extraction(web_version):
@@ -92,12 +92,28 @@ def test_mojibake_is_repaired_before_extraction(web_version):
 
 
 def test_extraction_settings_choose_the_pass():
-    """Precision alone finds almost nothing on the coffee article; no fallback keeps that, the fallback does not."""
+    """Precision alone finds almost nothing on the coffee article; trafilatura without its fallback keeps that, the
+    fallback does not, and the block classifier (the default) finds the article without the university's menus."""
     html = gzip.decompress((DATA / "ore" / "web" / "wcxb-4042.html.gz").read_bytes()).decode()
-    precise = extract_page(html, Extraction(fallback_below=0))
-    fallback = extract_page(html, Extraction())
+    precise = extract_page(html, Extraction(engine="trafilatura", fallback_below=0))
+    fallback = extract_page(html, Extraction(engine="trafilatura"))
     assert precise.length < 100 < 2000 < fallback.length
-    assert extract_page(html, Extraction(favor="balanced")).text == fallback.text
+    assert extract_page(html, Extraction(engine="trafilatura", favor="balanced")).text == fallback.text
     fast = extract_page(html, Extraction(engine="resiliparse"))
     assert sum(_found(fast.text, TRUTH["wcxb-4042.html.gz"]["with"])) >= 3
     assert re.search(r"coffee", fallback.title or "", re.I)
+    blocks = extract_page(html, Extraction())
+    assert all(_found(blocks.text, TRUTH["wcxb-4042.html.gz"]["with"]))
+    assert not any(_found(blocks.text, TRUTH["wcxb-4042.html.gz"]["without"]))
+    assert re.search(r"coffee", blocks.title or "", re.I)
+
+
+def test_the_block_classifier_keeps_a_directory_and_drops_the_sites_menus():
+    """The supplier catalogue's main content is its directory of categories; trafilatura took the site's menus
+    instead."""
+    truth = TRUTH["wcxb-4532.html.gz"]
+    html = gzip.decompress((DATA / "ore" / "web" / "wcxb-4532.html.gz").read_bytes()).decode()
+    blocks, trafilatura = (extract_page(html, Extraction(engine=e)).text for e in ("blocks", "trafilatura"))
+    assert sum(_found(blocks, truth["with"])) >= 5
+    assert sum(_found(blocks, truth["without"])) <= 1  # the newsletter's prompt under the directory
+    assert sum(_found(trafilatura, truth["without"])) >= 4

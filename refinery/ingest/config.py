@@ -15,15 +15,16 @@ Format = Literal[tuple(FORMATS)]  # the registered formats (`refinery/ingest/for
 
 
 class Extraction(Strict):
-    """How the main content of a page is found. The defaults were chosen on WCXB's development split and measured on
-    its held-out test split (`benchmarks/extract_bench.py`): trafilatura favouring precision keeps boilerplate out
-    but finds too little on forums, listings and service pages, so a page on which it finds less than
-    `fallback_below` characters is extracted again in trafilatura's balanced mode and the longer text is kept.
-    `engine: resiliparse` is an order of magnitude faster and finds less."""
+    """How the main content of a page is found. The default, `engine: blocks`, classifies the page's text blocks with
+    models trained on WCXB's development split (`ingest/blocks.py`); on its held-out test split it finds more of
+    the content and less boilerplate than trafilatura, several times as fast (`benchmarks/extract_bench.py`).
+    `engine: trafilatura` favouring precision keeps boilerplate out but finds too little on forums, listings and
+    service pages, so a page on which it finds less than `fallback_below` characters is extracted again in
+    trafilatura's balanced mode and the longer text is kept. `engine: resiliparse` is the fastest and finds least."""
 
-    engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
-    favor: Literal["precision", "balanced", "recall"] = "precision"
-    fallback_below: int = Field(2000, ge=0)  # characters; 0: no second extraction
+    engine: Literal["blocks", "trafilatura", "resiliparse"] = "blocks"
+    favor: Literal["precision", "balanced", "recall"] = "precision"  # trafilatura's
+    fallback_below: int = Field(2000, ge=0)  # trafilatura's, in characters; 0: no second extraction
 
 
 class Source(Strict):

@@ -1,5 +1,6 @@
-"""Main-content extraction from HTML (boilerplate, menus and footers removed, not tag stripping): trafilatura, with
-a second, fuller pass where precision finds little, or resiliparse for speed."""
+"""Main-content extraction from HTML (boilerplate, menus and footers removed, not tag stripping): a classifier of the
+page's text blocks (`blocks.py`), trafilatura with a second, fuller pass where precision finds little, or
+resiliparse."""
 
 from __future__ import annotations
 
@@ -28,12 +29,52 @@ class Page:
         return len(self.text or "")
 
 
-def extract_page(html: str, how: Extraction) -> Page:
-    """Main text, title and canonical URL of one page; `text` is None when no main content is found.
+# what extractors raise on hostile markup: such a page is quarantined as `extraction_failed`, the batch goes on
+FAILURES = (ValueError, TypeError, LookupError, RecursionError)
 
-    Mojibake is repaired first: the extractor drops the C1 control characters that ftfy needs to undo it."""
-    if _MOJIBAKE.search(html):
-        html = fix_mojibake(html)
+
+def extract_pages(htmls: list[str], how: Extraction) -> list[Page | Exception]:
+    """`extract_page` over a batch: the block classifier segments each page and then classifies every block of the
+    batch at once; the other engines go a page at a time. A page the extractor raises on gives its exception."""
+    if how.engine != "blocks":
+        return [_guarded(html, how) for html in htmls]
+    from lxml.etree import LxmlError
+
+    from refinery.ingest.blocks import Segmented, main_texts, segment
+
+    segmented, found = Segmented(), []
+    for i, html in enumerate(htmls):
+        try:
+            found.append(segment(_repaired(html), i, segmented))
+        except (*FAILURES, LxmlError) as err:
+            found.append(err)
+    texts = main_texts(segmented.frame(), len(htmls))
+    return [
+        meta if isinstance(meta, Exception) else Page(text, *meta) if text else Page(None, None, None)
+        for meta, text in zip(found, texts, strict=True)
+    ]
+
+
+def _guarded(html: str, how: Extraction) -> Page | Exception:
+    try:
+        return extract_page(html, how)
+    except FAILURES as err:
+        return err
+
+
+def _repaired(html: str) -> str:
+    """Mojibake repaired: extractors drop the C1 control characters that ftfy needs to undo it."""
+    return fix_mojibake(html) if _MOJIBAKE.search(html) else html
+
+
+def extract_page(html: str, how: Extraction) -> Page:
+    """Main text, title and canonical URL of one page; `text` is None when no main content is found."""
+    if how.engine == "blocks":
+        (page,) = extract_pages([html], how)
+        if isinstance(page, Exception):
+            raise page
+        return page
+    html = _repaired(html)
     if how.engine == "resiliparse":
         return _resiliparse(html)
     page = _trafilatura(html, how.favor, metadata=True)

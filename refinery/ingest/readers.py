@@ -26,7 +26,7 @@ from refinery.ingest.count import count_records
 from refinery.ingest.encoding import BROKEN
 from refinery.ingest.formats.base import raw
 from refinery.ingest.formats.jsonl import read_jsonl
-from refinery.ingest.html import Page, extract_page
+from refinery.ingest.html import Page, extract_pages
 from refinery.ingest.ranges import Span, spans
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
 from refinery.runtime.engine import Engine
@@ -66,13 +66,6 @@ def _unreadable(err: Exception) -> pl.DataFrame:
     return raw(text=[None], line=[None], reason=["unreadable_file"], detail=[f"{type(err).__name__}: {message}"])
 
 
-def _page(html: str, how: Extraction) -> Page | Exception:
-    try:
-        return extract_page(html, how)
-    except (ValueError, TypeError, LookupError, RecursionError) as err:  # lxml and trafilatura on hostile markup
-        return err
-
-
 def _unusable(page: Page | Exception | None) -> tuple[str, str] | None:
     """(reason, detail) of a page that gives no text, None for one that does (or had no HTML to extract)."""
     if isinstance(page, Exception):
@@ -86,7 +79,9 @@ def _unusable(page: Page | Exception | None) -> tuple[str, str] | None:
 def _extract_html(frame: pl.DataFrame, how: Extraction) -> pl.DataFrame:
     """Replace HTML in `text` by its main content; pages with none are quarantined as `no_content`, pages on which
     the extractor raised as `extraction_failed` with the error (counted: see `ingest_source`)."""
-    pages = [_page(h, how) if h is not None else None for h in frame.get_column("text")]
+    htmls = frame.get_column("text")
+    extracted = iter(extract_pages([h for h in htmls if h is not None], how))
+    pages = [next(extracted) if h is not None else None for h in htmls]
     good = [p if isinstance(p, Page) else None for p in pages]
     why = [_unusable(p) for p in pages]
     unusable = pl.col("reason").is_null() & pl.Series([w is not None for w in why])
