@@ -3,7 +3,8 @@ truth): refinery's extraction settings against trafilatura called directly, in t
 split (the defaults were chosen, and the block classifier trained, on the development split). Word F1 as the
 benchmark's own `evaluate.py` computes it, per page kind; boilerplate leak is the share of the benchmark's "without"
 snippets found in the output; pages per second on one core (a page a call, or 64 for the block classifier, which
-classifies a batch's blocks at once), then through `ingest_source` on every core (filters off: extraction only).
+classifies a batch's blocks at once), then through `ingest_source` on every core, from a file a page and from WARC
+files (filters off: extraction only).
 
     git clone https://github.com/Murrough-Foley/web-content-extraction-benchmark wcxb
     python benchmarks/extract_bench.py --wcxb wcxb [--split test] [--pages N]
@@ -94,7 +95,7 @@ def report(name: str, pages: list[Page], outputs: list[str], seconds: float, cor
     kinds = " ".join(f"{k[:5]} {sum(v) / len(v):.3f}" for k, v in sorted(by_kind.items()))
     rate, empty = len(pages) / seconds, sum(not o.strip() for o in outputs)
     print(
-        f"{name:34s} F1 {sum(scores) / len(scores):.3f}  leak {share:.3f}  empty {empty:3d}"
+        f"{name:42s} F1 {sum(scores) / len(scores):.3f}  leak {share:.3f}  empty {empty:3d}"
         f"  {rate:6.1f} pages/s ({rate / cores:6.1f}/core)  | {kinds}",
         flush=True,
     )
@@ -120,24 +121,41 @@ def refinery(extraction: Extraction) -> Extract:
     return lambda htmls: [p.text if isinstance(p, Extracted) else None for p in extract_pages(htmls, extraction)]
 
 
-def through_the_pipeline(pages: list[Page], workers: int) -> tuple[list[str], float]:
-    """`ingest_source` over the gzipped pages, sharded over `workers` processes, with the default extraction."""
+def through_the_pipeline(pages: list[Page], workers: int, warc: bool = False) -> tuple[list[str], float]:
+    """`ingest_source` with the default extraction, sharded over `workers` processes: over the gzipped pages, a file
+    each, or over `workers` WARC files that hold the pages as HTTP responses (web ore as crawlers write it)."""
     with tempfile.TemporaryDirectory() as tmp:
         ore = Path(tmp) / "ore"
         ore.mkdir()
-        for page in pages:
-            os.link(page.html_path, ore / page.html_path.name)
-        source = Source(name="wcxb", format="html", path="ore/*.html.gz")
-        files = sorted(ore.glob("*.html.gz"))
+        if warc:
+            for n in range(workers):
+                _write_warc(pages[n::workers], ore / f"pages-{n}.warc")
+            source = Source(name="wcxb", format="warc", path="ore/*.warc")
+        else:
+            for page in pages:
+                os.link(page.html_path, ore / page.html_path.name)
+            source = Source(name="wcxb", format="html", path="ore/*.html.gz")
+        files = sorted(ore.glob("*.warc" if warc else "*.html.gz"))
         start = time.perf_counter()
         result = ingest_source(source, Path(tmp), Path(tmp) / "out", files, Engine(workers=workers))
         seconds = time.perf_counter() - start
-        texts = dict(
-            pl.read_parquet(result.records)
-            .select(pl.col("source_uri").str.extract(r"(\d+)\.html\.gz$"), "text")
-            .iter_rows()
-        )
+        page_id = pl.col("url" if warc else "source_uri").str.extract(r"(\d+)(\.html\.gz)?$")
+        texts = dict(pl.read_parquet(result.records).select(page_id, "text").iter_rows())
     return [texts.get(p.id, "") for p in pages], seconds
+
+
+def _write_warc(pages: list[Page], path: Path) -> None:
+    from fastwarc.warc import WarcRecord, WarcRecordType
+
+    with path.open("wb") as out:
+        for page in pages:
+            record = WarcRecord()
+            record.init_headers(WarcRecordType.response)
+            html = gzip.decompress(page.html_path.read_bytes())
+            record.set_bytes_content(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + html)
+            record.headers["WARC-Target-URI"] = f"https://wcxb.example/{page.id}"
+            record.headers["Content-Type"] = "application/http; msgtype=response"
+            record.write(out)
 
 
 def main() -> None:
@@ -163,8 +181,10 @@ def main() -> None:
         outputs, seconds = one_core(pages, extract, batch)
         report(name, pages, outputs, seconds, cores=1)
     workers = os.cpu_count() or 1
-    outputs, seconds = through_the_pipeline(pages, workers)
-    report(f"refinery default, ingest x{workers}", pages, outputs, seconds, cores=workers)
+    for warc in (False, True):
+        outputs, seconds = through_the_pipeline(pages, workers, warc)
+        name = f"refinery default, ingest x{workers}, {'WARC' if warc else 'a file a page'}"
+        report(name, pages, outputs, seconds, cores=workers)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ FOLDS = 4
 PARAMETERS = {
     "objective": "binary",
     "learning_rate": 0.1,
-    "num_leaves": 63,
+    "num_leaves": 31,
     "min_data_in_leaf": 40,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
@@ -42,7 +42,7 @@ PARAMETERS = {
     "num_threads": 2,
     "verbose": -1,
 }
-ROUNDS = 150
+ROUNDS = 100
 _WORD = re.compile(r"\w+")
 
 

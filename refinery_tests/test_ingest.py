@@ -486,7 +486,8 @@ def test_warc_and_wet_records_are_pages_with_url_and_id_counted_by_their_framing
     import pyzstd
 
     pages = [document(rng, 8) for _ in range(3)]
-    html = [f"<html><body><nav>Home | About</nav><article><p>{p}</p></article></body></html>" for p in pages]
+    menu = "<nav><ul><li><a href='/'>Home</a></li><li><a href='/about'>About</a></li></ul></nav>"
+    html = [f"<html><body>{menu}<article><p>{p}</p></article></body></html>" for p in pages]
     warc = [
         _warc_record("warcinfo", 0, b"software: test\r\n"),
         *(
