@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -33,6 +32,9 @@ from refinery.ingest.config import Extraction, Source
 from refinery.ingest.html import Page as Extracted
 from refinery.ingest.html import extract_pages
 from refinery.runtime.engine import Engine
+
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the tests' metric (refinery_tests.wcxb)
+from refinery_tests.wcxb import word_f1
 
 
 @dataclass(frozen=True)
@@ -62,22 +64,6 @@ def load(root: Path, split: str, limit: int | None) -> list[Page]:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _words(text: str) -> Counter:
-    return Counter(re.findall(r"\w+", text.lower()))
-
-
-def word_f1(predicted: str, reference: str) -> float:
-    """The benchmark's metric: bag-of-words overlap of lower-cased `\\w+` tokens."""
-    pred, ref = _words(predicted), _words(reference)
-    if not ref:
-        return float(not pred)
-    overlap = sum((pred & ref).values())
-    if not overlap:
-        return 0.0
-    precision, recall = overlap / sum(pred.values()), overlap / sum(ref.values())
-    return 2 * precision * recall / (precision + recall)
 
 
 def leak(predicted: str, snippets: list[str]) -> tuple[int, int]:

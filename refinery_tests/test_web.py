@@ -13,8 +13,9 @@ import pytest
 from refinery.catalog import Catalog
 from refinery.cli import main
 from refinery.ingest.config import Extraction
-from refinery.ingest.html import extract_page
+from refinery.ingest.html import extract_page, extract_pages
 from refinery.mojibake import MOJIBAKE
+from refinery_tests.wcxb import word_f1
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TRUTH = {t["file"]: t for t in map(json.loads, (Path(__file__).parent / "data" / "web-truth.jsonl").open())}
@@ -117,3 +118,21 @@ def test_the_block_classifier_keeps_a_directory_and_drops_the_sites_menus():
     assert sum(_found(blocks, truth["with"])) >= 5
     assert sum(_found(blocks, truth["without"])) <= 1  # the newsletter's prompt under the directory
     assert sum(_found(trafilatura, truth["without"])) >= 4
+
+
+def test_the_block_classifier_finds_the_content_of_pages_it_never_saw():
+    """24 pages of WCXB's test split (`data/wcxb-test`), which the models never saw, scored against the benchmark's
+    human-reviewed main content: the default extraction finds more of it than trafilatura's own default."""
+    import trafilatura
+
+    held_out = Path(__file__).parent / "data" / "wcxb-test"
+    truth = [json.loads(line) for line in (held_out / "truth.jsonl").open()]
+    htmls = [gzip.decompress((held_out / t["file"]).read_bytes()).decode("utf-8", "replace") for t in truth]
+    found = [p.text or "" for p in extract_pages(htmls, Extraction())]
+    baseline = [trafilatura.extract(html, include_comments=False) or "" for html in htmls]
+    blocks_f1, trafilatura_f1 = (
+        sum(word_f1(text, t["main_content"]) for text, t in zip(texts, truth, strict=True)) / len(truth)
+        for texts in (found, baseline)
+    )
+    assert blocks_f1 >= 0.85
+    assert blocks_f1 > trafilatura_f1
