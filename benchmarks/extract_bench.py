@@ -107,20 +107,23 @@ def refinery(extraction: Extraction) -> Extract:
     return lambda htmls: [p.text if isinstance(p, Extracted) else None for p in extract_pages(htmls, extraction)]
 
 
-def through_the_pipeline(pages: list[Page], workers: int, warc: bool = False) -> tuple[list[str], float]:
-    """`ingest_source` with the default extraction, sharded over `workers` processes: over the gzipped pages, a file
-    each, or over `workers` WARC files that hold the pages as HTTP responses (web ore as crawlers write it)."""
+def through_the_pipeline(
+    pages: list[Page], workers: int, warc: bool = False, extraction: Extraction | None = None
+) -> tuple[list[str], float]:
+    """`ingest_source` with `extraction` (the default one when None), sharded over `workers` processes: over the
+    gzipped pages, a file each, or over `workers` WARC files that hold the pages as HTTP responses (web ore as
+    crawlers write it)."""
     with tempfile.TemporaryDirectory() as tmp:
         ore = Path(tmp) / "ore"
         ore.mkdir()
         if warc:
             for n in range(workers):
                 _write_warc(pages[n::workers], ore / f"pages-{n}.warc")
-            source = Source(name="wcxb", format="warc", path="ore/*.warc")
+            source = Source(name="wcxb", format="warc", path="ore/*.warc", extraction=extraction or Extraction())
         else:
             for page in pages:
                 os.link(page.html_path, ore / page.html_path.name)
-            source = Source(name="wcxb", format="html", path="ore/*.html.gz")
+            source = Source(name="wcxb", format="html", path="ore/*.html.gz", extraction=extraction or Extraction())
         files = sorted(ore.glob("*.warc" if warc else "*.html.gz"))
         start = time.perf_counter()
         result = ingest_source(source, Path(tmp), Path(tmp) / "out", files, Engine(workers=workers))

@@ -3,11 +3,12 @@ remove) on WCXB pages labelled by hand (`benchmarks/data/wcxb-quality-labels.tsv
 in the same run, with the filters as their sources set them (FineWeb's line punctuation at 0.12, Gopher's repeated
 5-grams at 0.15, no repeated-line stripping, no sentence-end filter).
 
-Pages are extracted as `ingest` does (the source's default extraction), then cleaned with `data/recipes/web-en.yaml`'s
-`clean` section. Every decision is counted; a decision about a page nobody labelled is reported as such, never
-guessed. The labels say whether the extracted text, read whole, is writing a model should learn from (keep) or
-menus, product grids, listings of titles, repeated promotions, consent text and fragments (drop); see the file's
-`note` column for each reason. The development split was labelled and the defaults chosen on it; the test split's
+Pages are extracted as `ingest` did when the labels were made (`engine: trafilatura`; `--engine blocks` for
+today's default, whose text the labels did not see), then cleaned with `data/recipes/web-en.yaml`'s `clean`
+section. Every decision is counted; a decision about a page nobody labelled is reported as such, never guessed. The
+labels say whether the extracted text, read whole, is writing a model should learn from (keep) or menus, product
+grids, listings of titles, repeated promotions, consent text and fragments (drop); see the file's `note` column
+for each reason. The development split was labelled and the defaults chosen on it; the test split's
 labels were made after, and nothing was tuned on them.
 
     python benchmarks/filters_web.py --wcxb <checkout> [--split dev|test]
@@ -24,6 +25,7 @@ import polars as pl
 
 from refinery.clean.lines import common_lines
 from refinery.clean.steps import Corpus, clean_batch
+from refinery.ingest.config import Extraction
 from refinery.recipe import Clean, load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,6 +34,7 @@ from extract_bench import load, through_the_pipeline  # a sibling script, not a 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "benchmarks" / "data" / "wcxb-quality-labels.tsv"
 RECIPE = ROOT / "data" / "recipes" / "web-en.yaml"
+LABELLED_ON = Extraction(engine="trafilatura")  # the extraction whose text the labels judge
 
 
 def sources_settings(clean: Clean) -> Clean:
@@ -77,11 +80,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wcxb", type=Path, required=True, help="a checkout of the benchmark")
     parser.add_argument("--split", default="dev", choices=["dev", "test"])
+    parser.add_argument("--engine", default=LABELLED_ON.engine, choices=["trafilatura", "blocks", "resiliparse"])
     args = parser.parse_args()
     if not (args.wcxb / args.split / "ground-truth").is_dir():
         sys.exit(f"no WCXB checkout at {args.wcxb}")
     pages = load(args.wcxb, args.split, None)
-    texts, _ = through_the_pipeline(pages, workers=2)
+    texts, _ = through_the_pipeline(pages, workers=2, extraction=Extraction(engine=args.engine))
     frame = pl.DataFrame({"doc_id": [p.id for p in pages], "text": texts, "source": "wcxb"}).filter(
         pl.col("text") != ""
     )

@@ -5,7 +5,8 @@ filters' keep/drop decision scored the same way, in the same run.
 The classifier learns as a recipe's `quality: {reference: ...}` does, from data that holds no labelled page: the
 reference (positives) is the human-extracted main content of WCXB's unlabelled development pages that WCXB types as
 articles; the ore (negatives) is the pipeline's extraction of a seeded sample of all unlabelled development pages,
-of every type, as a crawl would bring them. Labelled pages are extracted and cleaned with `data/recipes/web-en.yaml`
+of every type, as a crawl would bring them. Pages are extracted as they were when the labels were made
+(`filters_web.LABELLED_ON`). Labelled pages are extracted and cleaned with `data/recipes/web-en.yaml`
 and scored. The test split's labels were made after the development split's, and nothing was tuned on them.
 
     python benchmarks/quality_bench.py --wcxb <checkout> [--seed 0]
@@ -24,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from extract_bench import load, through_the_pipeline  # sibling scripts, not a package
-from filters_web import RECIPE, labelled
+from filters_web import LABELLED_ON, RECIPE, labelled
 
 from refinery.clean.lines import common_lines
 from refinery.clean.quality import train
@@ -54,7 +55,7 @@ def main() -> None:
     reference = [p.truth for p in unlabelled if p.kind == "article" and p.truth]
     ore_pages = pl.Series(range(len(unlabelled))).sample(min(args.ore, len(unlabelled)), seed=args.seed).to_list()
     ore_pages = [unlabelled[i] for i in sorted(ore_pages)]
-    ore_texts, _ = through_the_pipeline(ore_pages, workers=2)
+    ore_texts, _ = through_the_pipeline(ore_pages, workers=2, extraction=LABELLED_ON)
     ore = cleaned([p.id for p in ore_pages], ore_texts).get_column("text").to_list()
     started = time.perf_counter()
     model = train(reference, ore, args.seed)
@@ -64,7 +65,7 @@ def main() -> None:
     )
     for split in ("dev", "test"):
         pages = [p for p in (dev if split == "dev" else load(args.wcxb, "test", None)) if p.id in labels[split]]
-        texts, _ = through_the_pipeline(pages, workers=2)
+        texts, _ = through_the_pipeline(pages, workers=2, extraction=LABELLED_ON)
         frame = cleaned([p.id for p in pages], texts)
         frame = frame.with_columns(
             score=model.score(frame.get_column("text")),

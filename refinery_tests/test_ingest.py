@@ -538,3 +538,21 @@ def test_warc_and_wet_records_are_pages_with_url_and_id_counted_by_their_framing
         assert records.get_column("source_id").to_list() == [f"<urn:uuid:{first_id + i:08d}>" for i in range(3)]
         if fmt == "warc":
             assert quarantine.select("reason", "line").rows() == [("not_text", 4)]
+
+
+def test_a_warc_is_read_in_batches_bounded_by_bytes(tmp_path, monkeypatch):
+    """Batches were 50,000 records whatever their size: 50,000 pages of 85 kB of HTML (WCXB's mean) held 4 GB at
+    once, before extraction."""
+    from refinery.ingest.formats import warc
+
+    pages = [f"<html><body><p>{'Page %d says a great deal. ' % i * 40}</p></body></html>" for i in range(6)]
+    (tmp_path / "crawl.warc").write_bytes(
+        b"".join(
+            _warc_record("response", i, _http("text/html; charset=utf-8", p.encode()), f"https://s.example/{i}")
+            for i, p in enumerate(pages)
+        )
+    )
+    monkeypatch.setattr(warc, "BATCH_BYTES", 2 * len(pages[0]))
+    batches = list(warc.read_warc(tmp_path / "crawl.warc", Source(name="w", format="warc", path="crawl.warc")))
+    assert [b.height for b in batches] == [2, 2, 2]
+    assert [t for b in batches for t in b.get_column("text")] == pages

@@ -33,11 +33,18 @@ class Page:
 FAILURES = (ValueError, TypeError, LookupError, RecursionError)
 
 
+PAGES_AT_ONCE = 64  # pages whose blocks the classifier reads at once (~17k blocks, a 15 MB feature matrix)
+
+
 def extract_pages(htmls: list[str], how: Extraction) -> list[Page | Exception]:
-    """`extract_page` over a batch: the block classifier segments each page and then classifies every block of the
-    batch at once; the other engines go a page at a time. A page the extractor raises on gives its exception."""
+    """`extract_page` over a batch: the block classifier segments PAGES_AT_ONCE pages and then classifies all their
+    blocks at once; the other engines go a page at a time. A page the extractor raises on gives its exception."""
     if how.engine != "blocks":
         return [_guarded(html, how) for html in htmls]
+    return [page for i in range(0, len(htmls), PAGES_AT_ONCE) for page in _classified(htmls[i : i + PAGES_AT_ONCE])]
+
+
+def _classified(htmls: list[str]) -> list[Page | Exception]:
     from lxml.etree import LxmlError
 
     from refinery.ingest.blocks import Segmented, main_texts, segment

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from refinery.ingest.ranges import Span
 
 BATCH_RECORDS = 50_000  # records a reader yields at a time: memory is bounded by the batch, not by the corpus
+BATCH_BYTES = 64 * 2**20  # or fewer, for records as large as web pages (characters of text a batch holds)
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "text": pl.String(),

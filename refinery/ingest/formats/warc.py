@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from refinery.ingest.encoding import open_bytes
-from refinery.ingest.formats.base import BATCH_RECORDS, Format, raw
+from refinery.ingest.formats.base import BATCH_BYTES, BATCH_RECORDS, Format, raw
 from refinery.ingest.ranges import Span
 
 if TYPE_CHECKING:
@@ -34,13 +34,16 @@ def _records(path: Path, wanted: WarcRecordType) -> Iterator[tuple[int, object]]
 
 
 def _batches(rows: Iterator[dict]) -> Iterator:
+    """Records a batch at a time, a batch holding at most BATCH_RECORDS records and BATCH_BYTES characters."""
     batch: dict[str, list] = {k: [] for k in ("text", "native_id", "url", "line", "reason", "detail")}
+    held = 0
     for row in rows:
         for key, value in row.items():
             batch[key].append(value)
-        if len(batch["line"]) >= BATCH_RECORDS:
+        held += len(row["text"] or "")
+        if len(batch["line"]) >= BATCH_RECORDS or held >= BATCH_BYTES:
             yield raw(**batch)
-            batch = {k: [] for k in batch}
+            batch, held = {k: [] for k in batch}, 0
     if batch["line"]:
         yield raw(**batch)
 
