@@ -265,6 +265,31 @@ def test_files_read_on_several_processes_give_the_same_bytes(tmp_path, monkeypat
     assert not (tmp_path / "two" / "parts").exists()
 
 
+def test_html_files_read_in_groups_give_the_same_bytes_and_name_every_file(tmp_path):
+    """One-page files are read a group at a time (a shard each, its pages extracted in one call): groups of one,
+    two or all files give the same records, quarantine and ore entries."""
+    story = "The harbour committee approved the new ferry timetable after a long public debate. " * 4
+    ore = tmp_path / "ore"
+    ore.mkdir()
+    for i in range(5):
+        body = f"<article><h1>Ferry news {i}</h1><p>{story}</p></article>" if i != 2 else ""
+        (ore / f"p{i}.html").write_text(f"<html><body>{body}</body></html>")
+    source = Source(name="h", format="html", path="ore/*.html")
+    results = [
+        ingest_source(source, tmp_path, tmp_path / f"g{n}", source_files(source, tmp_path), Engine(2, sizes))
+        for n, sizes in enumerate(
+            [Sizes(sharded_bytes=1, group_files=1), Sizes(sharded_bytes=1, group_files=2), Sizes()]
+        )
+    ]
+    first = results[0]
+    assert (first.rows, first.quarantined, first.counted) == (4, 1, 5)
+    assert [o["path"] for o in first.ore] == [f"ore/p{i}.html" for i in range(5)]
+    for other in results[1:]:
+        assert other.records.read_bytes() == first.records.read_bytes()
+        assert other.quarantine.read_bytes() == first.quarantine.read_bytes()
+        assert other.ore == first.ore
+
+
 _LINE = st.one_of(
     st.text(max_size=30).map(lambda t: json.dumps({"body": t, "n": 1})),  # non-ASCII, escapes, empty text
     st.sampled_from(["{broken", "", "   ", '{"other": 1}', '{"body": 7}', json.dumps({"body": "same text"})]),
@@ -545,7 +570,7 @@ def test_a_warc_is_read_in_batches_bounded_by_bytes(tmp_path, monkeypatch):
     once, before extraction."""
     from refinery.ingest.formats import warc
 
-    pages = [f"<html><body><p>{'Page %d says a great deal. ' % i * 40}</p></body></html>" for i in range(6)]
+    pages = [f"<html><body><p>{f'Page {i} says a great deal. ' * 40}</p></body></html>" for i in range(6)]
     (tmp_path / "crawl.warc").write_bytes(
         b"".join(
             _warc_record("response", i, _http("text/html; charset=utf-8", p.encode()), f"https://s.example/{i}")

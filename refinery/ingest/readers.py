@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
@@ -26,15 +27,16 @@ from refinery.ingest.count import count_records
 from refinery.ingest.encoding import BROKEN
 from refinery.ingest.formats.base import raw
 from refinery.ingest.formats.jsonl import read_jsonl
-from refinery.ingest.html import Page, extract_pages
+from refinery.ingest.html import PAGES_AT_ONCE, Page, extract_pages
 from refinery.ingest.ranges import Span, spans
 from refinery.records import INGESTED_SCHEMA, REMOVED_SCHEMA, RowGroupWriter, join_parts, removed_frame
 from refinery.runtime.engine import Engine
 from refinery.runtime.exchange import output
 from refinery.runtime.shards import Where, run_sharded
+from refinery.runtime.tuning import Sizes
 from refinery.storage import Ore, is_uri, local_copy, size
 
-Shard = tuple[Ore, Span | None]  # a file, or a byte range of one
+Shard = tuple[tuple[Ore, ...], Span | None]  # files read whole (a group of small ones), or a byte range of one
 
 
 @dataclass
@@ -153,45 +155,65 @@ def relative_uri(path: Ore, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ShardCounts:
     rows: int
     quarantined: int
     counted: int  # records in the ore the shard read, counted without its reader (accounting)
-    ore: dict | None  # the whole file read: its size and sha256, for the manifest
+    ore: list[dict]  # the whole files read: their sizes and sha256, for the manifest
 
 
 def _ingest_shard(source: Source, base_dir: Path, where: Where, item: tuple[int, Shard]) -> _ShardCounts:
-    """One file or byte range, on a worker: its records and quarantine rows to parts of their own, the records it
-    holds counted by another parser, and (a whole file) its size and sha256: an object is fetched once, to a copy
-    on this node, for all three. A file or object that cannot be fetched is one quarantined record."""
-    number, (path, span) = item
-    uri = relative_uri(path, base_dir)
-    rows = quarantined = 0
-    with ExitStack() as stack:
-        try:
-            local: Path | None = stack.enter_context(local_copy(path))
-            batches = _read_file(local, source, span)
-        except OSError as err:
-            local, batches = None, iter([_unreadable(err)])
-        with (
-            output(where.part(f"records-{number:06d}.parquet")) as good_part,
-            output(where.part(f"quarantine-{number:06d}.parquet")) as bad_part,
-            RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out,
-            RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
-        ):
-            for raw in batches:
-                if _extracts_html(source):
-                    raw = _extract_html(raw, source.extraction)
+    """A group of files or one byte range, on a worker: its records and quarantine rows to parts of their own, the
+    records it holds counted by another parser, and (whole files) their sizes and sha256: an object is fetched
+    once, to a copy on this node, for all three. A file or object that cannot be fetched is one quarantined
+    record. HTML is extracted PAGES_AT_ONCE pages at a time, across the group's files."""
+    number, (paths, span) = item
+    counts = _ShardCounts(0, 0, 0, [])
+    with (
+        output(where.part(f"records-{number:06d}.parquet")) as good_part,
+        output(where.part(f"quarantine-{number:06d}.parquet")) as bad_part,
+        RowGroupWriter(good_part, INGESTED_SCHEMA) as good_out,
+        RowGroupWriter(bad_part, REMOVED_SCHEMA) as bad_out,
+    ):
+        pending: list[tuple[str, pl.DataFrame]] = []  # raw batches waiting for extraction, with their file's URI
+
+        def flush() -> None:
+            for uri, raw in _extracted(pending, source):
                 good, bad = _split(raw, source, uri)
                 good_out.write(good)
                 bad_out.write(bad)
-                rows += good.height
-                quarantined += bad.height
-        counted = count_records(local, source, span) if local else 1
-        whole = local is not None and span is None and local.exists()
-        ore = _ore_entry(local, uri) if whole else None
-    return _ShardCounts(rows, quarantined, counted, ore)
+                counts.rows += good.height
+                counts.quarantined += bad.height
+            pending.clear()
+
+        for path in paths:
+            uri = relative_uri(path, base_dir)
+            with ExitStack() as stack:
+                try:
+                    local: Path | None = stack.enter_context(local_copy(path))
+                    batches = _read_file(local, source, span)
+                except OSError as err:
+                    local, batches = None, iter([_unreadable(err)])
+                for raw in batches:
+                    pending.append((uri, raw))
+                    if sum(r.height for _, r in pending) >= PAGES_AT_ONCE or not _extracts_html(source):
+                        flush()
+                counts.counted += count_records(local, source, span) if local else 1
+                if local is not None and span is None and local.exists() and (ore := _ore_entry(local, uri)):
+                    counts.ore.append(ore)
+        flush()
+    return counts
+
+
+def _extracted(pending: list[tuple[str, pl.DataFrame]], source: Source) -> list[tuple[str, pl.DataFrame]]:
+    """The batches with their HTML replaced by its main content, extracted in one call (the block classifier
+    classifies a batch's blocks at once)."""
+    if not pending or not _extracts_html(source):
+        return pending
+    extracted = _extract_html(pl.concat([raw for _, raw in pending]), source.extraction)
+    starts = [0, *accumulate(raw.height for _, raw in pending)]
+    return [(uri, extracted.slice(start, raw.height)) for (uri, raw), start in zip(pending, starts, strict=False)]
 
 
 def _ore_entry(local: Path, uri: str) -> dict | None:
@@ -212,7 +234,7 @@ def ingest_source(
     does not depend on it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or Engine()
-    shards = _shards(source, files, engine.sizes.range_bytes) if engine.workers > 1 else [(p, None) for p in files]
+    shards = _shards(source, files, engine.sizes, ranges=engine.workers > 1)
     html = _extracts_html(source)
     enough = engine.sizes.extracted_bytes if html else engine.sizes.sharded_bytes
     small = len(shards) < 2 or sum(map(size, files)) < enough
@@ -228,8 +250,8 @@ def ingest_source(
     shutil.rmtree(parts)
     if html:
         _check_extraction(source, quarantine_path, sum(c.rows for c in counts))
-    ore = {c.ore["path"]: c.ore for c in counts if c.ore}
-    for path in {path for path, span in shards if span}:  # a file read by byte ranges: hashed here (it is local)
+    ore = {entry["path"]: entry for c in counts for entry in c.ore}
+    for path in {paths[0] for paths, span in shards if span}:  # a file read by byte ranges: hashed here (local)
         uri = relative_uri(path, base_dir)
         ore[uri] = {"path": uri, "bytes": size(path), "sha256": sha256_file(Path(path))}
     return IngestResult(
@@ -243,12 +265,30 @@ def ingest_source(
     )
 
 
-def _shards(source: Source, files: list[Ore], range_bytes: int) -> list[Shard]:
-    """Each file, or each byte range of a large local JSONL file, in order (finding the ranges costs a pass over
-    the file, so one worker reads files whole: the output is the same)."""
+def _shards(source: Source, files: list[Ore], sizes: Sizes, ranges: bool) -> list[Shard]:
+    """In order: each file, or each byte range of a large local JSONL file (with `ranges`: finding them costs a pass
+    over the file, so one worker reads files whole: the output is the same); small one-document files in groups of
+    up to `group_files` files and `extracted_bytes` bytes."""
+    form = formats.get(source.format)
+    if form.grouped:
+        return [(tuple(group), None) for group in _groups(files, sizes.group_files, sizes.extracted_bytes)]
     shards: list[Shard] = []
     for path in files:
-        splittable = formats.get(source.format).ranges and not is_uri(path)
-        ranges = spans(path, source.encoding, range_bytes) if splittable else None
-        shards += [(path, span) for span in ranges] if ranges else [(path, None)]
+        splittable = ranges and form.ranges and not is_uri(path)
+        found = spans(path, source.encoding, sizes.range_bytes) if splittable else None
+        shards += [((path,), span) for span in found] if found else [((path,), None)]
     return shards
+
+
+def _groups(files: list[Ore], most: int, enough: int) -> Iterator[list[Ore]]:
+    group: list[Ore] = []
+    held = 0
+    for path in files:
+        bytes_ = size(path)
+        if group and (len(group) >= most or held + bytes_ > enough):
+            yield group
+            group, held = [], 0
+        group.append(path)
+        held += bytes_
+    if group:
+        yield group

@@ -22,6 +22,7 @@ class Sizes:
     range_bytes: int = 64 * 2**20  # a JSONL file's byte range (an ingest shard): about a second on one core
     sharded_bytes: int = 32 * 2**20  # below this much ore a source is read in this process: workers cost more
     extracted_bytes: int = 2**20  # the same for HTML ore, whose extraction costs ~100x the reading of JSONL
+    group_files: int = 64  # one-document files (text, HTML) an ingest shard reads, up to extracted_bytes of them
     dedup_rows: int = 10_000  # rows a dedup shard signs and shingles
     verify_pairs: int = 1 << 20  # candidate pairs a verification shard reads (~100 bytes each while verified)
     verify_hashes: int = 1 << 25  # shingle hashes held at once to verify them (128 MB), shared by the workers

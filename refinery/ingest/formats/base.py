@@ -36,6 +36,7 @@ class Format:
     count: Callable[[Path, Source, Span | None], int]  # the records of the file (or of its byte range)
     ranges: bool = False  # large local files are read in line-aligned byte ranges, a shard each (`ranges.py`)
     html: bool = False  # its text is HTML: the main content is extracted (`html.py`)
+    grouped: bool = False  # one file is one record: small files are read a group at a time, a shard each
 
 
 def raw(**columns: list) -> pl.DataFrame:

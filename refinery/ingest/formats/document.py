@@ -30,5 +30,5 @@ def count_document(path: Path, source: Source, span: Span | None = None) -> int:
     return 1
 
 
-FORMAT = Format(read_document, count_document)
-HTML = Format(read_document, count_document, html=True)
+FORMAT = Format(read_document, count_document, grouped=True)
+HTML = Format(read_document, count_document, html=True, grouped=True)
