@@ -1,6 +1,7 @@
 """Memory as documents grow: `refinery run` over the same realistic corpus (run_bench's) at several sizes, with
 the peak resident memory of the run's process, of its largest worker (the isolated dedup stage, the ingest and
-cleaning processes) and of all of them at once, each against the smallest size measured in the same run.
+cleaning processes) and of all of them at once, each against the smallest size measured in the same run; and
+near dedup's candidate pairs and verified pairs (edges) per document, from the version's manifest.
 
     python benchmarks/memory_bench.py [--docs 1000000 3000000]
 
@@ -10,6 +11,7 @@ The goal (issue: the whole run as fast as its fastest stage) is the larger size 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -19,8 +21,8 @@ from engine_bench import PeakMemory
 from run_bench import run, write_ore, write_recipe
 
 
-def measure(n: int) -> tuple[float, dict[str, int]]:
-    """Seconds and peak RSS (bytes) of one run over `n` documents."""
+def measure(n: int) -> tuple[float, dict[str, int], dict]:
+    """Seconds, peak RSS (bytes) and dedup's figures of one run over `n` documents."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         write_ore(n, base / "ore")
@@ -29,8 +31,11 @@ def measure(n: int) -> tuple[float, dict[str, int]]:
         monitor.start()
         seconds, _ = run(recipe, base / "home")
         monitor.stop()
+        (manifest,) = base.glob("**/manifest.json")
+        dedup = json.loads(manifest.read_text())["stages"]["dedup"]
     workers = [rss for what, rss in monitor.peaks.items() if what != "driver"]
-    return seconds, {"run": monitor.peaks["driver"], "largest worker": max(workers, default=0), "all": monitor.total}
+    peaks = {"run": monitor.peaks["driver"], "largest worker": max(workers, default=0), "all": monitor.total}
+    return seconds, peaks, dedup
 
 
 def main() -> None:
@@ -39,13 +44,17 @@ def main() -> None:
     args = parser.parse_args()
     results = {n: measure(n) for n in sorted(args.docs)}
     base = results[min(results)][1]
-    print("documents     seconds   run process   largest worker   all at once   largest process vs the smallest size")
-    for n, (seconds, peaks) in results.items():
+    print(
+        "documents     seconds   run process   largest worker   all at once   largest process vs the smallest size"
+        "   candidate pairs / verified pairs per document"
+    )
+    for n, (seconds, peaks, dedup) in results.items():
         mb = {k: v / 2**20 for k, v in peaks.items()}
         largest = max(peaks["run"], peaks["largest worker"]) / max(base["run"], base["largest worker"])
         print(
             f"{n:>9,}  {seconds:9.1f}  {mb['run']:9,.0f} MB  {mb['largest worker']:12,.0f} MB"
             f"  {mb['all']:9,.0f} MB   {largest:.2f} (all at once: {peaks['all'] / base['all']:.2f})"
+            f"   {dedup.get('candidate_pairs', 0) / n:.3f} / {dedup.get('verified_pairs', 0) / n:.3f}"
         )
 
 
