@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,6 @@ WORDS = _names(  # one bit each when an element's class or id names one of these
     " copyright subscribe newsletter search login modal popup banner promo hidden card grid wrapper container answer"
     " question user quote hero pagination more"
 )
-NEAR = 4  # element levels whose names make a block's near context; every level above makes its far context
 _TAG_BIT = {t: 1 << i for i, t in enumerate(TAGS)}
 _WORD_BIT = {w: 1 << i for i, w in enumerate(WORDS)}
 _NAME = re.compile(r"[a-z]+")
@@ -94,7 +93,7 @@ class Segmented:
         return pl.DataFrame({name: getattr(self, name) for name in schema}, schema=schema)
 
 
-@cache
+@lru_cache(maxsize=1 << 16)  # bounded: generated class names (css-1x2y3z) are new on every site
 def _word_bits(names: str) -> int:
     bits = 0
     for name in _NAME.findall(names.lower()):
@@ -119,7 +118,8 @@ def segment(html: str, page: int, into: Segmented) -> tuple[str | None, str | No
 
     One walk over the elements. A named element's frame holds its block, its own (tag bit, word bits), its
     parent's and grandparent's, and every ancestor's or-ed together; a block's near names are its own element's
-    and NEAR - 1 named ancestors'. Other elements share their parent's frame."""
+    and its three nearest named ancestors', its far names every ancestor's. Other elements share their parent's
+    frame."""
     from lxml import etree
 
     parser = etree.HTMLParser(remove_comments=True, remove_pis=True)
