@@ -5,6 +5,8 @@ ftfy needs to undo it), and cleaning, which repairs the text of every other form
 
 from __future__ import annotations
 
+import re
+
 # Byte sequences that mis-decoded UTF-8 leaves behind: ftfy runs only on text that shows one (or, in extracted text,
 # an HTML entity), which keeps the per-document library call off clean text.
 MOJIBAKE = (
@@ -18,3 +20,15 @@ def fix_mojibake(text: str) -> str:
     import ftfy  # imported lazily: its tables take a moment to load
 
     return ftfy.fix_text(text, uncurl_quotes=False, fix_latin_ligatures=False, normalization=None)
+
+
+_SHOWN = re.compile(MOJIBAKE)
+
+
+def shows_mojibake(text: str) -> bool:
+    return _SHOWN.search(text) is not None
+
+
+def repaired(text: str) -> str:
+    """The text with its mojibake repaired; as it is, and ftfy not called, when it shows none."""
+    return fix_mojibake(text) if shows_mojibake(text) else text

@@ -109,6 +109,10 @@ def test_mojibake_is_repaired_before_extraction(web_version):
     assert refined.filter(pl.col("text").str.contains(MOJIBAKE)).height == 0
     (text,) = refined.filter(pl.col("page") == "wcxb-0688.html.gz").get_column("text")
     assert "⟨<EMAIL>⟩" in text  # the address itself is redacted as PII
+    html = gzip.decompress((DATA / "ore" / "web" / "wcxb-0688.html.gz").read_bytes()).decode()
+    for engine in ("blocks", "trafilatura"):  # extraction alone repairs it: ingested rows are deduplicated as read
+        extracted = extract_page(html, Extraction(engine=engine)).text
+        assert "⟨bug-grep@gnu.org⟩" in extracted and not re.search(MOJIBAKE, extracted)
 
 
 def test_extraction_settings_choose_the_pass():

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from refinery.mojibake import repaired
+
 if TYPE_CHECKING:
     import lightgbm
 
@@ -113,8 +115,9 @@ class _Block:
 _NAMED = BLOCK_TAGS | set(TAGS)  # elements whose tag, class and id describe the blocks under them
 
 
-def segment(html: str, page: int, into: Segmented) -> tuple[str | None, str | None]:
-    """Append the page's non-empty blocks to `into`; return its title and canonical URL.
+def segment(html: str, page: int, into: Segmented, repair: bool = False) -> tuple[str | None, str | None]:
+    """Append the page's non-empty blocks to `into`; return its title and canonical URL. With `repair` (the page
+    shows mojibake), each block and the title are repaired by ftfy: a block costs far less than the page's HTML.
 
     One walk over the elements. A named element's frame holds its block, its own (tag bit, word bits), its
     parent's and grandparent's, and every ancestor's or-ed together; a block's near names are its own element's
@@ -163,16 +166,19 @@ def segment(html: str, page: int, into: Segmented) -> tuple[str | None, str | No
             frame[0].parts.append(text)
             if links:
                 frame[0].link += len(text)
-    _append(blocks, page, into)
+    _append(blocks, page, into, repair)
+    if title and repair:
+        title = repaired(title)
     return (" ".join(title.split()) or None) if title else None, url or None
 
 
-def _append(blocks: list[_Block], page: int, into: Segmented) -> None:
+def _append(blocks: list[_Block], page: int, into: Segmented, repair: bool) -> None:
     """The blocks that hold text; `parent` and `grandparent` are indices among all the page's blocks."""
     for block in blocks:
         if not block.parts:
             continue
-        text = " ".join(" ".join(block.parts).split())
+        text = " ".join(block.parts)
+        text = " ".join((repaired(text) if repair else text).split())
         parent = block.parent
         into.page.append(page)
         into.text.append(text)

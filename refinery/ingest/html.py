@@ -4,16 +4,14 @@ resiliparse."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from refinery.mojibake import MOJIBAKE, fix_mojibake
+from refinery.mojibake import repaired, shows_mojibake
 
 if TYPE_CHECKING:
     from refinery.ingest.config import Extraction
 
-_MOJIBAKE = re.compile(MOJIBAKE)
 # the page's date is not kept: htmldate's extensive search (dateparser) would cost a third of the extraction
 DATES = {"extensive_search": False, "original_date": False}
 
@@ -52,7 +50,7 @@ def _classified(htmls: list[str]) -> list[Page | Exception]:
     segmented, found = Segmented(), []
     for i, html in enumerate(htmls):
         try:
-            found.append(segment(_repaired(html), i, segmented))
+            found.append(segment(html, i, segmented, repair=shows_mojibake(html)))
         except (*FAILURES, LxmlError) as err:
             found.append(err)
     texts = main_texts(segmented.frame(), len(htmls))
@@ -69,11 +67,6 @@ def _guarded(html: str, how: Extraction) -> Page | Exception:
         return err
 
 
-def _repaired(html: str) -> str:
-    """Mojibake repaired: extractors drop the C1 control characters that ftfy needs to undo it."""
-    return fix_mojibake(html) if _MOJIBAKE.search(html) else html
-
-
 def extract_page(html: str, how: Extraction) -> Page:
     """Main text, title and canonical URL of one page; `text` is None when no main content is found."""
     if how.engine == "blocks":
@@ -81,7 +74,7 @@ def extract_page(html: str, how: Extraction) -> Page:
         if isinstance(page, Exception):
             raise page
         return page
-    html = _repaired(html)
+    html = repaired(html)  # before extraction: extractors drop the C1 control characters ftfy needs
     if how.engine == "resiliparse":
         return _resiliparse(html)
     page = _trafilatura(html, how.favor, metadata=True)
