@@ -39,9 +39,9 @@ def kind(proc: psutil.Process) -> str:
 
 def high_water_mark(pid: int) -> int:
     """The process's own peak resident memory as the kernel keeps it (VmHWM, bytes): no sampling can miss a
-    spike of it."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+    spike of it. A process that has exited but not been reaped has no memory left to report: 0."""
+    found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(found.group(1)) * 1024 if found else 0
 
 
 class PeakMemory(threading.Thread):

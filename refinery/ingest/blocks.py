@@ -193,9 +193,10 @@ def _append(blocks: list[_Block], page: int, into: Segmented, repair: bool) -> N
         into.far_words.append(block.names[3])
 
 
-def _bits(column: pl.Series, width: int) -> np.ndarray:
+def _bits(column: pl.Series, width: int, into: np.ndarray) -> None:
+    """The column's first `width` bits, a 0/1 column each, written into `into`."""
     values = column.to_numpy().astype(np.uint64)
-    return ((values[:, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(np.float32)
+    np.bitwise_and(values[:, None] >> np.arange(width, dtype=np.uint64), np.uint64(1), out=into, casting="unsafe")
 
 
 def _centred(column: str, width: int) -> pl.Expr:
@@ -240,13 +241,14 @@ def features(blocks: pl.DataFrame) -> np.ndarray:
     numeric = frame.drop(
         "page", "text", "parent", "grandparent", "near_tags", "far_tags", "near_words", "far_words", "link_chars"
     )
-    return np.hstack(
-        [
-            numeric.cast(pl.Float32).to_numpy(),
-            *(_bits(frame[c], len(TAGS)) for c in ("near_tags", "far_tags")),
-            *(_bits(frame[c], len(WORDS)) for c in ("near_words", "far_words")),
-        ]
-    )
+    widths = [len(TAGS), len(TAGS), len(WORDS), len(WORDS)]
+    x = np.empty((frame.height, numeric.width + sum(widths)), dtype=np.float32)  # one matrix, filled in place
+    x[:, : numeric.width] = numeric.cast(pl.Float32).to_numpy()
+    start = numeric.width
+    for column, width in zip(("near_tags", "far_tags", "near_words", "far_words"), widths, strict=True):
+        _bits(frame[column], width, x[:, start : start + width])
+        start += width
+    return x
 
 
 def context(blocks: pl.DataFrame, first: np.ndarray) -> np.ndarray:
