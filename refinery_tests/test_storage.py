@@ -84,6 +84,7 @@ def test_unreachable_ore_is_a_recipe_error_and_a_missing_object_is_quarantined(s
     assert "s3://no-such-bucket/*.csv" in said.out and "Traceback" not in said.out + said.err
 
     from refinery.ingest import ingest_source
+    from refinery.ingest.config import Source
 
     recipe = load_recipe(write_recipe({**small_recipe, "sources": [small_recipe["sources"][1]]}))
     gone = "s3://ore-bucket/csv/gone.csv"
@@ -91,6 +92,9 @@ def test_unreachable_ore_is_a_recipe_error_and_a_missing_object_is_quarantined(s
     quarantined = pl.read_parquet(result.quarantine)
     assert quarantined.get_column("reason").to_list() == ["unreadable_file"]
     assert quarantined.get_column("source_uri").to_list() == [gone]
+    pages = Source(name="pages", format="html", path="s3://ore-bucket/pages/*.html")  # read in groups of files
+    result = ingest_source(pages, recipe.base_dir, recipe.base_dir / "pages", ["s3://ore-bucket/pages/gone.html"])
+    assert pl.read_parquet(result.quarantine).get_column("reason").to_list() == ["unreadable_file"]
 
 
 def test_versions_published_to_s3_verify_and_load_there(small_recipe, write_recipe, dagster_home, s3, capsys):

@@ -234,10 +234,11 @@ def ingest_source(
     does not depend on it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or Engine()
-    shards = _shards(source, files, engine.sizes, ranges=engine.workers > 1)
+    file_bytes = [_size_or_zero(f) for f in files]  # once: an object's size is a request
+    shards = _shards(source, files, file_bytes, engine.sizes, ranges=engine.workers > 1)
     html = _extracts_html(source)
     enough = engine.sizes.extracted_bytes if html else engine.sizes.sharded_bytes
-    small = len(shards) < 2 or sum(map(size, files)) < enough
+    small = len(shards) < 2 or sum(file_bytes) < enough
     parts = out_dir / "parts"
     read = partial(_ingest_shard, source, base_dir)
     local = not any(map(is_uri, files))  # objects may change under the same name: never resumed
@@ -265,13 +266,13 @@ def ingest_source(
     )
 
 
-def _shards(source: Source, files: list[Ore], sizes: Sizes, ranges: bool) -> list[Shard]:
+def _shards(source: Source, files: list[Ore], file_bytes: list[int], sizes: Sizes, ranges: bool) -> list[Shard]:
     """In order: each file, or each byte range of a large local JSONL file (with `ranges`: finding them costs a pass
     over the file, so one worker reads files whole: the output is the same); small one-document files in groups of
     up to `group_files` files and `extracted_bytes` bytes."""
     form = formats.get(source.format)
     if form.grouped:
-        return [(tuple(group), None) for group in _groups(files, sizes.group_files, sizes.extracted_bytes)]
+        return [(tuple(g), None) for g in _groups(files, file_bytes, sizes.group_files, sizes.extracted_bytes)]
     shards: list[Shard] = []
     for path in files:
         splittable = ranges and form.ranges and not is_uri(path)
@@ -280,11 +281,18 @@ def _shards(source: Source, files: list[Ore], sizes: Sizes, ranges: bool) -> lis
     return shards
 
 
-def _groups(files: list[Ore], most: int, enough: int) -> Iterator[list[Ore]]:
+def _size_or_zero(path: Ore) -> int:
+    """The file's size; 0 for one that is gone (its shard quarantines it as `unreadable_file`)."""
+    try:
+        return size(path)
+    except OSError:
+        return 0
+
+
+def _groups(files: list[Ore], file_bytes: list[int], most: int, enough: int) -> Iterator[list[Ore]]:
     group: list[Ore] = []
     held = 0
-    for path in files:
-        bytes_ = size(path)
+    for path, bytes_ in zip(files, file_bytes, strict=True):
         if group and (len(group) >= most or held + bytes_ > enough):
             yield group
             group, held = [], 0
