@@ -53,7 +53,7 @@ def labelled(pages: list[Page]) -> tuple[pl.DataFrame, np.ndarray]:
     segmented = Segmented()
     for i, page in enumerate(pages):
         segment(gzip.decompress(page.html_path.read_bytes()).decode("utf-8", "replace"), i, segmented)
-    blocks = segmented.frame()
+    blocks = segmented.frame(repair=False)
     truths = [_bigrams(p.truth) for p in pages]
     labels = np.array([_label(t, truths[p]) for p, t in zip(blocks["page"], blocks["text"], strict=True)])
     return blocks, labels

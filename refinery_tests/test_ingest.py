@@ -460,10 +460,10 @@ def test_extraction_errors_are_counted_and_a_broken_extractor_stops_the_source(t
     real = blocks.segment
     broken = {"p03.html"}
 
-    def flaky(html: str, page: int, into: blocks.Segmented, repair: bool = False):
+    def flaky(html: str, page: int, into: blocks.Segmented):
         if any(f"Page {name[1:3].lstrip('0') or '0'} " in html for name in broken):
             raise TypeError("fromstring() got an unexpected keyword argument 'parser'")
-        return real(html, page, into, repair)
+        return real(html, page, into)
 
     monkeypatch.setattr(blocks, "segment", flaky)
     _, _, bad = _ingest(tmp_path, source)

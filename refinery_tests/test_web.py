@@ -12,6 +12,7 @@ import pytest
 
 from refinery.catalog import Catalog
 from refinery.cli import main
+from refinery.ingest.blocks import Segmented, segment
 from refinery.ingest.config import Extraction
 from refinery.ingest.html import extract_page, extract_pages
 from refinery.mojibake import MOJIBAKE
@@ -159,3 +160,17 @@ def test_the_block_classifier_finds_the_content_of_pages_it_never_saw():
     )
     assert blocks_f1 >= 0.85
     assert blocks_f1 > trafilatura_f1
+
+
+def test_the_walk_keeps_text_as_the_page_shows_it():
+    """Server-rendered pages split a text with empty comments (`$<!-- -->42`): it is one text, as a browser shows
+    it, not two words. A page nested deeper than the walk goes (hostile, or a broken template) keeps the words at
+    its bottom in the block around them, where the walk had exhausted Python's recursion and lost the page."""
+    nested = "<div>" * 5000 + "The story at the bottom." + "</div>" * 5000
+    html = (
+        "<html><head><title>Rates &amp; fees</title><link rel='canonical' href='https://bank.example/fees'></head>"
+        f"<body><p>Price: $<!-- -->42<!-- --> a month.</p><script>var x = 1;</script>{nested}</body></html>"
+    )
+    blocks = Segmented()
+    assert segment(html, 0, blocks) == ("Rates & fees", "https://bank.example/fees")
+    assert blocks.frame()["text"].to_list() == ["Price: $42 a month.", "The story at the bottom."]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from refinery.mojibake import repaired, shows_mojibake
+from refinery.mojibake import repaired
 
 if TYPE_CHECKING:
     from refinery.ingest.config import Extraction
@@ -43,15 +43,13 @@ def extract_pages(htmls: list[str], how: Extraction) -> list[Page | Exception]:
 
 
 def _classified(htmls: list[str]) -> list[Page | Exception]:
-    from lxml.etree import LxmlError
-
     from refinery.ingest.blocks import Segmented, main_texts, segment
 
     segmented, found = Segmented(), []
     for i, html in enumerate(htmls):
         try:
-            found.append(segment(html, i, segmented, repair=shows_mojibake(html)))
-        except (*FAILURES, LxmlError) as err:
+            found.append(segment(html, i, segmented))
+        except FAILURES as err:
             found.append(err)
     texts = main_texts(segmented.frame(), len(htmls))
     return [
