@@ -4,10 +4,10 @@ split (the defaults were chosen, and the block classifier trained, on the develo
 benchmark's own `evaluate.py` computes it, per page kind; boilerplate leak is the share of the benchmark's "without"
 snippets found in the output; pages per second on one core (a page a call, or 64 for the block classifier, which
 classifies a batch's blocks at once; the median of three passes), then through `ingest_source` on every core, from
-a file a page and from WARC files (filters off: extraction only).
+a file a page and from WARC files, each page four times (filters off: extraction only).
 
     git clone https://github.com/Murrough-Foley/web-content-extraction-benchmark wcxb
-    python benchmarks/extract_bench.py --wcxb wcxb [--split test] [--pages N] [--passes 3]
+    python benchmarks/extract_bench.py --wcxb wcxb [--split test] [--pages N] [--passes 3] [--copies 4]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import statistics
@@ -72,7 +73,7 @@ def leak(predicted: str, snippets: list[str]) -> tuple[int, int]:
     return sum(s.lower() in text for s in snippets), len(snippets)
 
 
-def report(name: str, pages: list[Page], outputs: list[str], seconds: float, cores: int) -> None:
+def report(name: str, pages: list[Page], outputs: list[str], seconds: float, cores: int, copies: int = 1) -> None:
     scores = [word_f1(o, p.truth) for o, p in zip(outputs, pages, strict=True)]
     by_kind: dict[str, list[float]] = defaultdict(list)
     for score, page in zip(scores, pages, strict=True):
@@ -80,7 +81,7 @@ def report(name: str, pages: list[Page], outputs: list[str], seconds: float, cor
     leaked = [leak(o, p.without) for o, p in zip(outputs, pages, strict=True)]
     share = sum(k for k, _ in leaked) / max(1, sum(n for _, n in leaked))
     kinds = " ".join(f"{k[:5]} {sum(v) / len(v):.3f}" for k, v in sorted(by_kind.items()))
-    rate, empty = len(pages) / seconds, sum(not o.strip() for o in outputs)
+    rate, empty = len(pages) * copies / seconds, sum(not o.strip() for o in outputs)
     print(
         f"{name:42s} F1 {sum(scores) / len(scores):.3f}  leak {share:.3f}  empty {empty:3d}"
         f"  {rate:6.1f} pages/s ({rate / cores:6.1f}/core)  | {kinds}",
@@ -113,21 +114,21 @@ def refinery(extraction: Extraction) -> Extract:
 
 
 def through_the_pipeline(
-    pages: list[Page], workers: int, warc: bool = False, extraction: Extraction | None = None
+    pages: list[Page], workers: int, warc: bool = False, extraction: Extraction | None = None, copies: int = 1
 ) -> tuple[list[str], float]:
     """`ingest_source` with `extraction` (the default one when None), sharded over `workers` processes: over the
     gzipped pages, a file each, or over `workers` WARC files that hold the pages as HTTP responses (web ore as
-    crawlers write it)."""
+    crawlers write it). Each page comes `copies` times, so that process start-up weighs as in a real run."""
     with tempfile.TemporaryDirectory() as tmp:
         ore = Path(tmp) / "ore"
         ore.mkdir()
         if warc:
             for n in range(workers):
-                _write_warc(pages[n::workers], ore / f"pages-{n}.warc")
+                _write_warc(pages[n::workers] * copies, ore / f"pages-{n}.warc")
             source = Source(name="wcxb", format="warc", path="ore/*.warc", extraction=extraction or Extraction())
         else:
-            for page in pages:
-                os.link(page.html_path, ore / page.html_path.name)
+            for page, copy in itertools.product(pages, range(copies)):
+                os.link(page.html_path, ore / f"{copy}-{page.html_path.name}")
             source = Source(name="wcxb", format="html", path="ore/*.html.gz", extraction=extraction or Extraction())
         files = sorted(ore.glob("*.warc" if warc else "*.html.gz"))
         start = time.perf_counter()
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--pages", type=int, default=None)
     parser.add_argument("--passes", type=int, default=3, help="timed passes a one-core row; the median is shown")
+    parser.add_argument("--copies", type=int, default=4, help="copies of each page through the pipeline")
     args = parser.parse_args()
     if not (args.wcxb / args.split / "ground-truth").is_dir():
         sys.exit(f"no WCXB checkout at {args.wcxb}")
@@ -177,10 +179,15 @@ def main() -> None:
         outputs, seconds = one_core(pages, extract, batch, args.passes)
         report(name, pages, outputs, seconds, cores=1)
     workers = os.cpu_count() or 1
-    for warc in (False, True):
-        outputs, seconds = through_the_pipeline(pages, workers, warc)
-        name = f"refinery default, ingest x{workers}, {'WARC' if warc else 'a file a page'}"
-        report(name, pages, outputs, seconds, cores=workers)
+    pipeline = [
+        ("trafilatura balanced (baseline)", True, Extraction(engine="trafilatura", favor="balanced")),
+        ("refinery default", True, Extraction()),
+        ("refinery default", False, Extraction()),
+    ]
+    for name, warc, extraction in pipeline:
+        outputs, seconds = through_the_pipeline(pages, workers, warc, extraction, args.copies)
+        name = f"{name}, ingest x{workers}, {'WARC' if warc else 'a file a page'}"
+        report(name, pages, outputs, seconds, cores=workers, copies=args.copies)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ batch at a time: features are Polars expressions over every block of the batch, 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -23,6 +24,8 @@ import polars as pl
 from refinery.mojibake import MOJIBAKE, fix_mojibake, repaired
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import lightgbm
     from selectolax.lexbor import LexborNode
 
@@ -300,9 +303,23 @@ def context(blocks: pl.DataFrame, first: np.ndarray) -> np.ndarray:
 
 @cache
 def models() -> tuple[lightgbm.Booster, lightgbm.Booster]:
-    import lightgbm
+    booster = _lightgbm().Booster
+    return tuple(booster(model_file=MODELS / f"stage{n}.txt") for n in (1, 2))
 
-    return tuple(lightgbm.Booster(model_file=MODELS / f"stage{n}.txt") for n in (1, 2))
+
+def _lightgbm() -> ModuleType:
+    """LightGBM without scikit-learn: its compat module imports scikit-learn when installed (1.3 s in every worker)
+    for estimator classes that the Booster does not use, and takes an ImportError to mean it is absent."""
+    if "sklearn" in sys.modules:
+        import lightgbm
+
+        return lightgbm
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError
+    try:
+        import lightgbm
+    finally:
+        del sys.modules["sklearn"]
+    return lightgbm
 
 
 def probabilities(blocks: pl.DataFrame) -> np.ndarray:
