@@ -12,9 +12,9 @@ in run order (documents carried forward first, then the ore), so that no two rec
   number not given out before for that base and text.
 
 So a run over drops 1..n names records exactly as n runs that carried the earlier drops forward did: the ids an
-incremental run finds taken are the ids a run from scratch gave the same records before. Memory: a group-by
-over every base id (its table grows with the corpus, as accounting's does), then only the repeated ids and their
-rows; texts one file at a time.
+incremental run finds taken are the ids a run from scratch gave the same records before. Memory: a group-by over
+one hash partition of the base ids at a time (`refinery.runtime.keys`: at most `Sizes.key_rows` ids, on a worker
+when there are more), then only the repeated ids and their rows; texts one file at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import polars as pl
 
 from refinery.hashing import stable_id
 from refinery.records import INGESTED_SCHEMA, ROW_GROUP_ROWS, RowGroupWriter, parquet_batches
+from refinery.runtime.engine import Engine
+from refinery.runtime.keys import Keyed, partitioned
 
 
 def usable_id(native_id: pl.Expr) -> pl.Expr:
@@ -48,27 +50,31 @@ def _ids(paths: list[Path]) -> pl.LazyFrame:
     return pl.concat([empty, *(pl.scan_parquet(p).select("doc_id") for p in paths)])
 
 
-def _repeated(inputs: list[Path], taken: list[Path]) -> pl.DataFrame:
-    """Every input row whose base id is repeated in the inputs or already taken: (file, row, base, text hash,
-    whether its base was taken), in run order."""
-    old = _ids(taken).with_columns(_taken=pl.lit(True))
-    new = pl.concat(
-        pl.scan_parquet(p).select("doc_id", _file=pl.lit(i, pl.Int32), _row=pl.int_range(pl.len(), dtype=pl.Int64))
-        for i, p in enumerate(inputs)
-    )
+def _hits(keyed: Keyed, partition: int) -> pl.DataFrame:
+    """The input rows of one partition of the base ids whose id is repeated in the inputs or already taken: (base,
+    file, row, whether its base was taken)."""
+    new, old = keyed.scan("inputs", partition), keyed.scan("taken", partition).select("doc_id").unique()
     counts = new.group_by("doc_id").len()
-    hit = counts.join(old, on="doc_id", how="left").filter((pl.col("len") > 1) | pl.col("_taken").is_not_null())
+    hit = counts.join(old.with_columns(_taken=pl.lit(True)), on="doc_id", how="left")
+    hit = hit.filter((pl.col("len") > 1) | pl.col("_taken").is_not_null())
     hit = hit.select("doc_id", _taken=pl.col("_taken").fill_null(False)).collect(engine="streaming")
-    if hit.is_empty():
+    return new.join(hit.lazy(), on="doc_id").collect(engine="streaming")
+
+
+def _repeated(inputs: list[Path], taken: list[Path], engine: Engine, scratch: Path) -> pl.DataFrame:
+    """Every input row whose base id is repeated in the inputs or already taken: (file, row, base, text hash,
+    whether its base was taken), in run order. Repeats are found one hash partition of the ids at a time."""
+    found = partitioned({"inputs": inputs, "taken": taken}, "doc_id", _hits, engine, scratch)
+    rows = pl.concat(found).sort("_file", "_row")
+    if rows.is_empty():
         return pl.DataFrame()
-    rows = new.join(hit.lazy(), on="doc_id", maintain_order="left").collect(engine="streaming")
     hashed = []
     for i, path in enumerate(inputs):  # the texts of one file's repeated rows at a time, hashed and let go
         wanted = rows.filter(pl.col("_file") == i).get_column("_row").cast(pl.UInt32).implode()
         text = pl.scan_parquet(path).with_row_index("_row").filter(pl.col("_row").is_in(wanted)).collect()
         th = stable_id(text, ["text"], width=32).alias("_th")
         hashed.append(text.select(_file=pl.lit(i, pl.Int32), _row=pl.col("_row").cast(pl.Int64)).with_columns(th))
-    return rows.join(pl.concat(hashed), on=["_file", "_row"], maintain_order="left").sort("_file", "_row")
+    return rows.join(pl.concat(hashed), on=["_file", "_row"], maintain_order="left")
 
 
 def _named(rows: pl.DataFrame, taken: list[Path]) -> pl.DataFrame:
@@ -92,12 +98,14 @@ def _named(rows: pl.DataFrame, taken: list[Path]) -> pl.DataFrame:
     return named.select("_file", "_row", doc_id="_new")
 
 
-def identify(inputs: list[Path], out_dir: Path, taken: list[Path] | None = None) -> list[Path]:
+def identify(
+    inputs: list[Path], out_dir: Path, taken: list[Path] | None = None, engine: Engine | None = None
+) -> list[Path]:
     """The inputs (ingested rows with base ids, in run order) with ids unique over the run and over the ids in
     `taken` (files with a doc_id column: what earlier versions gave out). Files that need no change are returned
     as they are; the others are rewritten under `out_dir`."""
     taken = taken or []
-    rows = _repeated(inputs, taken)
+    rows = _repeated(inputs, taken, engine or Engine(), out_dir)
     if rows.is_empty():
         return list(inputs)
     named = _named(rows, taken)

@@ -158,9 +158,9 @@ def test_counts_per_shard_add_up_to_the_counts_over_the_whole_table(tmp_path, mo
     )
     recipe = _recipe(tmp_path)
     whole = validate([path], recipe)
-    engine = Engine(2, Sizes(count_rows=64))
+    engine = Engine(2, Sizes(count_rows=64, key_rows=64))  # uniqueness too: the ids in 8 hash partitions
     sharded = validate([path], recipe, engine=engine)
-    assert engine.tasks["local"] == 8  # ceil(500 / 64) shards
+    assert engine.tasks["local"] == 8 + 8 + 8  # ceil(500 / 64) shards: counts; ids sent; partitions answered
     outcome = {(o.expectation, o.column): (o.success, o.unexpected_count, o.engine) for o in whole.outcomes}
     assert {(o.expectation, o.column): (o.success, o.unexpected_count, o.engine) for o in sharded.outcomes} == outcome
     assert outcome[("expect_column_values_to_be_unique", "doc_id")] == (False, 2, "polars")

@@ -174,16 +174,20 @@ def _file_entry(path: Path, root: Path, kind: str) -> dict:
     }
 
 
-def _counts(refined: int, removed: pl.DataFrame, parts: list[Path]) -> dict:
+def _counts(refined: int, removed: list[Path], parts: list[Path]) -> dict:
+    """Removed rows by stage and reason, and refined rows by split and licence, read back from the parts written
+    (group-bys streamed over the files: a count each, not the rows, is held)."""
     by_stage: dict[str, dict[str, int]] = {}
-    for stage, reason, n in removed.group_by("stage", "reason").len().sort("stage", "reason").iter_rows():
+    reasons = pl.scan_parquet(removed).group_by("stage", "reason").len().sort("stage", "reason")
+    for stage, reason, n in reasons.collect(engine="streaming").iter_rows():
         by_stage.setdefault(stage, {"total": 0})[reason] = n
         by_stage[stage]["total"] += n
-    counts = {"read": refined + removed.height, "refined": refined, "removed": by_stage}
+    read = refined + sum(stage["total"] for stage in by_stage.values())
+    counts = {"read": read, "refined": refined, "removed": by_stage}
     derived = {c: k for c, k in (("split", "splits"), ("license", "licenses")) if c in pl.read_parquet_schema(parts[0])}
-    rows = pl.scan_parquet(parts).select(list(derived)).collect()  # read back from the parts written, once
     for column, key in derived.items():
-        counts[key] = {str(value): n for value, n in rows.group_by(column).len().sort(column).iter_rows()}
+        values = pl.scan_parquet(parts).group_by(column).len().sort(column).collect(engine="streaming")
+        counts[key] = {str(value): n for value, n in values.iter_rows()}
     return counts
 
 
@@ -277,7 +281,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
 
     now = datetime.now(UTC)
     version = f"{now:%Y%m%dT%H%M%SZ}-{vhash[:8]}"
-    removed = pl.scan_parquet([p["path"] for p in removed_parts]).select("stage", "reason").collect(engine="streaming")
+    refined_rows = sum(f["rows"] for f in data_files if f["kind"] == "refined")
     schema = {k: str(v) for k, v in pl.read_parquet_schema(refined_files[0]).items()}
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -290,7 +294,7 @@ def _publish_locked(inp: PublishInput, dataset_dir: Path, tmp: Path, verdicts: d
         "mode": recipe.publish.mode,
         "sources": [{"name": s.name, "format": s.format, "license": s.license} for s in recipe.sources],
         "ore": inp.ore,
-        "counts": _counts(sum(f["rows"] for f in data_files if f["kind"] == "refined"), removed, refined_files),
+        "counts": _counts(refined_rows, [p["path"] for p in removed_parts], refined_files),
         "accounting": verdicts["accounting"],
         "schema": schema,
         "files": data_files,

@@ -31,6 +31,7 @@ class Sizes:
     gx_rows: int = 250_000  # rows per shard of the row-wise GX expectations on `text` (pandas: memory bound)
     isolated_rows: int = 100_000  # below this, a process of its own for dedup costs more than the memory it frees
     component_pairs: int = 1 << 24  # above this many verified pairs, components run as partitioned rounds of shards
+    key_rows: int = 1_000_000  # doc_ids a process holds at once to find repeats over a corpus (~100 MB)
 
     def __post_init__(self) -> None:
         for f in fields(self):

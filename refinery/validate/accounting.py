@@ -6,10 +6,14 @@ record cannot hide it by miscounting its own input.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
+
+from refinery.runtime.engine import Engine
+from refinery.runtime.keys import Keyed, partitioned
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,23 @@ def _repeats(ids: pl.LazyFrame) -> int:
     return counts.select((pl.col("len") - 1).sum()).collect(engine="streaming").item() or 0
 
 
-def account(refined: Path, removed: list[Path], expected: int) -> Accounting:
-    """Counts, repeats and overlap of doc_ids over the staged files (only the id column is read)."""
-    refined_ids = pl.scan_parquet(refined).select("doc_id")
-    removed_ids = pl.scan_parquet(removed).select("doc_id")
-    both = refined_ids.unique().join(removed_ids.unique(), on="doc_id")
-    return Accounting(
-        expected=expected,
-        refined=refined_ids.select(pl.len()).collect().item(),
-        removed=removed_ids.select(pl.len()).collect().item(),
-        repeated_refined=_repeats(refined_ids),
-        repeated_removed=_repeats(removed_ids),
-        in_both=both.select(pl.len()).collect(engine="streaming").item(),
-    )
+def _partition(keyed: Keyed, partition: int) -> tuple[int, int, int, int, int]:
+    """(refined, removed, repeated within refined, repeated within removed, in both) over one partition of ids."""
+    refined, removed = (keyed.scan(g, partition).select("doc_id") for g in ("refined", "removed"))
+    both = refined.unique().join(removed.unique(), on="doc_id")
+    count = (refined.select(pl.len()), removed.select(pl.len()), both.select(pl.len()))
+    sizes = [frame.item() for frame in pl.collect_all(count, engine="streaming")]
+    return sizes[0], sizes[1], _repeats(refined), _repeats(removed), sizes[2]
+
+
+def account(
+    refined: Path, removed: list[Path], expected: int, engine: Engine | None = None, scratch: Path | None = None
+) -> Accounting:
+    """Counts, repeats and overlap of doc_ids over the staged files (only the id column is read), one hash
+    partition of the ids at a time (`refinery.runtime.keys`): no process holds every id of a large corpus."""
+    engine = engine or Engine()
+    groups = {"refined": [refined], "removed": removed}
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        found = partitioned(groups, "doc_id", _partition, engine, Path(tmp))
+    totals = [sum(column) for column in zip(*found, strict=True)]
+    return Accounting(expected, *totals)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -14,6 +15,7 @@ import polars as pl
 
 from refinery.clean.config import Clean
 from refinery.runtime.engine import Engine
+from refinery.runtime.keys import Keyed, partitioned
 from refinery.runtime.shards import Where, run_sharded
 from refinery.validate.config import Validate
 from refinery.validate.expectations import make_expectation
@@ -268,32 +270,41 @@ def _count(
     parquet: list[Path], rows: int, twins: dict[int, Twin], suite: list[Declared], engine: Engine
 ) -> dict[int, tuple[int, int]]:
     """(unexpected, looked at) of every twin. Checks of each row on its own are counted per shard of `count_rows`
-    rows on the engine and summed; uniqueness needs its whole column and is counted
-    here, holding that column only."""
+    rows on the engine and summed; uniqueness compares rows with each other, and is counted one hash partition of
+    its column at a time (`refinery.runtime.keys`), every copy of a value in one partition."""
     whole = {i: t for i, t in twins.items() if suite[i].name in WHOLE_COLUMN}
     per_row = {i: t for i, t in twins.items() if i not in whole}
     shard = engine.sizes.count_rows
     shards = [(start, shard) for start in range(0, rows, shard)]
     counts = dict.fromkeys(twins, (0, 0))
     count_shard = partial(_count_rows, per_row, suite)
-    for found in run_sharded(count_shard, shards, engine, inputs=parquet) if per_row else []:
-        counts |= {i: (counts[i][0] + bad, counts[i][1] + seen) for i, (bad, seen) in found.items()}
-    return counts | _count_shard(whole, suite, (parquet, 0, None))
+    found = run_sharded(count_shard, shards, engine, inputs=parquet) if per_row else []
+    with tempfile.TemporaryDirectory() as scratch:
+        for column in {suite[i].kwargs["column"] for i in whole}:  # a partition holds every copy of a value
+            members = {i: t for i, t in whole.items() if suite[i].kwargs["column"] == column}
+            found += partitioned(
+                {"values": parquet}, column, partial(_count_partition, members, suite), engine, Path(scratch)
+            )
+    for part in found:
+        counts |= {i: (counts[i][0] + bad, counts[i][1] + seen) for i, (bad, seen) in part.items()}
+    return counts
+
+
+def _count_partition(
+    twins: dict[int, Twin], suite: list[Declared], keyed: Keyed, partition: int
+) -> dict[int, tuple[int, int]]:
+    return _count_shard(twins, suite, keyed.scan("values", partition))
 
 
 def _count_rows(
     twins: dict[int, Twin], suite: list[Declared], where: Where, shard: tuple[int, int]
 ) -> dict[int, tuple[int, int]]:
-    return _count_shard(twins, suite, (list(where.inputs), *shard))
+    start, length = shard
+    return _count_shard(twins, suite, pl.scan_parquet(list(where.inputs)).slice(start, length))
 
 
-def _count_shard(
-    twins: dict[int, Twin], suite: list[Declared], shard: tuple[list[Path] | list[str], int, int | None]
-) -> dict[int, tuple[int, int]]:
-    """(unexpected, looked at) of `twins` over rows [start, start + length) (all from `start` when None), one
-    streamed pass per column."""
-    parquet, start, length = shard
-    scan = pl.scan_parquet(parquet).slice(start, length)
+def _count_shard(twins: dict[int, Twin], suite: list[Declared], scan: pl.LazyFrame) -> dict[int, tuple[int, int]]:
+    """(unexpected, looked at) of `twins` over the rows of `scan`, one streamed pass per column."""
     by_column: dict[str, list[int]] = {}
     for i in twins:
         by_column.setdefault(suite[i].kwargs["column"], []).append(i)

@@ -54,9 +54,11 @@ def gate_checks(graph: Graph) -> list:
         description="Refined + removed = records counted in the ore (independently of the readers); every doc_id "
         "once within refined, once within removed, never in both.",
     )
-    def accounting(context: dg.AssetCheckExecutionContext, cleaned: Cleaned) -> dg.AssetCheckResult:
+    def accounting(
+        context: dg.AssetCheckExecutionContext, cleaned: Cleaned, tuning: TuningResource, engine: EngineResource
+    ) -> dg.AssetCheckResult:
         files = cleaned.staged
-        result = account(files[0], files[1:-1], cleaned.read)
+        result = account(files[0], files[1:-1], cleaned.read, engine.engine(tuning.tuning()), files[0].parent)
         record_verdict(cleaned.gate_dir, "accounting", result.passed, files, result.as_dict())
         return dg.AssetCheckResult(
             passed=result.passed,

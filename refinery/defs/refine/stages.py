@@ -83,12 +83,12 @@ def stage_assets(graph: Graph) -> list:
         carried = carried_refined + carried_removed
         carried_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in carried)
         # carried documents come first (they are older), and every id they hold is taken
-        identified = identify(ingested_files, staging_dir(recipe, context.dagster_run, "identified"), carried)
+        runner = engine.engine(tuning.tuning())
+        identified = identify(ingested_files, staging_dir(recipe, context.dagster_run, "identified"), carried, runner)
         inputs = carried_refined + identified
         if not recipe.dedup.against_previous:
             reference = None
         out = staging_dir(recipe, context.dagster_run, "deduplicated")
-        runner = engine.engine(tuning.tuning())
         dedup = partial(deduplicate, inputs, out, recipe.dedup, reference, tuning.tuning())
         result = runner.isolated(dedup, small=read + carried_rows < runner.sizes.isolated_rows)
         context.log.info(f"dedup: {result.rows_in} in ({carried_rows} carried forward), {result.rows_kept} kept")
@@ -133,9 +133,8 @@ def stage_assets(graph: Graph) -> list:
             deduplicated.records.path, out, recipe.clean, runner, evaluation_sets(recipe), quality_files(recipe)
         )
         context.log.info(f"clean: {result.rows_in} in, {result.rows_kept} kept, {result.rejected_by_filter}")
-        langs = dict(
-            pl.read_parquet(result.cleaned, columns=["lang"]).get_column("lang").value_counts(sort=True).rows()
-        )
+        languages = pl.scan_parquet(result.cleaned).group_by("lang").len().sort("len", "lang", descending=[True, False])
+        langs = dict(languages.collect(engine="streaming").rows())
         stats = {
             "rejected": result.rejected_by_filter,
             "pii": result.pii_counts,
