@@ -48,7 +48,7 @@ def lineage_metadata(version: Version, root: Path) -> dict:
     """What an engineer follows from the UI back to the ore: a few refined records (those that absorbed duplicates
     first) with their ore file and line and the duplicates merged into them, the command that traces any record,
     and where each column comes from."""
-    refined = version.scan(check=False).select("doc_id", "source_uri", "line", text=pl.col("text").str.slice(0, 60))
+    ids = version.scan(check=False).select("doc_id")
     where = pl.format("{}:{}", "source_uri", "line")
     merged = (
         version.removed(check=False)
@@ -57,12 +57,21 @@ def lineage_metadata(version: Version, root: Path) -> dict:
         .agg(duplicates=pl.len(), e_g=pl.format("{} ({})", where, "reason").sort().first())
         .rename({"duplicate_of": "doc_id"})
     )
+    # the samples chosen by their ids alone, then read: the text of every refined row would be held by a sort
+    first = merged.join(ids, on="doc_id", how="semi").bottom_k(LINEAGE_SAMPLES, by="doc_id").collect(engine="streaming")
+    others = ids.join(merged, on="doc_id", how="anti").bottom_k(LINEAGE_SAMPLES - first.height, by="doc_id")
+    chosen = pl.concat([first, others.collect(engine="streaming")], how="diagonal")
+    rows = version.scan(check=False).filter(pl.col("doc_id").is_in(chosen.get_column("doc_id").implode()))
     sample = (
-        refined.join(merged, on="doc_id", how="left")
+        chosen.join(rows.select("doc_id", "source_uri", "line", "text").collect(engine="streaming"), on="doc_id")
         .sort(pl.col("duplicates").is_null(), "doc_id")
-        .head(LINEAGE_SAMPLES)
-        .select("doc_id", ore=where, duplicates=pl.col("duplicates").fill_null(0), e_g="e_g", text="text")
-        .collect()
+        .select(
+            "doc_id",
+            ore=where,
+            duplicates=pl.col("duplicates").fill_null(0),
+            e_g="e_g",
+            text=pl.col("text").str.slice(0, 60),
+        )
     )
     columns = [
         {"column": c, "from": "ore, read by ingest" if c in INGESTED_SCHEMA else "cleaned, from text", "means": doc}
