@@ -42,19 +42,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, nargs="+", default=[1_000_000, 3_000_000])
     args = parser.parse_args()
-    results = {n: measure(n) for n in sorted(args.docs)}
-    base = results[min(results)][1]
     print(
         "documents     seconds   run process   largest worker   all at once   largest process vs the smallest size"
-        "   candidate pairs / verified pairs per document"
+        "   candidate pairs / verified pairs per document",
+        flush=True,
     )
-    for n, (seconds, peaks, dedup) in results.items():
+    base: dict[str, int] = {}
+    for n in sorted(args.docs):  # a row as each size is measured: the largest takes longest
+        seconds, peaks, dedup = measure(n)
+        base = base or peaks
         mb = {k: v / 2**20 for k, v in peaks.items()}
         largest = max(peaks["run"], peaks["largest worker"]) / max(base["run"], base["largest worker"])
         print(
             f"{n:>9,}  {seconds:9.1f}  {mb['run']:9,.0f} MB  {mb['largest worker']:12,.0f} MB"
             f"  {mb['all']:9,.0f} MB   {largest:.2f} (all at once: {peaks['all'] / base['all']:.2f})"
-            f"   {dedup.get('candidate_pairs', 0) / n:.3f} / {dedup.get('verified_pairs', 0) / n:.3f}"
+            f"   {dedup.get('candidate_pairs', 0) / n:.3f} / {dedup.get('verified_pairs', 0) / n:.3f}",
+            flush=True,
         )
 
 
