@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 # Byte sequences that mis-decoded UTF-8 leaves behind: ftfy runs only on text that shows one (or, in extracted text,
 # an HTML entity), which keeps the per-document library call off clean text.
 MOJIBAKE = (
@@ -32,3 +34,12 @@ def shows_mojibake(text: str) -> bool:
 def repaired(text: str) -> str:
     """The text with its mojibake repaired; as it is, and ftfy not called, when it shows none."""
     return fix_mojibake(text) if shows_mojibake(text) else text
+
+
+def repaired_texts(texts: pl.Series, shown: str = MOJIBAKE_HINT) -> pl.Series:
+    """ftfy over the texts that show `shown`; the others are returned untouched."""
+    suspect = texts.str.contains(shown).fill_null(False)
+    if not suspect.any():
+        return texts
+    fixed = pl.Series([fix_mojibake(t) for t in texts.filter(suspect)], dtype=pl.String)
+    return texts.scatter(suspect.arg_true(), fixed)

@@ -9,7 +9,7 @@ from refinery.clean import clean
 from refinery.clean.pii import FIND, PATTERNS, card_like, luhn_valid, redact
 from refinery.clean.registry import BOUNDS
 from refinery.clean.steps import clean_batch
-from refinery.clean.text import repair_text
+from refinery.mojibake import repaired_texts
 from refinery.recipe import Clean, Filters
 from refinery.records import COLUMN_DOCS
 from refinery.runtime.engine import Engine
@@ -97,7 +97,7 @@ def test_mojibake_is_repaired_and_clean_text_untouched(rng):
     text = "Café owners said it’s fine – naïve, but fine."
     broken = mojibake(text)
     assert broken != text and "Ã" in broken
-    assert repair_text(pl.Series([broken, text])).to_list() == [text, text]
+    assert repaired_texts(pl.Series([broken, text])).to_list() == [text, text]
 
 
 def test_filters_reject_with_name_and_value(rng):

@@ -19,7 +19,8 @@ from refinery.clean.lines import PER_RULE, strip_lines
 from refinery.clean.pii import redact
 from refinery.clean.quality import Model
 from refinery.clean.structure import strip_structure
-from refinery.clean.text import normalize_text, repair_text
+from refinery.clean.text import normalize_text
+from refinery.mojibake import repaired_texts
 
 INTERNAL = (
     "reason",
@@ -61,7 +62,7 @@ def _structure(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFra
 
 
 def _normalize(frame: pl.DataFrame, config: Clean, corpus: Corpus) -> pl.DataFrame:
-    text = repair_text(frame.get_column("text")) if config.normalize.fix_text else frame.get_column("text")
+    text = repaired_texts(frame.get_column("text")) if config.normalize.fix_text else frame.get_column("text")
     return frame.with_columns(text=normalize_text(text, config.normalize))
 
 

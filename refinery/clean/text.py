@@ -5,18 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 from refinery.clean.config import Normalize
-from refinery.mojibake import MOJIBAKE_HINT, fix_mojibake
 
 CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\u200B\uFEFF]"
-
-
-def repair_text(text: pl.Series) -> pl.Series:
-    """ftfy over the documents that look broken; others are returned untouched."""
-    suspect = text.str.contains(MOJIBAKE_HINT).fill_null(False)
-    if not suspect.any():
-        return text
-    fixed = pl.Series([fix_mojibake(t) for t in text.filter(suspect)], dtype=pl.String)
-    return text.scatter(suspect.arg_true(), fixed)
 
 
 SPACE = r"[ \t\u00A0\u2000-\u200A\u3000]"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from refinery.mojibake import MOJIBAKE, fix_mojibake, repaired
+from refinery.mojibake import MOJIBAKE, repaired, repaired_texts
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -100,10 +100,7 @@ class Segmented:
             n: pl.UInt64 if n in names else pl.String if n == "text" else pl.Int64 for n in self.__dataclass_fields__
         }
         frame = pl.DataFrame({name: getattr(self, name) for name in schema}, schema=schema)
-        text = frame["text"]
-        broken = text.str.contains(MOJIBAKE).arg_true() if repair else []
-        if len(broken):
-            text = text.scatter(broken, [fix_mojibake(t) for t in text.gather(broken)])
+        text = repaired_texts(frame["text"], MOJIBAKE) if repair else frame["text"]
         return frame.with_columns(text.str.replace_all(r"\s+", " ").str.strip_chars())
 
 
@@ -310,15 +307,14 @@ def models() -> tuple[lightgbm.Booster, lightgbm.Booster]:
 def _lightgbm() -> ModuleType:
     """LightGBM without scikit-learn: its compat module imports scikit-learn when installed (1.3 s in every worker)
     for estimator classes that the Booster does not use, and takes an ImportError to mean it is absent."""
-    if "sklearn" in sys.modules:
-        import lightgbm
-
-        return lightgbm
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError
+    blocked = "sklearn" not in sys.modules
+    if blocked:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError
     try:
         import lightgbm
     finally:
-        del sys.modules["sklearn"]
+        if blocked:
+            del sys.modules["sklearn"]
     return lightgbm
 
 

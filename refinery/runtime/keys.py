@@ -64,17 +64,22 @@ def _grouped(groups: dict[str, Sequence[Path]]) -> tuple[list[Path], dict[str, s
 
 
 def partitioned(
-    groups: dict[str, Sequence[Path]], column: str, step: Callable[[Keyed, int], R], engine: Engine, scratch: Path
+    groups: dict[str, Sequence[Path]],
+    column: str,
+    step: Callable[[Keyed, int], R],
+    engine: Engine,
+    scratch: Path | None = None,
 ) -> list[R]:
     """`step(keyed, partition)` for every partition of the groups' keys, results in partition order: in this
     process when there is one partition, else a worker process each. The partitions' files are written under
-    `scratch` and removed after."""
+    `scratch` (the system's temporary folder when None) and removed after."""
     files, places = _grouped(groups)
     sizes = [pq.ParquetFile(p).metadata.num_rows for p in files]
     partitions = max(1, -(-sum(sizes) // engine.sizes.key_rows))
     if partitions == 1:
         return [step(Keyed(column, 1, {g: tuple(map(str, files[at])) for g, at in places.items()}), 0)]
-    scratch.mkdir(parents=True, exist_ok=True)
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="keys-") as tmp:
         parts = Path(tmp)
         ranges = [

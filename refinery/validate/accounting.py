@@ -6,7 +6,6 @@ record cannot hide it by miscounting its own input.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,9 +66,7 @@ def account(
 ) -> Accounting:
     """Counts, repeats and overlap of doc_ids over the staged files (only the id column is read), one hash
     partition of the ids at a time (`refinery.runtime.keys`): no process holds every id of a large corpus."""
-    engine = engine or Engine()
     groups = {"refined": [refined], "removed": removed}
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-        found = partitioned(groups, "doc_id", _partition, engine, Path(tmp))
+    found = partitioned(groups, "doc_id", _partition, engine or Engine(), scratch)
     totals = [sum(column) for column in zip(*found, strict=True)]
     return Accounting(expected, *totals)

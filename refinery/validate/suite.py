@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -279,12 +278,9 @@ def _count(
     counts = dict.fromkeys(twins, (0, 0))
     count_shard = partial(_count_rows, per_row, suite)
     found = run_sharded(count_shard, shards, engine, inputs=parquet) if per_row else []
-    with tempfile.TemporaryDirectory() as scratch:
-        for column in {suite[i].kwargs["column"] for i in whole}:  # a partition holds every copy of a value
-            members = {i: t for i, t in whole.items() if suite[i].kwargs["column"] == column}
-            found += partitioned(
-                {"values": parquet}, column, partial(_count_partition, members, suite), engine, Path(scratch)
-            )
+    for column in {suite[i].kwargs["column"] for i in whole}:  # a partition holds every copy of a value
+        members = {i: t for i, t in whole.items() if suite[i].kwargs["column"] == column}
+        found += partitioned({"values": parquet}, column, partial(_count_partition, members, suite), engine)
     for part in found:
         counts |= {i: (counts[i][0] + bad, counts[i][1] + seen) for i, (bad, seen) in part.items()}
     return counts
