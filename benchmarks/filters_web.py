@@ -46,9 +46,16 @@ def sources_settings(clean: Clean) -> Clean:
     return clean.model_copy(update={"filters": filters, "lines": lines})
 
 
-def labelled(split: str) -> dict[str, str]:
+def labelled(split: str, column: str = "label") -> dict[str, str]:
+    """Each labelled page of the split: its label, or another column of the labels file."""
     with LABELS.open() as fh:
-        return {r["page"]: r["label"] for r in csv.DictReader(fh, delimiter="\t") if r["split"] == split}
+        return {r["page"]: r[column] for r in csv.DictReader(fh, delimiter="\t") if r["split"] == split}
+
+
+def drawn_from(split: str) -> dict[str, str]:
+    """How each labelled page was drawn: from the pages the filters removed, a sample of those they kept, or
+    (`random`) at random from the split, whatever the filters decided."""
+    return labelled(split, "drawn_from")
 
 
 def report(name: str, decided: pl.DataFrame) -> None:

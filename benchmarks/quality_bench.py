@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from extract_bench import load, through_the_pipeline  # sibling scripts, not a package
-from filters_web import LABELLED_ON, RECIPE, labelled
+from filters_web import LABELLED_ON, RECIPE, drawn_from, labelled
 
 from refinery.clean.lines import common_lines
 from refinery.clean.quality import train
@@ -66,18 +66,26 @@ def main() -> None:
     for split in ("dev", "test"):
         pages = [p for p in (dev if split == "dev" else load(args.wcxb, "test", None)) if p.id in labels[split]]
         texts, _ = through_the_pipeline(pages, workers=2, extraction=LABELLED_ON)
-        frame = cleaned([p.id for p in pages], texts)
-        frame = frame.with_columns(
-            score=model.score(frame.get_column("text")),
+        frame = cleaned([p.id for p in pages], texts).with_columns(
             good=pl.col("doc_id").replace_strict(labels[split]) == "keep",
+            drawn=pl.col("doc_id").replace_strict(drawn_from(split)),
         )
-        truth, score = frame.get_column("good").to_numpy(), frame.get_column("score").to_numpy()
-        low, high = interval(truth, score, args.seed)
-        print(
-            f"{split}: {frame.height} labelled pages with text ({truth.sum()} keep, {(~truth).sum()} drop): "
-            f"ROC AUC quality_score {roc_auc_score(truth, score):.3f} (95% bootstrap {low:.3f}-{high:.3f}), "
-            f"heuristic filters' keep/drop {roc_auc_score(truth, frame.get_column('kept')):.3f}"
-        )
+        frame = frame.with_columns(score=model.score(frame.get_column("text")))
+        scored(split, frame, args.seed)
+        if split == "test":  # and each way its pages were drawn
+            for (drawn,), part in sorted(frame.group_by("drawn")):
+                scored(f"test, drawn from {drawn}", part, args.seed)
+
+
+def scored(name: str, frame: pl.DataFrame, seed: int) -> None:
+    """The score's ROC AUC on these labelled pages, with its bootstrap interval, beside the filters' keep/drop."""
+    truth, score = frame.get_column("good").to_numpy(), frame.get_column("score").to_numpy()
+    low, high = interval(truth, score, seed)
+    print(
+        f"{name}: {frame.height} labelled pages with text ({truth.sum()} keep, {(~truth).sum()} drop): "
+        f"ROC AUC quality_score {roc_auc_score(truth, score):.3f} (95% bootstrap {low:.3f}-{high:.3f}), "
+        f"heuristic filters' keep/drop {roc_auc_score(truth, frame.get_column('kept')):.3f}"
+    )
 
 
 def interval(truth: np.ndarray, score: np.ndarray, seed: int, resamples: int = 2000) -> tuple[float, float]:
