@@ -7,8 +7,9 @@ reference (positives) is the human-extracted main content of WCXB's unlabelled d
 articles; the ore (negatives) is the pipeline's extraction of a seeded sample of all unlabelled development pages,
 of every type, as a crawl would bring them. Pages are extracted as they were when the labels were made
 (`filters_web.LABELLED_ON`). Labelled pages are extracted and cleaned with `data/recipes/web-en.yaml` and scored.
-Every choice was made on the development split; the test split's labels were made after, and no choice is kept
-that was made on them.
+Then as `quality: {reference: ..., labelled: ...}` learns: the development split's labelled pages join the training
+(scored five-fold there), and the test split is scored by the model that learned them all. Every choice was made
+on the development split; the test split's labels were made after, and no choice is kept that was made on them.
 
     python benchmarks/quality_bench.py --wcxb <checkout> [--seed 0]
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
 from extract_bench import load, through_the_pipeline  # sibling scripts, not a package
@@ -56,9 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.wcxb / "dev" / "ground-truth").is_dir():
         sys.exit(f"no WCXB checkout at {args.wcxb}")
-    labels = {split: labelled(split) for split in ("dev", "test")}
     dev = load(args.wcxb, "dev", None)
-    unlabelled = [p for p in dev if p.id not in labels["dev"]]
+    unlabelled = [p for p in dev if p.id not in labelled("dev")]
     reference = [p.truth for p in unlabelled if p.kind in REFERENCE_KINDS and p.truth]
     ore_pages = pl.Series(range(len(unlabelled))).sample(min(args.ore, len(unlabelled)), seed=args.seed).to_list()
     ore_pages = [unlabelled[i] for i in sorted(ore_pages)]
@@ -70,22 +71,53 @@ def main() -> None:
         f"trained on {len(reference)} reference texts ({', '.join(REFERENCE_KINDS)}) against {len(ore)} ore pages in "
         f"{time.perf_counter() - started:.1f} s (no labelled page among them)"
     )
-    for split in ("dev", "test"):
-        pages = [p for p in (dev if split == "dev" else load(args.wcxb, "test", None)) if p.id in labels[split]]
-        texts, _ = through_the_pipeline(pages, workers=2, extraction=LABELLED_ON)
-        frame = cleaned([p.id for p in pages], texts).with_columns(
-            good=pl.col("doc_id").replace_strict(labels[split]) == "keep",
-            drawn=pl.col("doc_id").replace_strict(drawn_from(split)),
+    frames = {split: labelled_pages(args.wcxb, split, dev if split == "dev" else None) for split in ("dev", "test")}
+    for split, frame in frames.items():
+        scored(split, frame.with_columns(score=model.score(frame.get_column("text"))), args.seed)
+    with_labels(reference, ore, frames["dev"], frames["test"], args.seed)
+
+
+def labelled_pages(wcxb: Path, split: str, pages: list | None) -> pl.DataFrame:
+    """The split's labelled pages, extracted as when they were labelled and cleaned: text, label, how drawn."""
+    labels = labelled(split)
+    pages = [p for p in (pages or load(wcxb, split, None)) if p.id in labels]
+    texts, _ = through_the_pipeline(pages, workers=2, extraction=LABELLED_ON)
+    return cleaned([p.id for p in pages], texts).with_columns(
+        good=pl.col("doc_id").replace_strict(labels) == "keep",
+        drawn=pl.col("doc_id").replace_strict(drawn_from(split)),
+    )
+
+
+def with_labels(reference: list[str], ore: list[str], dev: pl.DataFrame, test: pl.DataFrame, seed: int) -> None:
+    """As a recipe's `quality: {labelled: ...}` trains: the labelled pages join the reference (keep) and the ore
+    (drop). The development split is scored five-fold (each fold by a model that learned the other four's labels);
+    the test split by a model that learned every development label."""
+
+    def fitted(pages: pl.DataFrame):
+        keep = pages.get_column("good")
+        return train(
+            [*reference, *pages.filter(keep).get_column("text")], [*ore, *pages.filter(~keep).get_column("text")], seed
         )
-        frame = frame.with_columns(score=model.score(frame.get_column("text")))
-        scored(split, frame, args.seed)
-        if split == "test":  # and each way its pages were drawn
-            for (drawn,), part in sorted(frame.group_by("drawn")):
-                scored(f"test, drawn from {drawn}", part, args.seed)
+
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(dev.height), dev.get_column("good"))
+    scores = np.zeros(dev.height)
+    for learn, held in folds:
+        scores[held] = fitted(dev[learn]).score(dev[held].get_column("text")).to_numpy()
+    scored("dev, five-fold, with the other folds' labels", dev.with_columns(score=scores), seed)
+    model = fitted(dev)
+    scored("test, with every development label", test.with_columns(score=model.score(test.get_column("text"))), seed)
 
 
 def scored(name: str, frame: pl.DataFrame, seed: int) -> None:
-    """The score's ROC AUC on these labelled pages, with its bootstrap interval, beside the filters' keep/drop."""
+    """The score's ROC AUC on these labelled pages, with its bootstrap interval, beside the filters' keep/drop;
+    on the test split, also on the pages drawn each way."""
+    _scored(name, frame, seed)
+    if name.startswith("test"):
+        for (drawn,), part in sorted(frame.group_by("drawn")):
+            _scored(f"  drawn from {drawn}", part, seed)
+
+
+def _scored(name: str, frame: pl.DataFrame, seed: int) -> None:
     truth, score = frame.get_column("good").to_numpy(), frame.get_column("score").to_numpy()
     low, high = interval(truth, score, seed)
     print(

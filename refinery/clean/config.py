@@ -50,10 +50,13 @@ class Decontaminate(Strict):
 
 class Quality(Strict):
     """A learned quality score and the filter on it (`refinery/clean/quality.py`): trained in the run on
-    `reference` against the ore, or read from `model`; `min_score` or `keep_top` removes the rest as `quality`."""
+    `reference` (and texts people labelled) against the ore, or read from `model`; `min_score` or `keep_top`
+    removes the rest as `quality`."""
 
     reference: list[str] | None = None  # globs of writing to learn from (JSON lines, Parquet or text), per recipe
-    field: str = "text"  # the text of a reference JSON line or Parquet row
+    labelled: list[str] | None = None  # globs of texts people judged (JSON lines or Parquet): `keep` or `drop`
+    field: str = "text"  # the text of a reference or labelled JSON line or Parquet row
+    label_field: str = "label"  # a labelled row's judgement: keep (learned as writing to learn from) or drop
     model: str | None = None  # a model a version stored (`quality_model.parquet`), per recipe: used as it is
     sample: int = Field(20_000, ge=10)  # ore documents to train on; as many again, held out, set keep_top's cut
     min_score: float | None = Field(None, ge=0, le=1)
@@ -62,8 +65,8 @@ class Quality(Strict):
 
     @model_validator(mode="after")
     def _one_each(self) -> "Quality":
-        if (self.reference is None) == (self.model is None):
-            raise ValueError("quality: name a reference corpus to train on or a model, one of the two")
+        if (self.reference is None and self.labelled is None) == (self.model is None):
+            raise ValueError("quality: name texts to train on (reference, labelled) or a model, one of the two")
         if self.min_score is not None and self.keep_top is not None:
             raise ValueError("quality: min_score or keep_top, not both")
         return self

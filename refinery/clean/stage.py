@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from refinery.clean.config import Clean, Decontaminate, Quality
 from refinery.clean.decontaminate import all_texts, reference
 from refinery.clean.lines import common_lines
-from refinery.clean.quality import Model, ore_sample, threshold, train
+from refinery.clean.quality import Model, labelled_texts, ore_sample, threshold, train
 from refinery.clean.steps import Corpus, Tally, clean_batch, internal, run_steps
 from refinery.hashing import sha256_file
 from refinery.records import REMOVED_SCHEMA, join_parts, removed_frame
@@ -69,17 +69,21 @@ def _corpus(found: dict[str, Path], ngram: int, cut: float | None) -> Corpus:
     return Corpus(frames.get("common_lines"), frames.get("reference_ngrams"), ngram, model, cut)
 
 
-def _quality_model(records: Path, config: Clean, corpus: Corpus, how: Quality, files: list[Path]) -> tuple:
-    """The quality model (trained on the reference against ore the other steps kept, or read from the recipe's
-    file), its cut (`min_score`, or the score above which `keep_top` of held-out ore lies) and what it learned
-    from. The ore samples are cleaned first: the model scores documents as the steps leave them."""
+def _quality_model(records: Path, config: Clean, corpus: Corpus, how: Quality, files: dict[str, list[Path]]) -> tuple:
+    """The quality model (trained on the reference and the texts people kept against ore the other steps kept
+    and the texts people dropped, or read from the recipe's file), its cut (`min_score`, or the score above which
+    `keep_top` of held-out ore lies) and what it learned from. The ore samples are cleaned first: the model
+    scores documents as the steps leave them."""
     needed = how.model is None or how.keep_top is not None  # ore to train on, or to set keep_top's cut on
     sample, held_out = ore_sample(records, how.sample, how.seed) if needed else (None, None)
     if how.model:
-        model, learned = Model.load(files[0]), {"model": str(files[0])}
+        model, learned = Model.load(files["model"][0]), {"model": str(files["model"][0])}
     else:
-        positives, negatives = all_texts(files, how.field).to_list(), _passed(clean_batch(sample, config, corpus))
-        model, learned = train(positives, negatives, how.seed), {"reference": len(positives), "ore": len(negatives)}
+        reference = all_texts(files["reference"], how.field).to_list()
+        kept, dropped = labelled_texts(files["labelled"], how.field, how.label_field)
+        ore = _passed(clean_batch(sample, config, corpus))
+        model = train([*reference, *kept], [*ore, *dropped], how.seed)
+        learned = {"reference": len(reference), "labelled": {"keep": len(kept), "drop": len(dropped)}, "ore": len(ore)}
     cut = (
         how.min_score
         if how.keep_top is None
@@ -94,7 +98,7 @@ def clean(
     config: Clean,
     engine: Engine | None = None,
     decontaminate: tuple[Decontaminate, dict[str, list[Path]]] | None = None,
-    quality: tuple[Quality, list[Path]] | None = None,
+    quality: tuple[Quality, dict[str, list[Path]]] | None = None,
 ) -> CleanResult:
     """Write `cleaned.parquet` (refined rows with signal columns) and `removed.parquet` (rejected rows). Each
     shard of `clean_rows` rows (`Sizes`) is read, cleaned and written by the engine's processes or tasks; their

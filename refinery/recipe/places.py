@@ -96,14 +96,18 @@ def evaluation_sets(recipe: Recipe) -> tuple[Decontaminate, dict[str, list[Path]
     return how, sets
 
 
-def quality_files(recipe: Recipe) -> tuple[Quality, list[Path]] | None:
-    """The recipe's quality score and its files: the reference corpus, or the one model file; or None."""
+def quality_files(recipe: Recipe) -> tuple[Quality, dict[str, list[Path]]] | None:
+    """The recipe's quality score and its files by role: the one `model` file, or the `reference` corpus and the
+    `labelled` texts; or None."""
     how = recipe.quality
     if how is None:
         return None
     if how.model is not None:
-        return how, _matching(recipe, [how.model], "quality.model")
-    return how, _matching(recipe, how.reference or [], "quality.reference")
+        return how, {"model": _matching(recipe, [how.model], "quality.model")}
+    return how, {
+        "reference": _matching(recipe, how.reference or [], "quality.reference"),
+        "labelled": _matching(recipe, how.labelled or [], "quality.labelled"),
+    }
 
 
 def ablation_files(recipe: Recipe) -> tuple[Ablation, list[Path]]:
@@ -120,13 +124,23 @@ def check_named_files(recipe: Recipe) -> None:
     named = quality_files(recipe)
     if recipe.publish.ablation:
         ablation_files(recipe)
-    if named and named[0].model:
-        from refinery.clean.quality import Model
+    if named:
+        _check_quality_files(*named)
 
-        try:
-            Model.load(named[1][0])
-        except ValueError as err:
-            raise RecipeError(f"quality.model: {err}") from None
+
+def _check_quality_files(how: Quality, files: dict[str, list[Path]]) -> None:
+    """A named model is one; every labelled row says keep or drop, and something is writing to learn from."""
+    from refinery.clean.quality import Model, labelled_texts
+
+    try:
+        if how.model:
+            Model.load(files["model"][0])
+            return
+        kept, _ = labelled_texts(files["labelled"], how.field, how.label_field)
+    except (ValueError, OSError) as err:  # a broken file too: gzip's and Parquet's errors are OSErrors
+        raise RecipeError(f"quality.{'model' if how.model else 'labelled'}: {err}") from None
+    if not files["reference"] and not kept:
+        raise RecipeError("quality: no reference and no labelled text marked keep: nothing to learn as writing to keep")
 
 
 def _matching(recipe: Recipe, patterns: list[str], key: str) -> list[Path]:
