@@ -166,6 +166,27 @@ def test_partitioned_star_components_equal_the_single_task_ones(tmp_path_factory
     assert ours.equals(components(frame).sort("idx"))
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 4), st.integers(0, 40)), min_size=1, max_size=120))
+def test_candidate_edges_grow_with_the_members_and_join_every_bucket(rows):
+    """Any band buckets: each bucket of k members gives at most k - 1 edges, so the edges never outnumber the
+    (band, document) rows, however large the buckets; and the edges join each bucket's members as all its pairs
+    would (the same connected components), so no candidate is lost to the bound."""
+    from itertools import combinations
+
+    from refinery.dedup.lsh import _bucket_pairs, components
+
+    frame = pl.DataFrame(rows, schema={"band": pl.Int16, "key": pl.UInt64, "idx": pl.Int64}, orient="row")
+    frame = frame.unique(["band", "idx"]).sort("band", "key", "idx")  # a document is in one bucket per band
+    packed = _bucket_pairs(*(frame.get_column(c).to_numpy() for c in ("band", "key", "idx")))
+    edges = pl.DataFrame({"a": (packed >> np.uint64(32)).astype(np.int64), "b": (packed & np.uint64(0xFFFFFFFF))})
+    buckets = frame.group_by("band", "key").agg("idx").get_column("idx").to_list()
+    assert edges.height <= sum(len(members) - 1 for members in buckets)
+    every_pair = {(min(a, b), max(a, b)) for members in buckets for a, b in combinations(members, 2)}
+    expected = pl.DataFrame(sorted(every_pair), schema={"a": pl.Int64, "b": pl.Int64}, orient="row")
+    assert components(edges.cast(pl.Int64)).sort("idx").equals(components(expected).sort("idx"))
+
+
 def _deduplicate_where(path, out, engine):
     return os.getpid(), deduplicate([path], out, DEFAULT, engine=engine)
 
