@@ -73,7 +73,7 @@ def main() -> None:
     )
     frames = {split: labelled_pages(args.wcxb, split, dev if split == "dev" else None) for split in ("dev", "test")}
     for split, frame in frames.items():
-        scored(split, frame.with_columns(score=model.score(frame.get_column("text"))), args.seed)
+        scored(split, frame.with_columns(score=model.score(frame.get_column("text"))), args.seed, split == "test")
     with_labels(reference, ore, frames["dev"], frames["test"], args.seed)
 
 
@@ -105,14 +105,15 @@ def with_labels(reference: list[str], ore: list[str], dev: pl.DataFrame, test: p
         scores[held] = fitted(dev[learn]).score(dev[held].get_column("text")).to_numpy()
     scored("dev, five-fold, with the other folds' labels", dev.with_columns(score=scores), seed)
     model = fitted(dev)
-    scored("test, with every development label", test.with_columns(score=model.score(test.get_column("text"))), seed)
+    test = test.with_columns(score=model.score(test.get_column("text")))
+    scored("test, with every development label", test, seed, by_drawn=True)
 
 
-def scored(name: str, frame: pl.DataFrame, seed: int) -> None:
+def scored(name: str, frame: pl.DataFrame, seed: int, by_drawn: bool = False) -> None:
     """The score's ROC AUC on these labelled pages, with its bootstrap interval, beside the filters' keep/drop;
-    on the test split, also on the pages drawn each way."""
+    `by_drawn`, also on the pages drawn each way."""
     _scored(name, frame, seed)
-    if name.startswith("test"):
+    if by_drawn:
         for (drawn,), part in sorted(frame.group_by("drawn")):
             _scored(f"  drawn from {drawn}", part, seed)
 

@@ -174,11 +174,11 @@ def test_candidate_edges_grow_with_the_members_and_join_every_bucket(rows):
     would (the same connected components), so no candidate is lost to the bound."""
     from itertools import combinations
 
-    from refinery.dedup.lsh import _bucket_pairs, components
+    from refinery.dedup.lsh import _star_edges, components
 
     frame = pl.DataFrame(rows, schema={"band": pl.Int16, "key": pl.UInt64, "idx": pl.Int64}, orient="row")
     frame = frame.unique(["band", "idx"]).sort("band", "key", "idx")  # a document is in one bucket per band
-    packed = _bucket_pairs(*(frame.get_column(c).to_numpy() for c in ("band", "key", "idx")))
+    packed = _star_edges(*(frame.get_column(c).to_numpy() for c in ("band", "key", "idx")))
     edges = pl.DataFrame({"a": (packed >> np.uint64(32)).astype(np.int64), "b": (packed & np.uint64(0xFFFFFFFF))})
     buckets = frame.group_by("band", "key").agg("idx").get_column("idx").to_list()
     assert edges.height <= sum(len(members) - 1 for members in buckets)

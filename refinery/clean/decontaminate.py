@@ -12,8 +12,10 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import TextIO
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from refinery.clean.filters import ngram_hash, word_tokens
 
@@ -31,15 +33,31 @@ def _keys(texts: pl.DataFrame, n: int, with_text: bool = False) -> pl.DataFrame:
     return grams.filter("whole").drop("whole")
 
 
+def rows(path: Path, fields: list[str]) -> list[tuple]:
+    """Each row's `fields`, None where one is missing: JSON lines (optionally gzipped) or Parquet, whose columns
+    must all be there."""
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)  # a broken file: ArrowInvalid, a ValueError
+        if missing := sorted(set(fields) - set(table.column_names)):
+            raise ValueError(f"{path}: no column {', '.join(missing)}")
+        return list(zip(*(table.column(f).to_pylist() for f in fields), strict=True))
+    with _open(path) as fh:
+        parsed = (json.loads(line) for line in fh if line.strip())
+        return [tuple(row.get(f) if isinstance(row, dict) else None for f in fields) for row in parsed]
+
+
 def texts(path: Path, field: str) -> list[str]:
     """The texts of an evaluation file: JSON lines (`field` of each), Parquet (its `field` column), or plain text."""
     if path.suffix == ".parquet":
-        return pl.read_parquet(path, columns=[field]).get_column(field).drop_nulls().to_list()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        if ".jsonl" in path.suffixes or ".json" in path.suffixes:
-            return [str(json.loads(line).get(field) or "") for line in fh if line.strip()]
+        return [text for (text,) in rows(path, [field]) if text is not None]
+    if ".jsonl" in path.suffixes or ".json" in path.suffixes:
+        return [str(text or "") for (text,) in rows(path, [field])]
+    with _open(path) as fh:
         return [fh.read()]
+
+
+def _open(path: Path) -> TextIO:
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
 def all_texts(files: list[Path], field: str) -> pl.Series:

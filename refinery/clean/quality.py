@@ -16,7 +16,6 @@ Memory: the reference texts and the ore sample while training; a batch's sparse 
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from refinery.clean.decontaminate import rows
 
 FORMAT = "refinery-quality/1"
 FEATURES = 1 << 20  # hashed n-gram buckets (fastText's default is 2M)
@@ -97,23 +98,11 @@ def labelled_texts(files: list[Path], field: str, label_field: str) -> tuple[lis
     rows' `label_field` says `keep` or `drop`; any other label is an error naming its file and row, never a guess."""
     sides: dict[str, list[str]] = {"keep": [], "drop": []}
     for path in files:
-        if path.suffix == ".parquet":
-            frame = pl.from_arrow(pq.read_table(path))  # a broken file: ArrowInvalid, a ValueError
-            if missing := sorted({field, label_field} - set(frame.columns)):
-                raise ValueError(f"{path}: no column {', '.join(missing)}")
-            rows = frame.select(field, label_field).rows()
-        else:
-            with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as fh:
-                rows = [_fields(json.loads(line), field, label_field) for line in fh if line.strip()]
-        for number, (text, label) in enumerate(rows, 1):
+        for number, (text, label) in enumerate(rows(path, [field, label_field]), 1):
             if not isinstance(label, str) or label not in sides:
                 raise ValueError(f"{path}: row {number}: {label_field} is {label!r}, neither keep nor drop")
             sides[label].append(str(text or ""))
     return sides["keep"], sides["drop"]
-
-
-def _fields(row: object, field: str, label_field: str) -> tuple[object, object]:
-    return (row.get(field), row.get(label_field)) if isinstance(row, dict) else (None, None)
 
 
 def ore_sample(records: Path, size: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:

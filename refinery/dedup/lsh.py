@@ -169,10 +169,10 @@ def _write_pairs(
             )
             last = (band == band[-1]) & (key == key[-1])  # the last bucket may go on in the next batch
             cut = len(band) - int(np.argmin(last[::-1])) if not last.all() else 0
-            _write_keys(_bucket_pairs(band[:cut], key[:cut], members[:cut]), parts, number)
+            _write_keys(_star_edges(band[:cut], key[:cut], members[:cut]), parts, number)
             carried = (band[cut:], key[cut:], members[cut:])
             number += 1
-    _write_keys(_bucket_pairs(*carried), parts, number)
+    _write_keys(_star_edges(*carried), parts, number)
 
 
 def _write_keys(keys: np.ndarray, parts: str, number: int) -> None:
@@ -186,7 +186,7 @@ def _unique_sorted(values: np.ndarray) -> np.ndarray:
     return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
-def _bucket_pairs(band: np.ndarray, key: np.ndarray, members: np.ndarray) -> np.ndarray:
+def _star_edges(band: np.ndarray, key: np.ndarray, members: np.ndarray) -> np.ndarray:
     """Distinct star edges of whole buckets (rows sorted by band, key, rank): each member with its bucket's first,
     packed as (low idx << 32 | high idx)."""
     if len(members) == 0:
